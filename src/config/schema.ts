@@ -1,0 +1,153 @@
+/**
+ * The one configuration schema. Every key has a doc, a format, a default and an environment
+ * variable; the env names are a contract with the BOSH job, the tests and operators (DESIGN.md).
+ * A `--config file.json` has the same (nested) keys.
+ */
+import { parseStacks } from './stacks-format.ts';
+
+/** Formats of our own, registered with convict by `loadConfig`. */
+export const customFormats = {
+  stacks: {
+    validate(value: unknown): void {
+      parseStacks(value);
+    },
+    // Leave a malformed value as is: `validate` then reports it under the key's name.
+    coerce: (value: unknown): unknown => {
+      try {
+        return parseStacks(value);
+      } catch {
+        return value;
+      }
+    },
+  },
+  'gzip-level': {
+    validate(value: unknown): void {
+      if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 9) throw new Error('must be an integer from 1 to 9');
+    },
+    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+  },
+};
+
+export const configSchema = {
+  port: {
+    doc: 'TCP port the registry listens on.',
+    format: 'port',
+    default: 5000,
+    env: 'PORT',
+  },
+  host: {
+    doc: 'Address the registry binds to (0.0.0.0 for all interfaces).',
+    format: String,
+    default: '127.0.0.1',
+    env: 'HOST',
+  },
+  publicUrl: {
+    doc: 'URL clients use to reach the registry (e.g. https://registry.sys.example.com); empty: taken from each request.',
+    format: (value: unknown): void => {
+      if (value !== '' && !/^https?:\/\/[^/]+\/?$/.test(String(value))) {
+        throw new Error('must be an http(s) URL without a path, e.g. https://registry.example.com');
+      }
+    },
+    default: '',
+    env: 'PUBLIC_URL',
+  },
+  dataDir: {
+    doc: 'Directory for local state: the embedded database, the filesystem blobstore and droplets when not set otherwise.',
+    format: String,
+    default: './data',
+    env: 'DATA_DIR',
+  },
+  logLevel: {
+    doc: 'Log level.',
+    format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    env: 'LOG_LEVEL',
+  },
+  database: {
+    url: {
+      doc: 'PostgreSQL connection URL (postgres://user:pass@host:5432/db); empty: embedded PGlite under DATA_DIR.',
+      format: String,
+      default: '',
+      env: 'DATABASE_URL',
+      sensitive: true,
+    },
+    schema: {
+      doc: 'PostgreSQL schema holding the registry tables.',
+      format: (value: unknown): void => {
+        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(String(value))) throw new Error('must be a lower-case SQL identifier');
+      },
+      default: 'droplet_registry',
+      env: 'DATABASE_SCHEMA',
+    },
+    poolMax: {
+      doc: 'Maximum connections in the PostgreSQL pool.',
+      format: 'nat',
+      default: 10,
+      env: 'DATABASE_POOL_MAX',
+    },
+  },
+  blobstore: {
+    type: {
+      doc: 'Where layers and configs are stored: fs (a directory).',
+      format: ['fs'],
+      default: 'fs',
+      env: 'BLOBSTORE',
+    },
+    fsRoot: {
+      doc: 'Directory of the filesystem blobstore; empty: DATA_DIR/blobstore.',
+      format: String,
+      default: '',
+      env: 'BLOBSTORE_FS_ROOT',
+    },
+  },
+  source: {
+    doc: 'Where droplets come from: directory (DROPLETS_DIR).',
+    format: ['directory'],
+    default: 'directory',
+    env: 'SOURCE',
+  },
+  dropletsDir: {
+    doc: 'Directory source: droplets at <dir>/<org>/<space>/<app>/<droplet-guid>.tgz; empty: DATA_DIR/droplets.',
+    format: String,
+    default: '',
+    env: 'DROPLETS_DIR',
+  },
+  stacks: {
+    doc: 'Rootfs tarball of each stack: "cflinuxfs4=/path/cflinuxfs4.tar.gz,…" (an object in a config file).',
+    format: 'stacks',
+    default: {} as Record<string, string>,
+    env: 'STACKS',
+  },
+  defaultStack: {
+    doc: 'Stack assumed for droplets that do not name one (directory source).',
+    format: String,
+    default: 'cflinuxfs4',
+    env: 'DEFAULT_STACK',
+  },
+  lifecycleTarball: {
+    doc: 'A buildpack_app_lifecycle tarball to use as the launcher layer; empty: the built-in launcher.',
+    format: String,
+    default: '',
+    env: 'LIFECYCLE_TARBALL',
+  },
+  conversion: {
+    compressionLevel: {
+      doc: 'gzip level (1-9) of converted droplet layers.',
+      format: 'gzip-level',
+      default: 1,
+      env: 'COMPRESSION_LEVEL',
+    },
+    maxUncompressedBytes: {
+      doc: 'A droplet that unpacks to more bytes than this fails its conversion (decompression bombs).',
+      format: 'nat',
+      default: 8 * 1024 ** 3,
+      env: 'CONVERSION_MAX_UNCOMPRESSED_BYTES',
+    },
+    maxEntries: {
+      doc: 'A droplet with more tar entries than this fails its conversion.',
+      format: 'nat',
+      default: 1_000_000,
+      env: 'CONVERSION_MAX_ENTRIES',
+    },
+  },
+};

@@ -1,0 +1,35 @@
+/**
+ * The `STACKS` setting: which rootfs tarball stands for which Cloud Foundry stack, written
+ * `cflinuxfs4=/path/cflinuxfs4.tar.gz,cflinuxfs3=/path/…` in the environment or as an object in
+ * a config file.
+ */
+
+/** Stack name → rootfs tarball path. */
+export type StackRootfsMap = Record<string, string>;
+
+const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Parses the env form; an object (config file form) is checked and returned as is. */
+export function parseStacks(value: unknown): StackRootfsMap {
+  if (value === '' || value === undefined || value === null) return {};
+  const entries: Array<[string, unknown]> =
+    typeof value === 'string'
+      ? value.split(',').map((pair) => {
+          const at = pair.indexOf('=');
+          if (at < 0) throw new Error(`"${pair.trim()}" is not of the form <stack>=<path to rootfs tarball>`);
+          return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
+        })
+      : typeof value === 'object' && !Array.isArray(value)
+        ? Object.entries(value)
+        : (() => {
+            throw new Error('must be "<stack>=<path>,…" or an object of stack names to paths');
+          })();
+  const stacks: StackRootfsMap = {};
+  for (const [name, path] of entries) {
+    if (!STACK_NAME.test(name)) throw new Error(`"${name}" is not a valid stack name`);
+    if (typeof path !== 'string' || path === '') throw new Error(`stack ${name} needs the path of its rootfs tarball`);
+    if (name in stacks) throw new Error(`stack ${name} is given twice`);
+    stacks[name] = path;
+  }
+  return stacks;
+}

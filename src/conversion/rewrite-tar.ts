@@ -1,0 +1,140 @@
+/**
+ * A tar-to-tar rewriting stream: tar-stream's "modifying existing tarballs" recipe (extract → pack)
+ * wrapped in one Node `Duplex`, so it sits in a `stream.pipeline` like any other stage. Bodies are
+ * streamed through, never buffered whole, and back-pressure holds on both sides: an entry is not
+ * started while the reader is behind, so even a flood of empty entries cannot pile up in memory.
+ */
+import { Duplex } from 'node:stream';
+import tar, { type Headers } from 'tar-stream';
+
+/** Rewrites one entry header; `null` drops the entry (its body is skipped). Throwing fails the stream. */
+export type TarEntryRule = (header: Headers) => Headers | null;
+
+/** Receives the body bytes of one emitted entry, chunk by chunk. */
+export type EntryBodyObserver = (chunk: Buffer) => void;
+
+export interface TarRewriteOptions {
+  /** Called with each emitted (rewritten) header; return an observer to see that entry's body. */
+  readonly observe?: (header: Headers) => EntryBodyObserver | undefined;
+}
+
+/** Why the input is not a usable tar archive. */
+export type TarParseFailure = 'truncated' | 'corrupt' | 'oversized-header';
+
+/** The input stopped being a tar archive; callers turn this into an error naming their input. */
+export class TarParseError extends Error {
+  readonly reason: TarParseFailure;
+
+  constructor(cause: Error) {
+    const reason = tarParseFailure(cause.message);
+    super(TAR_PARSE_MESSAGES[reason], { cause });
+    this.name = 'TarParseError';
+    this.reason = reason;
+  }
+}
+
+const TAR_PARSE_MESSAGES: Record<TarParseFailure, string> = {
+  truncated: 'the tar archive ends in the middle of an entry',
+  corrupt: 'the tar archive has an invalid header',
+  'oversized-header': 'the tar archive has an extended header over 4 MiB',
+};
+
+// tar-stream reports parse failures as plain Errors; these are its messages (extract.js).
+function tarParseFailure(message: string): TarParseFailure {
+  if (message === 'Unexpected end of data') return 'truncated';
+  if (message === 'Header exceeds max size') return 'oversized-header';
+  return 'corrupt';
+}
+
+/** Tar bytes in, tar bytes out, each entry's header passed through `rule`. */
+export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions = {}): Duplex {
+  const extract = tar.extract();
+  const pack = tar.pack();
+  let readerBehind = false;
+  let waitingEntry: (() => void) | null = null;
+
+  const rewrite = new Duplex({
+    write(chunk: Buffer, _encoding, callback) {
+      if (extract.write(chunk)) callback();
+      else extract.once('drain', () => callback());
+    },
+    final(callback) {
+      extract.once('finish', () => {
+        pack.finalize();
+        callback();
+      });
+      extract.end();
+    },
+    read() {
+      readerBehind = false;
+      pack.resume();
+      const entry = waitingEntry;
+      waitingEntry = null;
+      entry?.();
+    },
+    destroy(error, callback) {
+      extract.destroy();
+      pack.destroy();
+      callback(error);
+    },
+  });
+
+  const fail = (error: unknown): void => {
+    rewrite.destroy(error instanceof Error ? error : new Error(String(error)));
+  };
+
+  pack.on('data', (chunk: Buffer) => {
+    if (!rewrite.push(chunk)) {
+      readerBehind = true;
+      pack.pause();
+    }
+  });
+  pack.on('end', () => rewrite.push(null));
+  pack.on('error', fail);
+  extract.on('error', (error: Error) => {
+    // Once we are destroyed, extract only echoes our own failure.
+    if (!rewrite.destroyed) fail(new TarParseError(error));
+  });
+
+  const copyEntry = (header: Headers, body: NodeJS.ReadableStream, next: () => void): void => {
+    const sink = pack.entry(header, (error) => (error ? fail(error) : next()));
+    sink.on('error', fail);
+    if (header.type !== 'file') {
+      // Links and directories carry no body in the layer, whatever the input claimed.
+      sink.end();
+      body.resume();
+      return;
+    }
+    const observer = options.observe?.(header);
+    body.on('data', (chunk: Buffer) => {
+      observer?.(chunk);
+      if (!sink.write(chunk)) body.pause();
+    });
+    sink.on('drain', () => body.resume());
+    body.on('end', () => sink.end());
+  };
+
+  extract.on('entry', (header, body, next) => {
+    const start = (): void => {
+      let rewritten: Headers | null;
+      try {
+        rewritten = rule(header);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      body.on('error', fail);
+      if (rewritten === null) {
+        // Dropped entries (directories in practice) only need their body skipped.
+        body.resume();
+        next();
+        return;
+      }
+      copyEntry(rewritten, body, next);
+    };
+    if (readerBehind) waitingEntry = start;
+    else start();
+  });
+
+  return rewrite;
+}

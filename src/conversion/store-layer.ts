@@ -1,0 +1,51 @@
+/**
+ * The tail every built layer shares: tar → diff_id tap → reproducible gzip → digest tap → staged
+ * blob, run as one `stream.pipeline` behind whatever stages produce the tar, and committed under
+ * its digest only when all of it succeeded.
+ */
+import type { Duplex, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobStore } from '../blobstore/blob-store.ts';
+import { createDigestTap } from './digest-tap.ts';
+import { OCI_LAYER_GZIP, type LayerDescriptor } from './layer-descriptor.ts';
+import { createReproducibleGzip } from './reproducible-gzip.ts';
+import { writeStagedBlob } from './staged-write.ts';
+
+export interface StoreLayerOptions {
+  readonly blobs: BlobStore;
+  /** gzip level, 1–9. */
+  readonly compressionLevel: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Streams the tar that `source` and `transforms` produce into the blobstore as a gzip layer and
+ * describes it. On failure nothing is committed and every stage is destroyed.
+ */
+export async function storeTarLayer(source: Readable, transforms: readonly Duplex[], options: StoreLayerOptions): Promise<LayerDescriptor> {
+  const diffId = createDigestTap();
+  const gzip = createReproducibleGzip(options.compressionLevel);
+  const digest = createDigestTap();
+  // The source may already be flowing (an HTTP download): an error it emits while the blobstore
+  // prepares the staged write stays recorded on the stream, and pipeline reports it.
+  const holdEarlyError = (): void => undefined;
+  source.on('error', holdEarlyError);
+  try {
+    return await writeStagedBlob(options.blobs, options.signal, async (writable) => {
+      await pipeline([source, ...transforms, diffId.stream, gzip, digest.stream, writable], { signal: options.signal });
+      return {
+        digest: digest.digest(),
+        diffId: diffId.digest(),
+        size: digest.size(),
+        uncompressedSize: diffId.size(),
+        mediaType: OCI_LAYER_GZIP,
+      };
+    });
+  } catch (error) {
+    // pipeline destroys its streams when it fails; a failure before it ran (staging) must too.
+    for (const stream of [source, ...transforms, diffId.stream, gzip, digest.stream]) stream.destroy();
+    throw error;
+  } finally {
+    source.off('error', holdEarlyError);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Queries on `imported_layers`: rootfs and lifecycle tarballs hashed once and recorded with the
+ * file's size and mtime, so a restart with the same file does not hash it again.
+ */
+import type { Knex } from 'knex';
+import type { LayerDescriptor } from '../../conversion/layer-descriptor.ts';
+
+export interface ImportedFile {
+  readonly kind: 'rootfs' | 'lifecycle';
+  /** Stack name for rootfs, `lifecycle` for the lifecycle. */
+  readonly name: string;
+  readonly path: string;
+  readonly fileSize: number;
+  readonly fileMtimeMs: number;
+}
+
+/** The layer recorded for exactly this file (same path, size and mtime), if any. */
+export async function findImportedLayer(db: Knex | Knex.Transaction, file: ImportedFile): Promise<LayerDescriptor | undefined> {
+  const row = await db('imported_layers as i')
+    .join('layers as l', 'l.digest', 'i.layer_digest')
+    .join('blobs as b', 'b.digest', 'l.digest')
+    .where({ 'i.kind': file.kind, 'i.name': file.name, 'i.path': file.path, 'i.file_size': file.fileSize, 'i.file_mtime_ms': file.fileMtimeMs })
+    .first('l.digest', 'l.diff_id', 'l.uncompressed_size', 'b.size', 'b.media_type');
+  if (!row) return undefined;
+  return {
+    digest: row.digest,
+    diffId: row.diff_id,
+    size: Number(row.size),
+    uncompressedSize: Number(row.uncompressed_size),
+    mediaType: row.media_type,
+  };
+}
+
+/** Records that `file` is the layer `layerDigest` (already recorded with `recordLayer`). */
+export async function recordImportedLayer(db: Knex | Knex.Transaction, file: ImportedFile, layerDigest: string): Promise<void> {
+  await db('imported_layers')
+    .insert({
+      kind: file.kind,
+      name: file.name,
+      path: file.path,
+      file_size: file.fileSize,
+      file_mtime_ms: file.fileMtimeMs,
+      layer_digest: layerDigest,
+    })
+    .onConflict(['kind', 'name', 'path', 'file_size', 'file_mtime_ms'])
+    .ignore();
+}

@@ -1,0 +1,77 @@
+/**
+ * The registry's domain errors. Every module throws these; only `server/oci-error-translator.ts`
+ * knows how they go on the wire (distribution's errcode registry, one descriptor per code).
+ */
+
+/** Wire codes of the distribution spec, plus distribution's `UNAVAILABLE` extension. */
+export type OciErrorCode =
+  | 'BLOB_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'MANIFEST_INVALID'
+  | 'NAME_INVALID'
+  | 'NAME_UNKNOWN'
+  | 'SIZE_INVALID'
+  | 'RANGE_INVALID'
+  | 'PAGINATION_NUMBER_INVALID'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
+  | 'UNSUPPORTED'
+  | 'TOOMANYREQUESTS'
+  | 'UNAVAILABLE'
+  | 'UNKNOWN';
+
+interface ErrorDescriptor {
+  readonly status: number;
+  readonly message: string;
+}
+
+/** One place that says which HTTP status and default message each code has. */
+export const ERROR_DESCRIPTORS: Readonly<Record<OciErrorCode, ErrorDescriptor>> = {
+  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
+  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
+  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown' },
+  MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
+  NAME_INVALID: { status: 400, message: 'invalid repository name' },
+  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
+  SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
+  RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
+  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
+  UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
+  TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  UNAVAILABLE: { status: 503, message: 'service unavailable' },
+  UNKNOWN: { status: 500, message: 'unknown error' },
+};
+
+/** A failure the client can act on; `detail` goes into the error body as is. */
+export class RegistryError extends Error {
+  readonly code: OciErrorCode;
+  readonly detail: unknown;
+  /** Seconds for `Retry-After` (429, 503). */
+  readonly retryAfter: number | undefined;
+
+  constructor(code: OciErrorCode, message?: string, options: { detail?: unknown; retryAfter?: number; cause?: unknown } = {}) {
+    super(message ?? ERROR_DESCRIPTORS[code].message, { cause: options.cause });
+    this.name = 'RegistryError';
+    this.code = code;
+    this.detail = options.detail;
+    this.retryAfter = options.retryAfter;
+  }
+
+  get status(): number {
+    return ERROR_DESCRIPTORS[this.code].status;
+  }
+}
+
+/**
+ * A droplet that cannot become an image layer (escaping paths, whiteouts, corrupt gzip, …).
+ * Thrown by `conversion/`; the conversion is recorded as failed with this message.
+ */
+export class InvalidDropletError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'InvalidDropletError';
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Builds the registry from its configuration: database (migrated), blobstore, droplet source,
+ * base layers, image service, HTTP server. Only this file reads the configuration; each module
+ * gets its own slice.
+ */
+import { hostname } from 'node:os';
+import type { Server } from '@hapi/hapi';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { BlobStore } from './blobstore/blob-store.ts';
+import { FsBlobStore } from './blobstore/fs-blob-store.ts';
+import type { Config } from './config/load-config.ts';
+import { createDatabase } from './db/create-database.ts';
+import { migrateDatabase } from './db/migrate-database.ts';
+import { prepareBaseLayers, type BaseLayers } from './images/base-layers.ts';
+import { ImageService } from './images/image-service.ts';
+import { createServer } from './server/create-server.ts';
+import { DirectorySource } from './sources/directory/directory-source.ts';
+import type { DropletSource } from './sources/droplet-source.ts';
+
+/** Staged writes older than this were left by a process that died; they are swept at start-up. */
+const STALE_STAGING_MS = 60 * 60 * 1000;
+
+export async function openDatabase(config: Config): Promise<Knex> {
+  const db = await createDatabase({ url: config.database.url || undefined, schema: config.database.schema, dataDir: config.dataDir, poolMax: config.database.poolMax });
+  try {
+    await migrateDatabase(db, config.database.schema);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return db;
+}
+
+export function openBlobStore(config: Config): BlobStore {
+  return new FsBlobStore({ root: config.blobstore.fsRoot });
+}
+
+export function openDropletSource(config: Config): DropletSource {
+  return new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack });
+}
+
+export function loadBaseLayers(config: Config, db: Knex, blobs: BlobStore, logger: Logger): Promise<BaseLayers> {
+  return prepareBaseLayers({
+    db,
+    blobs,
+    stacks: config.stacks,
+    lifecycleTarball: config.lifecycleTarball,
+    compressionLevel: config.conversion.compressionLevel,
+    onImport: ({ kind, name, path, layer }) =>
+      layer
+        ? logger.info({ event: 'import.done', kind, name, path, digest: layer.digest, diffId: layer.diffId, size: layer.size }, `imported ${kind} ${name}`)
+        : logger.info({ event: 'import.start', kind, name, path }, `importing ${kind} ${name} from ${path}`),
+  });
+}
+
+export interface RunningRegistry {
+  readonly server: Server;
+  /** Stops accepting requests, lets conversions under way finish, closes the database. */
+  stop(): Promise<void>;
+}
+
+/** Starts the registry and returns once it listens. */
+export async function startRegistry(config: Config, logger: Logger): Promise<RunningRegistry> {
+  if (Object.keys(config.stacks).length === 0) {
+    logger.warn('no stacks configured (STACKS): every droplet will answer MANIFEST_UNKNOWN until a rootfs is configured');
+  }
+  const db = await openDatabase(config);
+  try {
+    const blobs = openBlobStore(config);
+    const swept = await blobs.sweepStaging(STALE_STAGING_MS);
+    if (swept > 0) logger.info({ event: 'staging.swept', count: swept }, `removed ${swept} abandoned staged writes`);
+    const baseLayers = await loadBaseLayers(config, db, blobs, logger);
+    const images = new ImageService({
+      db,
+      blobs,
+      source: openDropletSource(config),
+      baseLayers,
+      compressionLevel: config.conversion.compressionLevel,
+      limits: { maxUncompressedBytes: config.conversion.maxUncompressedBytes, maxEntries: config.conversion.maxEntries },
+      instance: `${hostname()}:${process.pid}`,
+      logger,
+    });
+    const server = await createServer({ host: config.host, port: config.port, images, logger });
+    await server.start();
+    logger.info({ event: 'started', url: server.info.uri, droplets: config.dropletsDir, stacks: Object.keys(config.stacks) }, `droplet-registry listening on ${server.info.uri}`);
+    return {
+      server,
+      async stop() {
+        await server.stop({ timeout: 30_000 });
+        await images.drain();
+        await db.destroy();
+      },
+    };
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * GET/HEAD `/v2/<name>/blobs/<digest>`. A blob is served only when it belongs to an image of
+ * that repository. HEAD is answered from the database. GET either redirects (307) to a signed
+ * blobstore URL, or streams from the local store with single-range support.
+ */
+import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
+import { RegistryError } from '../errors/registry-error.ts';
+import { isSha256Digest } from '../images/digest.ts';
+import type { ImageService, RepositoryRef } from '../images/image-service.ts';
+import { parseByteRange } from './byte-range.ts';
+import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
+
+export async function serveBlob(
+  images: ImageService,
+  h: ResponseToolkit,
+  request: { method: string; headers: Record<string, string | undefined> },
+  repository: RepositoryRef,
+  digest: string,
+): Promise<ResponseObject> {
+  if (!isSha256Digest(digest)) throw new RegistryError('DIGEST_INVALID', `invalid digest ${JSON.stringify(digest)}`, { detail: { digest } });
+  const { size } = await images.statBlob(repository, digest);
+  if (request.method === 'head') {
+    return h.response().code(200).type('application/octet-stream').header('Content-Length', String(size)).header(CONTENT_DIGEST_HEADER, digest).header('Accept-Ranges', 'bytes');
+  }
+  const redirect = await images.redirectUrl(digest);
+  if (redirect) return h.redirect(redirect).code(307).header(CONTENT_DIGEST_HEADER, digest);
+  const range = parseByteRange(request.headers.range, size);
+  const stream = await images.openBlob(digest, range);
+  const response = h
+    .response(stream)
+    .type('application/octet-stream')
+    .header(CONTENT_DIGEST_HEADER, digest)
+    .header('Accept-Ranges', 'bytes')
+    .etag(digest, { vary: false });
+  if (!range) return response.header('Content-Length', String(size));
+  return response
+    .code(206)
+    .header('Content-Length', String(range.end - range.start + 1))
+    .header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+}

@@ -1,0 +1,48 @@
+/**
+ * Parses the path under `/v2/`. hapi cannot route OCI names (they contain slashes and a `*`
+ * parameter must be last), so one catch-all route hands the path here and dispatches on the kind.
+ */
+import { RegistryError } from '../errors/registry-error.ts';
+import type { RepositoryRef } from '../images/image-service.ts';
+
+// distribution-spec's grammar for names, tags and digests.
+const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
+const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+const ENDPOINT = /^(.+)\/(manifests|blobs|referrers)\/([^/]+)$|^(.+)\/tags\/list$/;
+
+export type V2Request =
+  | { readonly kind: 'manifest'; readonly repository: RepositoryRef; readonly reference: string }
+  | { readonly kind: 'blob'; readonly repository: RepositoryRef; readonly digest: string }
+  | { readonly kind: 'referrers'; readonly repository: RepositoryRef; readonly digest: string }
+  | { readonly kind: 'tags'; readonly repository: RepositoryRef };
+
+/** Is `reference` a tag by the spec's grammar? */
+export function isTag(reference: string): boolean {
+  return TAG.test(reference);
+}
+
+/**
+ * What the path asks for: `undefined` for no endpoint of the API (the router answers 404); a
+ * name outside the grammar throws NAME_INVALID; a name that is not `org/space/app` throws
+ * NAME_UNKNOWN (no such repository can exist here).
+ */
+export function parseV2Path(path: string): V2Request | undefined {
+  const match = ENDPOINT.exec(path);
+  if (!match) return undefined;
+  const name = (match[1] ?? match[4]) as string;
+  if (!NAME.test(name) || name.length > 255) {
+    throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`, { detail: { name } });
+  }
+  const parts = name.split('/');
+  if (parts.length !== 3) {
+    throw new RegistryError('NAME_UNKNOWN', `repository ${name} not found: names here are <org>/<space>/<app>`, { detail: { name } });
+  }
+  const [org, space, app] = parts as [string, string, string];
+  const repository = { org, space, app };
+  const endpoint = match[2];
+  const reference = match[3] as string;
+  if (endpoint === undefined) return { kind: 'tags', repository };
+  if (endpoint === 'manifests') return { kind: 'manifest', repository, reference };
+  return { kind: endpoint === 'blobs' ? 'blob' : 'referrers', repository, digest: reference };
+}

@@ -1,0 +1,40 @@
+/**
+ * The `/v2/` surface: the version check, one catch-all GET route dispatching on the parsed path
+ * (HEAD reaches it too: hapi routes HEAD to GET handlers), and 405 UNSUPPORTED for every write
+ * verb — answered before any authentication, since nothing can be pushed here.
+ */
+import type { Request, ResponseToolkit, ServerRoute } from '@hapi/hapi';
+import { RegistryError } from '../errors/registry-error.ts';
+import type { ImageService } from '../images/image-service.ts';
+import { serveBlob } from './blobs.ts';
+import { serveManifest } from './manifests.ts';
+import { serveReferrers } from './referrers.ts';
+import { serveTags } from './tags.ts';
+import { parseV2Path } from './v2-paths.ts';
+
+export function v2Routes(images: ImageService): ServerRoute[] {
+  const dispatch = async (request: Request, h: ResponseToolkit) => {
+    const path = request.params.path ?? '';
+    if (path === '') return h.response({}).type('application/json');
+    const parsed = parseV2Path(path);
+    if (!parsed) throw new RegistryError('NAME_UNKNOWN', `no registry endpoint at /v2/${path}`);
+    switch (parsed.kind) {
+      case 'manifest':
+        return serveManifest(images, h, parsed.repository, parsed.reference);
+      case 'blob':
+        return serveBlob(images, h, { method: request.method, headers: request.headers }, parsed.repository, parsed.digest);
+      case 'tags':
+        return serveTags(images, h, request.query, parsed.repository);
+      case 'referrers':
+        return serveReferrers(images, h, parsed.repository, parsed.digest);
+    }
+  };
+  const unsupported = () => {
+    throw new RegistryError('UNSUPPORTED', 'this registry is pull-only: images are built from Cloud Foundry droplets');
+  };
+  return [
+    { method: 'GET', path: '/v2/{path*}', options: { response: { ranges: false } }, handler: dispatch },
+    // '*' matches every method without a route of its own, i.e. all but GET/HEAD here.
+    { method: '*', path: '/v2/{path*}', options: { payload: { parse: false, output: 'stream' } }, handler: unsupported },
+  ];
+}

@@ -1,0 +1,57 @@
+/**
+ * The one place that puts errors on the wire (distribution's errcode + ServeJSON): domain errors
+ * and hapi's own (Boom) become `{"errors":[{code,message,detail}]}` with the code's status.
+ * Unexpected errors become 500 UNKNOWN without detail; the request log has the cause.
+ */
+import type { Request, ResponseToolkit, Server } from '@hapi/hapi';
+import { ERROR_DESCRIPTORS, RegistryError, type OciErrorCode } from '../errors/registry-error.ts';
+
+const BOOM_CODES: Record<number, OciErrorCode> = {
+  400: 'NAME_INVALID',
+  401: 'UNAUTHORIZED',
+  403: 'DENIED',
+  404: 'NAME_UNKNOWN',
+  405: 'UNSUPPORTED',
+  414: 'NAME_INVALID',
+  416: 'RANGE_INVALID',
+  429: 'TOOMANYREQUESTS',
+  503: 'UNAVAILABLE',
+};
+
+interface BoomLike extends Error {
+  isBoom: true;
+  output: { statusCode: number };
+}
+
+function isBoom(error: unknown): error is BoomLike {
+  return error instanceof Error && (error as Partial<BoomLike>).isBoom === true;
+}
+
+/** The registry error a failure stands for. */
+export function toRegistryError(error: Error): RegistryError {
+  if (error instanceof RegistryError) return error;
+  if (isBoom(error) && !(error as { isServer?: boolean }).isServer) {
+    const code = BOOM_CODES[error.output.statusCode] ?? 'UNKNOWN';
+    return new RegistryError(code, error.message || undefined);
+  }
+  return new RegistryError('UNKNOWN');
+}
+
+/** Registers the translator for every route under `/v2/`. */
+export function registerOciErrorTranslator(server: Server): void {
+  server.ext('onPreResponse', (request: Request, h: ResponseToolkit) => {
+    const response = request.response;
+    if (!(response instanceof Error) || !request.path.startsWith('/v2')) return h.continue;
+    const error = toRegistryError(response);
+    if (error.code === 'UNKNOWN') request.log(['error'], response);
+    const body: { code: OciErrorCode; message: string; detail?: unknown } = { code: error.code, message: error.message };
+    if (error.detail !== undefined) body.detail = error.detail;
+    const answer = h.response({ errors: [body] }).code(ERROR_DESCRIPTORS[error.code].status).type('application/json');
+    if (error.retryAfter !== undefined) answer.header('Retry-After', String(error.retryAfter));
+    if (error.code === 'RANGE_INVALID') {
+      const range = (error.detail as { contentRange?: string } | undefined)?.contentRange;
+      if (range) answer.header('Content-Range', range);
+    }
+    return answer;
+  });
+}
