@@ -23,16 +23,18 @@ export interface StoreLayerOptions {
  * describes it. On failure nothing is committed and every stage is destroyed.
  */
 export async function storeTarLayer(source: Readable, transforms: readonly Duplex[], options: StoreLayerOptions): Promise<LayerDescriptor> {
-  const diffId = createDigestTap();
-  const gzip = createReproducibleGzip(options.compressionLevel);
-  const digest = createDigestTap();
   // The source may already be flowing (an HTTP download): an error it emits while the blobstore
   // prepares the staged write stays recorded on the stream, and pipeline reports it.
   const holdEarlyError = (): void => undefined;
   source.on('error', holdEarlyError);
+  const stages: Array<Readable | Duplex> = [source, ...transforms];
   try {
+    const diffId = createDigestTap();
+    const gzip = createReproducibleGzip(options.compressionLevel);
+    const digest = createDigestTap();
+    stages.push(diffId.stream, gzip, digest.stream);
     return await writeStagedBlob(options.blobs, options.signal, async (writable) => {
-      await pipeline([source, ...transforms, diffId.stream, gzip, digest.stream, writable], { signal: options.signal });
+      await pipeline([...stages, writable], { signal: options.signal });
       return {
         digest: digest.digest(),
         diffId: diffId.digest(),
@@ -43,7 +45,7 @@ export async function storeTarLayer(source: Readable, transforms: readonly Duple
     });
   } catch (error) {
     // pipeline destroys its streams when it fails; a failure before it ran (staging) must too.
-    for (const stream of [source, ...transforms, diffId.stream, gzip, digest.stream]) stream.destroy();
+    for (const stream of stages) stream.destroy();
     throw error;
   } finally {
     source.off('error', holdEarlyError);
