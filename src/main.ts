@@ -54,14 +54,16 @@ export function loadBaseLayers(config: Config, db: Knex, blobs: BlobStore, logge
   });
 }
 
-export interface RunningRegistry {
+export interface Registry {
   readonly server: Server;
+  readonly images: ImageService;
+  readonly db: Knex;
   /** Stops accepting requests, lets conversions under way finish, closes the database. */
   stop(): Promise<void>;
 }
 
-/** Starts the registry and returns once it listens. */
-export async function startRegistry(config: Config, logger: Logger): Promise<RunningRegistry> {
+/** Builds the registry from its configuration, ready to `server.start()` (or `server.inject`). */
+export async function buildRegistry(config: Config, logger: Logger): Promise<Registry> {
   if (Object.keys(config.stacks).length === 0) {
     logger.warn('no stacks configured (STACKS): every droplet will answer MANIFEST_UNKNOWN until a rootfs is configured');
   }
@@ -82,10 +84,10 @@ export async function startRegistry(config: Config, logger: Logger): Promise<Run
       logger,
     });
     const server = await createServer({ host: config.host, port: config.port, images, logger });
-    await server.start();
-    logger.info({ event: 'started', url: server.info.uri, droplets: config.dropletsDir, stacks: Object.keys(config.stacks) }, `droplet-registry listening on ${server.info.uri}`);
     return {
       server,
+      images,
+      db,
       async stop() {
         await server.stop({ timeout: 30_000 });
         await images.drain();
@@ -96,4 +98,20 @@ export async function startRegistry(config: Config, logger: Logger): Promise<Run
     await db.destroy();
     throw error;
   }
+}
+
+/** Builds the registry and returns once it listens. */
+export async function startRegistry(config: Config, logger: Logger): Promise<Registry> {
+  const registry = await buildRegistry(config, logger);
+  try {
+    await registry.server.start();
+  } catch (error) {
+    await registry.stop();
+    throw error;
+  }
+  logger.info(
+    { event: 'started', url: registry.server.info.uri, droplets: config.dropletsDir, stacks: Object.keys(config.stacks) },
+    `droplet-registry listening on ${registry.server.info.uri}`,
+  );
+  return registry;
 }

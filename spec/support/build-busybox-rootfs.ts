@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import tar, { type Headers } from 'tar-stream';
+import tar, { type Header } from 'tar-stream';
 
 /** Where busybox-static installs its binary on Debian. */
 export const BUSYBOX_BINARY = '/bin/busybox';
@@ -27,7 +27,7 @@ const APPLETS = [
   'whoami', 'xargs',
 ];
 
-type Entry = Headers & { name: string; content?: Buffer };
+type Entry = Partial<Header> & { name: string; content?: Buffer };
 
 /** Writes the rootfs as a gzipped tarball at `path`. */
 export async function buildBusyboxRootfs(path: string): Promise<void> {
@@ -36,7 +36,9 @@ export async function buildBusyboxRootfs(path: string): Promise<void> {
   const writing = pipeline(pack, createGzip({ level: 6 }), createWriteStream(path));
   for (const { content, ...header } of entries) {
     await new Promise<void>((resolve, reject) => {
-      pack.entry(header, content, (error) => (error ? reject(error) : resolve()));
+      const done = (error?: Error | null) => (error ? reject(error) : resolve());
+      if (content) pack.entry(header, content, done);
+      else pack.entry(header, done);
     });
   }
   pack.finalize();

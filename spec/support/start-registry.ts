@@ -35,7 +35,8 @@ export const CLI = join(REPOSITORY_ROOT, 'dist', 'cli.js');
  * Configuration variables read by the registry: taken from the caller only, never inherited from
  * the environment the tests happen to run in.
  */
-const CONFIG_VARIABLE = /^(PORT|HOST|PUBLIC_URL|DATA_DIR|DATABASE_URL|DATABASE_SCHEMA|BLOBSTORE|S3_.*|WEBDAV_.*|SOURCE|CAPI_URL|UAA_.*|STACKS|DROPLETS_DIR|AUTH|LOG_LEVEL|.*_CA_CERT.*)$/;
+const CONFIG_VARIABLE =
+  /^(PORT|HOST|PUBLIC_URL|DATA_DIR|DATABASE_.*|BLOBSTORE.*|S3_.*|WEBDAV_.*|SOURCE|CAPI_.*|UAA_.*|STACKS|DEFAULT_STACK|DROPLETS_DIR|LIFECYCLE_TARBALL|COMPRESSION_LEVEL|CONVERSION_.*|AUTH.*|LOG_LEVEL|.*_CA_CERT.*)$/;
 
 /** Builds `dist/` when it is missing (`npm test` builds first; a single spec run may not have). */
 export async function ensureServerBuilt(): Promise<void> {

@@ -5,8 +5,9 @@
  * whiteout. The rule is pure apart from a small per-archive state (the entries seen so far, which a
  * hard link may point to), so it is tested without streams.
  */
-import type { Headers } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { InvalidDropletError } from '../errors/registry-error.ts';
+import type { EntryHeader } from './rewrite-tar.ts';
 
 /** Who owns every entry a rule emits. */
 export interface EntryOwner {
@@ -49,7 +50,7 @@ export function createEntryRuleState(): EntryRuleState {
 }
 
 /** The droplet rule: `./app/x` → `home/vcap/app/x`, owned by vcap; `null` drops the entry. */
-export function rewriteDropletEntry(header: Headers, state: EntryRuleState): Headers | null {
+export function rewriteDropletEntry(header: Header, state: EntryRuleState): EntryHeader | null {
   return rewriteArchiveEntry(header, state, DROPLET_RULE);
 }
 
@@ -62,7 +63,7 @@ const MAX_MTIME_MS = (2 ** 31 - 1) * 1000;
  * that must not reach an image. The returned header is built fresh, so nothing of the input (PAX
  * records carrying uid/gid, xattrs) leaks into the layer unchecked.
  */
-export function rewriteArchiveEntry(header: Headers, state: EntryRuleState, options: EntryRuleOptions): Headers | null {
+export function rewriteArchiveEntry(header: Header, state: EntryRuleState, options: EntryRuleOptions): EntryHeader | null {
   const { archive } = options;
   const entry = `${archive} entry ${JSON.stringify(header.name)}`;
   const type = layerEntryType(header, entry);
@@ -73,8 +74,8 @@ export function rewriteArchiveEntry(header: Headers, state: EntryRuleState, opti
     throw new InvalidDropletError(`${entry} names the ${archive} root but is not a directory`);
   }
   const name = options.prefix + path.components.join('/');
-  const mtimeMs = Math.min(Math.max(header.mtime?.getTime() ?? 0, 0), MAX_MTIME_MS);
-  const rewritten: Headers = {
+  const mtimeMs = Math.min(Math.max(header.mtime.getTime(), 0), MAX_MTIME_MS);
+  const rewritten: EntryHeader = {
     name: type === 'directory' ? `${name}/` : name,
     type,
     mode: header.mode,
@@ -94,10 +95,10 @@ export function rewriteArchiveEntry(header: Headers, state: EntryRuleState, opti
 
 type LayerEntryType = 'file' | 'directory' | 'symlink' | 'link';
 
-function layerEntryType(header: Headers, entry: string): LayerEntryType {
+function layerEntryType(header: Header, entry: string): LayerEntryType {
   // PAX sparse files keep a map in their records and a packed body; copied as is they would unpack wrong.
-  const pax = (header as Headers & { pax?: Record<string, string> | null }).pax;
-  if (pax && Object.keys(pax).some((key) => key.startsWith('GNU.sparse.'))) {
+  const { pax } = header;
+  if (typeof pax === 'object' && pax !== null && Object.keys(pax).some((key) => key.startsWith('GNU.sparse.'))) {
     throw new InvalidDropletError(`${entry} is a sparse file, which cannot be rewritten into a layer`);
   }
   switch (header.type) {
@@ -117,7 +118,7 @@ function layerEntryType(header: Headers, entry: string): LayerEntryType {
   }
 }
 
-function hardLinkTarget(header: Headers, state: EntryRuleState, options: EntryRuleOptions): string {
+function hardLinkTarget(header: Header, state: EntryRuleState, options: EntryRuleOptions): string {
   const link = `hard link ${JSON.stringify(header.name)} points to ${JSON.stringify(header.linkname ?? '')}`;
   const target = normalisePath(header.linkname ?? '', options.archive);
   if ('problem' in target) throw new InvalidDropletError(`${link}, which ${target.problem}`);

@@ -5,17 +5,22 @@
  * started while the reader is behind, so even a flood of empty entries cannot pile up in memory.
  */
 import { Duplex } from 'node:stream';
-import tar, { type Headers } from 'tar-stream';
+import tar, { type ExtractEvents, type Header, type Pack } from 'tar-stream';
+
+/** A header as `pack.entry` takes it: tar-stream fills in what is left out. */
+export type EntryHeader = Parameters<Pack['entry']>[0];
 
 /** Rewrites one entry header; `null` drops the entry (its body is skipped). Throwing fails the stream. */
-export type TarEntryRule = (header: Headers) => Headers | null;
+export type TarEntryRule = (header: Header) => EntryHeader | null;
+
+type EntryBody = ExtractEvents['entry'][1];
 
 /** Receives the body bytes of one emitted entry, chunk by chunk. */
 export type EntryBodyObserver = (chunk: Buffer) => void;
 
 export interface TarRewriteOptions {
   /** Called with each emitted (rewritten) header; return an observer to see that entry's body. */
-  readonly observe?: (header: Headers) => EntryBodyObserver | undefined;
+  readonly observe?: (header: EntryHeader) => EntryBodyObserver | undefined;
 }
 
 /** Why the input is not a usable tar archive. */
@@ -63,7 +68,7 @@ export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions 
         pack.finalize();
         callback();
       });
-      extract.end();
+      extract.end(undefined);
     },
     read() {
       readerBehind = false;
@@ -83,7 +88,7 @@ export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions 
     rewrite.destroy(error instanceof Error ? error : new Error(String(error)));
   };
 
-  pack.on('data', (chunk: Buffer) => {
+  pack.on('data', (chunk) => {
     if (!rewrite.push(chunk)) {
       readerBehind = true;
       pack.pause();
@@ -96,27 +101,28 @@ export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions 
     if (!rewrite.destroyed) fail(new TarParseError(error));
   });
 
-  const copyEntry = (header: Headers, body: NodeJS.ReadableStream, next: () => void): void => {
+  const copyEntry = (header: EntryHeader, body: EntryBody, next: () => void): void => {
     const sink = pack.entry(header, (error) => (error ? fail(error) : next()));
     sink.on('error', fail);
     if (header.type !== 'file') {
       // Links and directories carry no body in the layer, whatever the input claimed.
-      sink.end();
+      sink.end(undefined);
       body.resume();
       return;
     }
     const observer = options.observe?.(header);
-    body.on('data', (chunk: Buffer) => {
+    body.on('data', (data) => {
+      const chunk = data as Buffer;
       observer?.(chunk);
       if (!sink.write(chunk)) body.pause();
     });
     sink.on('drain', () => body.resume());
-    body.on('end', () => sink.end());
+    body.on('end', () => sink.end(undefined));
   };
 
   extract.on('entry', (header, body, next) => {
     const start = (): void => {
-      let rewritten: Headers | null;
+      let rewritten: EntryHeader | null;
       try {
         rewritten = rule(header);
       } catch (error) {

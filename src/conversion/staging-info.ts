@@ -3,8 +3,7 @@
  * while the droplet streams through, so the image config can fall back to its start command
  * without a second read of the droplet.
  */
-import type { Headers } from 'tar-stream';
-import type { EntryBodyObserver } from './rewrite-tar.ts';
+import type { EntryBodyObserver, EntryHeader } from './rewrite-tar.ts';
 
 /** Where the rewrite emits the droplet's `./staging_info.yml`. */
 export const STAGING_INFO_LAYER_PATH = 'home/vcap/staging_info.yml';
@@ -14,7 +13,7 @@ const MAX_STAGING_INFO_BYTES = 1024 * 1024;
 
 export interface StagingInfoCapture {
   /** Pass as the rewrite's `observe` option. */
-  observe(header: Headers): EntryBodyObserver | undefined;
+  observe(header: EntryHeader): EntryBodyObserver | undefined;
   /** The parsed file once the stream has ended, or `undefined` when absent, too big or not a JSON object. */
   result(): Record<string, unknown> | undefined;
 }
