@@ -49,8 +49,11 @@ export interface BlobStore {
 
 /** The blob is not in the store. */
 export class BlobNotFoundError extends Error {
-  constructor(readonly digest: string) {
+  readonly digest: string;
+
+  constructor(digest: string) {
     super(`blob ${digest} is not in the blobstore`);
+    this.digest = digest;
     this.name = 'BlobNotFoundError';
   }
 }

@@ -13,7 +13,7 @@ import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
 export async function serveBlob(
   images: ImageService,
   h: ResponseToolkit,
-  request: { method: string; headers: Record<string, string | undefined> },
+  request: { method: string; range: string | undefined },
   repository: RepositoryRef,
   digest: string,
 ): Promise<ResponseObject> {
@@ -24,14 +24,14 @@ export async function serveBlob(
   }
   const redirect = await images.redirectUrl(digest);
   if (redirect) return h.redirect(redirect).code(307).header(CONTENT_DIGEST_HEADER, digest);
-  const range = parseByteRange(request.headers.range, size);
+  const range = parseByteRange(request.range, size);
   const stream = await images.openBlob(digest, range);
   const response = h
     .response(stream)
     .type('application/octet-stream')
     .header(CONTENT_DIGEST_HEADER, digest)
     .header('Accept-Ranges', 'bytes')
-    .etag(digest, { vary: false });
+    .etag(digest, { weak: false, vary: false });
   if (!range) return response.header('Content-Length', String(size));
   return response
     .code(206)

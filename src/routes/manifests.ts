@@ -22,5 +22,5 @@ export async function serveManifest(images: ImageService, h: ResponseToolkit, re
     .response(manifest.bytes)
     .type(manifest.mediaType)
     .header(CONTENT_DIGEST_HEADER, manifest.digest)
-    .etag(manifest.digest, { vary: false });
+    .etag(manifest.digest, { weak: false, vary: false });
 }

@@ -14,7 +14,7 @@ import { parseV2Path } from './v2-paths.ts';
 
 export function v2Routes(images: ImageService): ServerRoute[] {
   const dispatch = async (request: Request, h: ResponseToolkit) => {
-    const path = request.params.path ?? '';
+    const path: string = typeof request.params.path === 'string' ? request.params.path : '';
     if (path === '') return h.response({}).type('application/json');
     const parsed = parseV2Path(path);
     if (!parsed) throw new RegistryError('NAME_UNKNOWN', `no registry endpoint at /v2/${path}`);
@@ -22,7 +22,7 @@ export function v2Routes(images: ImageService): ServerRoute[] {
       case 'manifest':
         return serveManifest(images, h, parsed.repository, parsed.reference);
       case 'blob':
-        return serveBlob(images, h, { method: request.method, headers: request.headers }, parsed.repository, parsed.digest);
+        return serveBlob(images, h, { method: request.method, range: request.headers.range as string | undefined }, parsed.repository, parsed.digest);
       case 'tags':
         return serveTags(images, h, request.query, parsed.repository);
       case 'referrers':

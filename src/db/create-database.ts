@@ -1,0 +1,74 @@
+/**
+ * The knex factory: Postgres when a URL is configured, an embedded PGlite under the data directory
+ * otherwise (zero-configuration start). Both return the same JS types: see `type-parsers.ts`.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import knexModule, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
+import { BYTEA_OID, INT8_OID, parseBytea, parseInt8 } from './type-parsers.ts';
+
+export interface DatabaseOptions {
+  /** `postgres://…`; unset or empty → embedded PGlite. */
+  readonly url?: string;
+  /** Schema holding the registry's tables; it becomes the connections' only `search_path` entry. */
+  readonly schema: string;
+  /** The embedded database lives in `<dataDir>/pglite`; unused with a URL. */
+  readonly dataDir: string;
+  /** Postgres pool size (default 10); PGlite always has exactly one connection. */
+  readonly poolMax?: number;
+  /** TLS to Postgres, verifying the server against `ca` (PEM) or the system roots. */
+  readonly ssl?: { readonly ca?: string };
+}
+
+/**
+ * Opens the registry's database. Close it with `knex.destroy()`; for PGlite that also closes the
+ * embedded database, so the process can exit.
+ *
+ * @remarks
+ * An `sslmode` in the URL overrides `ssl` (pg merges the parsed URL over the options).
+ */
+export async function createDatabase(options: DatabaseOptions): Promise<Knex> {
+  return options.url ? createPostgres(options.url, options) : await createPglite(options);
+}
+
+/** Is this knex instance the embedded, single-connection, single-process PGlite? */
+export function isEmbeddedDatabase(knex: Knex): boolean {
+  return knex.client instanceof ClientPgLite;
+}
+
+/** Applies to this client's connections only, leaving the process-wide `pg.types` untouched. */
+const pgTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+function createPostgres(url: string, options: DatabaseOptions): Knex {
+  const connection: pg.ClientConfig = { connectionString: url, types: pgTypes };
+  if (options.ssl) connection.ssl = options.ssl.ca === undefined ? true : { ca: options.ssl.ca };
+  return knexModule({
+    client: 'pg',
+    connection,
+    searchPath: [options.schema],
+    pool: { min: 0, max: options.poolMax ?? 10 },
+  });
+}
+
+async function createPglite(options: DatabaseOptions): Promise<Knex> {
+  const directory = join(options.dataDir, 'pglite');
+  await mkdir(directory, { recursive: true });
+  const pglite = new PGlite(directory, { parsers: { [INT8_OID]: parseInt8, [BYTEA_OID]: parseBytea } });
+  await pglite.waitReady;
+  // knex-pglite pins the pool to one connection (PGlite is single-session) and closes PGlite when
+  // the pool destroys it; the function form hands over this instance, configured with our parsers.
+  const knex = knexModule({
+    client: ClientPgLite,
+    connection: () => ({ pglite }) as Knex.StaticConnectionConfig,
+    searchPath: [options.schema],
+  });
+  // Makes the pool own the connection now, so `knex.destroy()` closes PGlite even if no query ran.
+  await knex.raw('select 1');
+  return knex;
+}

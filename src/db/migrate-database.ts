@@ -1,0 +1,60 @@
+/**
+ * Runs the knex migrations in `migrations/` into the registry's schema, once, however many
+ * instances start together.
+ *
+ * @remarks
+ * knex's own `knex_migrations_lock` makes a second concurrent migrator *fail* ("Migration table is
+ * already locked"), which would crash every instance but one when a deployment starts them
+ * together. A session-level `pg_advisory_lock`, held on a connection of its own, makes the others
+ * wait instead; when they get the lock the migrations are done and `latest` has nothing to do.
+ * PGlite is one session in one process, so there is nobody to wait for (and its single
+ * connection could not be spared for the lock anyway).
+ */
+import { fileURLToPath } from 'node:url';
+import type { Knex } from 'knex';
+import type pg from 'pg';
+import { isEmbeddedDatabase } from './create-database.ts';
+
+/** `<repo>/migrations`, the same two levels up from `src/db/` and from the compiled `dist/db/`. */
+export const MIGRATIONS_DIRECTORY = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+function migratorConfig(schema: string): Knex.MigratorConfig {
+  return {
+    directory: MIGRATIONS_DIRECTORY,
+    schemaName: schema,
+    tableName: 'knex_migrations',
+    loadExtensions: ['.js'],
+  };
+}
+
+/** Creates `schema` if needed and applies every pending migration. */
+export async function migrateDatabase(knex: Knex, schema: string): Promise<void> {
+  await withMigrationLock(knex, schema, async () => {
+    await knex.raw('create schema if not exists ??', [schema]);
+    await knex.migrate.latest(migratorConfig(schema));
+  });
+}
+
+/** Reverts every migration (all batches); the schema itself stays. For tests and operators. */
+export async function rollbackDatabase(knex: Knex, schema: string): Promise<void> {
+  await withMigrationLock(knex, schema, async () => {
+    await knex.migrate.rollback(migratorConfig(schema), true);
+  });
+}
+
+async function withMigrationLock(knex: Knex, schema: string, work: () => Promise<void>): Promise<void> {
+  if (isEmbeddedDatabase(knex)) {
+    await work();
+    return;
+  }
+  // A raw connection outside the pool: the lock lives as long as this session, and the pool keeps
+  // all its connections for the migrations (even with poolMax 1).
+  const session = (await knex.client.acquireRawConnection()) as pg.Client;
+  try {
+    await session.query('select pg_advisory_lock(hashtextextended($1, 0))', [`droplet-registry migrations ${schema}`]);
+    await work();
+  } finally {
+    // Ending the session releases the lock, also when the work failed half-way.
+    await knex.client.destroyRawConnection(session);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Row types of the registry's tables, as `createDatabase` returns them on both drivers: column
+ * names unchanged, int8/bigint → `number`, timestamptz → `Date`, bytea → `Buffer`.
+ * The schema itself is in `migrations/`.
+ */
+
+/** A committed blob (`blobs/sha256/<hex>` in the blobstore). */
+export interface DbBlobRow {
+  digest: string;
+  size: number;
+  media_type: string;
+  created_at: Date;
+}
+
+export type LayerKind = 'rootfs' | 'droplet' | 'lifecycle';
+
+/** A layer blob, with its uncompressed identity (`diff_id`) and pull statistics. */
+export interface DbLayerRow {
+  digest: string;
+  diff_id: string;
+  kind: LayerKind;
+  uncompressed_size: number;
+  created_at: Date;
+  last_pulled_at: Date | null;
+  pull_count: number;
+}
+
+/** A rootfs or lifecycle file already imported, keyed by path, size and mtime. */
+export interface DbImportedLayerRow {
+  id: number;
+  kind: 'rootfs' | 'lifecycle';
+  /** Stack name for a rootfs, `'lifecycle'` for the lifecycle. */
+  name: string;
+  path: string;
+  file_size: number;
+  file_mtime_ms: number;
+  layer_digest: string;
+  imported_at: Date;
+}
+
+export type ImageState = 'converting' | 'ready' | 'failed';
+
+/** An image for one (droplet, rootfs, lifecycle); `manifest` holds the exact bytes served. */
+export interface DbImageRow {
+  id: number;
+  droplet_guid: string;
+  rootfs_digest: string;
+  lifecycle_digest: string;
+  app_guid: string;
+  stack: string;
+  state: ImageState;
+  manifest_digest: string | null;
+  manifest: Buffer | null;
+  config_digest: string | null;
+  droplet_layer_digest: string | null;
+  error: string | null;
+  attempts: number;
+  instance: string | null;
+  created_at: Date;
+  updated_at: Date;
+  converted_at: Date | null;
+  conversion_ms: number | null;
+}
+
+/** A blob referenced by an image's manifest. */
+export interface DbImageBlobRow {
+  image_id: number;
+  digest: string;
+  position: number;
+}
+
+export type ConversionState = 'running' | 'succeeded' | 'failed';
+
+/** One conversion attempt. */
+export interface DbConversionRow {
+  id: string;
+  image_id: number;
+  instance: string;
+  state: ConversionState;
+  error: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  bytes_in: number | null;
+  bytes_out: number | null;
+}
