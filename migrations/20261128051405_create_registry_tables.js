@@ -41,7 +41,8 @@ export async function up(knex) {
   /** Table: imported_layers — rootfs/lifecycle files already turned into layers. */
   await knex.schema.createTable('imported_layers', (table) => {
     table.comment('Rootfs and lifecycle files already imported, so start-up does not re-hash an unchanged file');
-    table.bigIncrements('id', { primaryKeyConstraintName: 'imported_layers_pkey' });
+    table.bigIncrements('id', { primaryKey: false });
+    table.primary(['id'], { constraintName: 'imported_layers_pkey' });
     table.text('kind').notNullable().checkIn(['rootfs', 'lifecycle'], 'imported_layers_kind_check');
     table.text('name').notNullable().comment("Stack name for a rootfs, 'lifecycle' for the lifecycle");
     table.text('path').notNullable().comment('File the layer was imported from');
@@ -62,7 +63,8 @@ export async function up(knex) {
   /** Table: images — one per (droplet, rootfs, lifecycle), converting, ready or failed. */
   await knex.schema.createTable('images', (table) => {
     table.comment('Images built from a droplet with a given rootfs and lifecycle; the manifest bytes are served as stored');
-    table.bigIncrements('id', { primaryKeyConstraintName: 'images_pkey' });
+    table.bigIncrements('id', { primaryKey: false });
+    table.primary(['id'], { constraintName: 'images_pkey' });
     table.text('droplet_guid').notNullable().comment('CAPI droplet guid (or directory-source droplet id)');
     table.text('rootfs_digest').notNullable().comment('Digest of the rootfs layer the image is built on');
     table.text('lifecycle_digest').notNullable().comment('Digest of the lifecycle layer');
@@ -78,6 +80,11 @@ export async function up(knex) {
     table.text('config_digest').nullable();
     table.text('droplet_layer_digest').nullable();
     table.text('error').nullable().comment('Why the last conversion failed');
+    table
+      .boolean('retryable')
+      .notNullable()
+      .defaultTo(true)
+      .comment('False when the droplet itself cannot become an image, so converting again would fail the same way');
     table.integer('attempts').notNullable().defaultTo(0).comment('Conversions started for this image');
     table.text('instance').nullable().comment('Registry instance converting (or that converted) the image');
     table.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());

@@ -5,14 +5,11 @@
  * command's outputs are checked with the same clients.
  */
 import assert from 'node:assert/strict';
-import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
-import { createGzip } from 'node:zlib';
-import tar, { type Header } from 'tar-stream';
 import { buildBusyboxRootfs } from '../support/build-busybox-rootfs.ts';
+import { buildDroplet, type DropletEntry } from '../support/build-droplet.ts';
 import { skipOrFail } from '../support/requirements.ts';
 import { provisionContainerd, startContainerd } from '../support/clients/containerd.ts';
 import { provisionDockerd, startDockerd } from '../support/clients/dockerd.ts';
@@ -29,6 +26,8 @@ const DROPLET_GUID = '3f1c2a9e-7b4d-4e8a-9c61-5d2e8f0a7b13';
 const START_COMMAND = './run.sh';
 /** What the app prints when the launcher ran it as Diego would: user, directory, env, both profiles. */
 const EXPECTED_LINE = 'uid=2000 pwd=/home/vcap/app home=/home/vcap/app port=8080 app=yes bp=yes';
+/** How much of the registry's log a failing client test shows. */
+const REGISTRY_LOG_CHARS = 8_000;
 /** A hang guard for each test, never a performance assertion. */
 const TEST_TIMEOUT = { timeout: 600_000 };
 
@@ -49,7 +48,7 @@ before(async () => {
   const appDir = join(workDir, 'droplets', 'my-org', 'dev', 'hello');
   await mkdir(appDir, { recursive: true });
   dropletPath = join(appDir, `${DROPLET_GUID}.tgz`);
-  await writeDroplet(dropletPath);
+  await writeFile(dropletPath, await buildDroplet(dropletEntries()));
   await writeFile(
     join(appDir, `${DROPLET_GUID}.json`),
     JSON.stringify({
@@ -199,56 +198,37 @@ function appLine(stdout: string): string | undefined {
   return stdout.split('\n').find((line) => line.startsWith('uid='));
 }
 
-/** Adds the registry's log to a client's failure, so the report shows both sides of the exchange. */
+/** Adds the end of the registry's log to a client's failure, so the report shows both sides. */
 async function withRegistryLogs<T>(operation: Promise<T>): Promise<T> {
   try {
     return await operation;
   } catch (error) {
-    if (error instanceof Error) error.message += `\n--- registry log\n${registry.logs()}`;
+    if (error instanceof Error) error.message += `\n--- registry log (end)\n${registry.logs().slice(-REGISTRY_LOG_CHARS)}`;
     throw error;
   }
 }
-
-type TarHeader = Partial<Header> & { name: string };
 
 /**
  * The droplet, as the buildpack lifecycle leaves it: `app/` with the app and its `.profile.d`,
  * a buildpack `profile.d`, `deps`, `logs`, `tmp` and `staging_info.yml`, all owned by vcap.
  */
-async function writeDroplet(path: string): Promise<void> {
-  const mtime = new Date('2024-05-01T12:00:00Z');
-  const dir = (name: string): TarHeader => ({ name, type: 'directory', mode: 0o755, uid: 2000, gid: 2000, mtime });
-  const file = (name: string, content: string, mode = 0o644) => ({
-    header: { name, type: 'file', mode, uid: 2000, gid: 2000, mtime, size: Buffer.byteLength(content) } satisfies TarHeader,
-    content,
-  });
-  const entries = [
-    { header: dir('./'), content: undefined },
-    { header: dir('./app/'), content: undefined },
-    { header: dir('./app/.profile.d/'), content: undefined },
-    file('./app/.profile.d/app-env.sh', 'export FROM_APP_PROFILE=yes\n'),
-    file('./app/hello.txt', 'hello from the droplet\n', 0o640),
-    file(
-      './app/run.sh',
-      '#!/bin/sh\necho "uid=$(id -u) pwd=$(pwd) home=$HOME port=$PORT app=$FROM_APP_PROFILE bp=$FROM_BUILDPACK_PROFILE"\n',
-      0o755,
-    ),
-    { header: dir('./deps/'), content: undefined },
-    { header: dir('./logs/'), content: undefined },
-    { header: dir('./profile.d/'), content: undefined },
-    file('./profile.d/buildpack.sh', 'export FROM_BUILDPACK_PROFILE=yes\n'),
-    file('./staging_info.yml', JSON.stringify({ detected_buildpack: 'binary', start_command: START_COMMAND })),
-    { header: dir('./tmp/'), content: undefined },
+function dropletEntries(): DropletEntry[] {
+  return [
+    { name: './', type: 'directory' },
+    { name: './app/', type: 'directory' },
+    { name: './app/.profile.d/', type: 'directory' },
+    { name: './app/.profile.d/app-env.sh', content: 'export FROM_APP_PROFILE=yes\n' },
+    { name: './app/hello.txt', content: 'hello from the droplet\n', mode: 0o640 },
+    {
+      name: './app/run.sh',
+      content: '#!/bin/sh\necho "uid=$(id -u) pwd=$(pwd) home=$HOME port=$PORT app=$FROM_APP_PROFILE bp=$FROM_BUILDPACK_PROFILE"\n',
+      mode: 0o755,
+    },
+    { name: './deps/', type: 'directory' },
+    { name: './logs/', type: 'directory' },
+    { name: './profile.d/', type: 'directory' },
+    { name: './profile.d/buildpack.sh', content: 'export FROM_BUILDPACK_PROFILE=yes\n' },
+    { name: './staging_info.yml', content: JSON.stringify({ detected_buildpack: 'binary', start_command: START_COMMAND }) },
+    { name: './tmp/', type: 'directory' },
   ];
-  const pack = tar.pack();
-  const writing = pipeline(pack, createGzip(), createWriteStream(path));
-  for (const { header, content } of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const done = (error?: Error | null) => (error ? reject(error) : resolve());
-      if (content === undefined) pack.entry(header, done);
-      else pack.entry(header, content, done);
-    });
-  }
-  pack.finalize();
-  await writing;
 }

@@ -58,6 +58,7 @@ export async function buildDroplet(entries: readonly DropletEntry[]): Promise<Bu
   return gzipSync(await buildTar(entries));
 }
 
+/** What varies between the standard droplets tests need. */
 export interface StandardDropletOptions {
   readonly startCommand: string;
   readonly detectedBuildpack?: string;

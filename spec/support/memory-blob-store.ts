@@ -1,6 +1,7 @@
 /**
- * An in-memory BlobStore for tests, faithful to the contract: staged bytes are invisible until
- * `commit`, `cancel` leaves nothing, committing an existing digest is a no-op. It also lets a test
+ * An in-memory BlobStore for tests, faithful to the contract (it passes
+ * `blob-store-contract.ts`): staged bytes are invisible until `commit`, `cancel` leaves nothing,
+ * committing an existing digest is a no-op, malformed digests are refused everywhere. It also lets a test
  * see what a failed operation left behind (`digests()`, `stagedCount()`).
  */
 import { Readable, Writable } from 'node:stream';
@@ -13,6 +14,7 @@ interface StagedWrite {
   finished: boolean;
 }
 
+/** The BlobStore contract kept in a Map; one instance per test. */
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Buffer>();
   readonly #staging = new Map<string, StagedWrite>();
@@ -49,11 +51,13 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async stat(digest: string): Promise<BlobStat | null> {
+    blobKey(digest);
     const bytes = this.#blobs.get(digest);
     return bytes ? { size: bytes.length } : null;
   }
 
   async open(digest: string, options: { range?: ByteRange; signal?: AbortSignal } = {}): Promise<Readable> {
+    blobKey(digest);
     const bytes = this.#blobs.get(digest);
     if (!bytes) throw new BlobNotFoundError(digest);
     const { range } = options;
@@ -66,6 +70,7 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async delete(digest: string): Promise<void> {
+    blobKey(digest);
     this.#blobs.delete(digest);
   }
 
@@ -81,7 +86,8 @@ export class MemoryBlobStore implements BlobStore {
     return swept;
   }
 
-  async redirectUrl(): Promise<string | null> {
+  async redirectUrl(digest: string): Promise<string | null> {
+    blobKey(digest);
     return null;
   }
 

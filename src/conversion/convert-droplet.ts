@@ -25,6 +25,7 @@ export interface ConversionLimits {
   readonly maxEntries?: number | undefined;
 }
 
+/** One droplet to convert and where its layer goes. */
 export interface ConvertDropletOptions {
   /** The droplet's `.tgz` bytes, e.g. the blobstore download. */
   readonly droplet: Readable;

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 
+/** A tap and what it found. */
 export interface DigestTap {
   /** Put this in the pipeline. */
   readonly stream: Transform;

@@ -18,7 +18,7 @@ export interface EntryOwner {
 }
 
 /** Diego extracts droplets as user vcap, so every droplet file is vcap's whatever its header says. */
-export const VCAP_OWNER: EntryOwner = { uid: 2000, gid: 2000, uname: 'vcap', gname: 'vcap' };
+const VCAP_OWNER: EntryOwner = { uid: 2000, gid: 2000, uname: 'vcap', gname: 'vcap' };
 
 /** The lifecycle belongs to the platform: root owns it, so the app (user vcap) cannot replace it. */
 export const ROOT_OWNER: EntryOwner = { uid: 0, gid: 0, uname: 'root', gname: 'root' };
@@ -34,12 +34,15 @@ export interface EntryRuleOptions {
 }
 
 /** A droplet, re-rooted where Diego extracts it. */
-export const DROPLET_RULE: EntryRuleOptions = { prefix: 'home/vcap/', owner: VCAP_OWNER, archive: 'droplet' };
+const DROPLET_RULE: EntryRuleOptions = { prefix: 'home/vcap/', owner: VCAP_OWNER, archive: 'droplet' };
 
 /** A buildpack_app_lifecycle tarball, re-rooted where Diego unpacks the lifecycle bundle. */
 export const LIFECYCLE_RULE: EntryRuleOptions = { prefix: 'tmp/lifecycle/', owner: ROOT_OWNER, archive: 'lifecycle tarball' };
 
-/** What a rule remembers within one archive: every path emitted so far and its type. */
+/**
+ * What a rule remembers within one archive: every path emitted so far (relative to the prefix, to
+ * keep it small: about 100 bytes an entry) and its type.
+ */
 export interface EntryRuleState {
   readonly emitted: Map<string, string>;
 }
@@ -65,15 +68,15 @@ const MAX_MTIME_MS = (2 ** 31 - 1) * 1000;
  */
 export function rewriteArchiveEntry(header: Header, state: EntryRuleState, options: EntryRuleOptions): EntryHeader | null {
   const { archive } = options;
-  const entry = `${archive} entry ${JSON.stringify(header.name)}`;
-  const type = layerEntryType(header, entry);
-  const path = normalisePath(header.name, archive);
-  if ('problem' in path) throw new InvalidDropletError(`${entry} ${path.problem}`);
-  if (path.components.length === 0) {
+  const type = layerEntryType(header, archive);
+  const normalised = normalisePath(header.name, archive);
+  if ('problem' in normalised) throw new InvalidDropletError(`${describeEntry(header, archive)} ${normalised.problem}`);
+  const path = normalised.components.join('/');
+  if (path === '') {
     if (type === 'directory') return null;
-    throw new InvalidDropletError(`${entry} names the ${archive} root but is not a directory`);
+    throw new InvalidDropletError(`${describeEntry(header, archive)} names the ${archive} root but is not a directory`);
   }
-  const name = options.prefix + path.components.join('/');
+  const name = options.prefix + path;
   const mtimeMs = Math.min(Math.max(header.mtime.getTime(), 0), MAX_MTIME_MS);
   const rewritten: EntryHeader = {
     name: type === 'directory' ? `${name}/` : name,
@@ -89,17 +92,21 @@ export function rewriteArchiveEntry(header: Header, state: EntryRuleState, optio
     rewritten.linkname = header.linkname;
   }
   if (type === 'link') rewritten.linkname = hardLinkTarget(header, state, options);
-  state.emitted.set(name, type);
+  state.emitted.set(path, type);
   return rewritten;
 }
 
 type LayerEntryType = 'file' | 'directory' | 'symlink' | 'link';
 
-function layerEntryType(header: Header, entry: string): LayerEntryType {
+function describeEntry(header: Header, archive: string): string {
+  return `${archive} entry ${JSON.stringify(header.name)}`;
+}
+
+function layerEntryType(header: Header, archive: string): LayerEntryType {
   // PAX sparse files keep a map in their records and a packed body; copied as is they would unpack wrong.
   const { pax } = header;
   if (typeof pax === 'object' && pax !== null && Object.keys(pax).some((key) => key.startsWith('GNU.sparse.'))) {
-    throw new InvalidDropletError(`${entry} is a sparse file, which cannot be rewritten into a layer`);
+    throw new InvalidDropletError(`${describeEntry(header, archive)} is a sparse file, which cannot be rewritten into a layer`);
   }
   switch (header.type) {
     case 'file':
@@ -112,22 +119,23 @@ function layerEntryType(header: Header, entry: string): LayerEntryType {
     case 'character-device':
     case 'block-device':
     case 'fifo':
-      throw new InvalidDropletError(`${entry} is a ${header.type.replace('-', ' ')}; only files, directories and links are allowed`);
+      throw new InvalidDropletError(`${describeEntry(header, archive)} is a ${header.type.replace('-', ' ')}; only files, directories and links are allowed`);
     default:
-      throw new InvalidDropletError(`${entry} has an unsupported tar entry type`);
+      throw new InvalidDropletError(`${describeEntry(header, archive)} has an unsupported tar entry type`);
   }
 }
 
 function hardLinkTarget(header: Header, state: EntryRuleState, options: EntryRuleOptions): string {
-  const link = `hard link ${JSON.stringify(header.name)} points to ${JSON.stringify(header.linkname ?? '')}`;
-  const target = normalisePath(header.linkname ?? '', options.archive);
+  if (!header.linkname) throw new InvalidDropletError(`hard link ${JSON.stringify(header.name)} in the ${options.archive} has an empty target`);
+  const link = `hard link ${JSON.stringify(header.name)} points to ${JSON.stringify(header.linkname)}`;
+  const target = normalisePath(header.linkname, options.archive);
   if ('problem' in target) throw new InvalidDropletError(`${link}, which ${target.problem}`);
-  const name = options.prefix + target.components.join('/');
-  const targetType = target.components.length > 0 ? state.emitted.get(name) : 'directory';
+  const targetPath = target.components.join('/');
+  const targetType = targetPath === '' ? 'directory' : state.emitted.get(targetPath);
   // A hard link can only be created to something already extracted; Docker's extraction fails otherwise.
   if (targetType === undefined) throw new InvalidDropletError(`${link} which is not earlier in the ${options.archive}`);
   if (targetType === 'directory') throw new InvalidDropletError(`${link}, which is a directory`);
-  return name;
+  return options.prefix + targetPath;
 }
 
 type NormalisedPath = { components: string[] } | { problem: string };

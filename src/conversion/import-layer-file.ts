@@ -53,7 +53,7 @@ interface ContentTap {
  * whose output is hashed, holding the copy back while the gunzip is behind so memory stays flat.
  */
 function createContentTap(): ContentTap {
-  let head = Buffer.alloc(0);
+  let head: Buffer | null = Buffer.alloc(0);
   let gzip: boolean | null = null;
   let decompressed = 0;
   const gunzip = createGunzip();
@@ -63,15 +63,17 @@ function createContentTap(): ContentTap {
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       let compressed = chunk;
-      if (gzip === null) {
-        head = Buffer.concat([head, chunk]);
-        if (head.length < GZIP_MAGIC.length) {
+      if (head !== null) {
+        const seen = Buffer.concat([head, chunk]);
+        if (seen.length < GZIP_MAGIC.length) {
+          head = seen;
           callback(null, chunk);
           return;
         }
-        gzip = GZIP_MAGIC.every((byte, index) => head[index] === byte);
+        head = null;
+        gzip = GZIP_MAGIC.every((byte, index) => seen[index] === byte);
         if (gzip) startGunzip();
-        compressed = head;
+        compressed = seen;
       }
       if (!gzip) {
         callback(null, chunk);

@@ -25,6 +25,9 @@ import { storeTarLayer } from './store-layer.ts';
  * from staging_info.yml, then `cd` into the app, source `../profile.d/*`, `.profile.d/*` and
  * `.profile`, and exec the command with `bash -c`. POSIX sh, so it also runs on rootfses without
  * bash (it re-runs itself under bash where there is one: buildpacks write profile scripts for bash).
+ * Left out, as they need platform state an image does not have: rewriting VCAP_APPLICATION's
+ * host/port/instance fields, DATABASE_URL from VCAP_SERVICES, CredHub interpolation, and the
+ * staging_info `entrypoint_prefix`.
  */
 export const LAUNCHER_SCRIPT = String.raw`#!/bin/sh
 # Starts a Cloud Foundry app the way buildpackapplifecycle's launcher does on Diego.

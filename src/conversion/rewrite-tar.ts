@@ -18,6 +18,7 @@ type EntryBody = ExtractEvents['entry'][1];
 /** Receives the body bytes of one emitted entry, chunk by chunk. */
 export type EntryBodyObserver = (chunk: Buffer) => void;
 
+/** Optional hooks into the rewrite. */
 export interface TarRewriteOptions {
   /** Called with each emitted (rewritten) header; return an observer to see that entry's body. */
   readonly observe?: (header: EntryHeader) => EntryBodyObserver | undefined;

@@ -6,11 +6,12 @@
 import type { EntryBodyObserver, EntryHeader } from './rewrite-tar.ts';
 
 /** Where the rewrite emits the droplet's `./staging_info.yml`. */
-export const STAGING_INFO_LAYER_PATH = 'home/vcap/staging_info.yml';
+const STAGING_INFO_LAYER_PATH = 'home/vcap/staging_info.yml';
 
 // Real ones are a few hundred bytes; anything far bigger is not worth holding in memory.
 const MAX_STAGING_INFO_BYTES = 1024 * 1024;
 
+/** Watches one droplet's rewrite for its staging_info.yml. */
 export interface StagingInfoCapture {
   /** Pass as the rewrite's `observe` option. */
   observe(header: EntryHeader): EntryBodyObserver | undefined;

@@ -11,6 +11,7 @@ import { OCI_LAYER_GZIP, type LayerDescriptor } from './layer-descriptor.ts';
 import { createReproducibleGzip } from './reproducible-gzip.ts';
 import { writeStagedBlob } from './staged-write.ts';
 
+/** Where a built layer goes and how it is compressed. */
 export interface StoreLayerOptions {
   readonly blobs: BlobStore;
   /** gzip level, 1–9. */

@@ -31,7 +31,8 @@ export interface DatabaseOptions {
  * An `sslmode` in the URL overrides `ssl` (pg merges the parsed URL over the options).
  */
 export async function createDatabase(options: DatabaseOptions): Promise<Knex> {
-  return options.url ? createPostgres(options.url, options) : await createPglite(options);
+  if (options.url) return createPostgres(options.url, options);
+  return createPglite(options);
 }
 
 /** Is this knex instance the embedded, single-connection, single-process PGlite? */
@@ -40,13 +41,13 @@ export function isEmbeddedDatabase(knex: Knex): boolean {
 }
 
 /** Applies to this client's connections only, leaving the process-wide `pg.types` untouched. */
-const pgTypes: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+const pgTypes: Knex.PgCustomTypesConfig = {
+  getTypeParser: (oid, format) =>
+    oid === INT8_OID && format === 'text' ? parseInt8 : pg.types.getTypeParser(oid, format === 'binary' ? 'binary' : 'text'),
 };
 
 function createPostgres(url: string, options: DatabaseOptions): Knex {
-  const connection: pg.ClientConfig = { connectionString: url, types: pgTypes };
+  const connection: Knex.PgConnectionConfig = { connectionString: url, types: pgTypes };
   if (options.ssl) connection.ssl = options.ssl.ca === undefined ? true : { ca: options.ssl.ca };
   return knexModule({
     client: 'pg',

@@ -54,6 +54,8 @@ export interface DbImageRow {
   config_digest: string | null;
   droplet_layer_digest: string | null;
   error: string | null;
+  /** False when the droplet itself is at fault: a new attempt would fail the same way. */
+  retryable: boolean;
   attempts: number;
   instance: string | null;
   created_at: Date;

@@ -27,7 +27,7 @@ function errorCode(res: ServerInjectResponse): string | undefined {
 }
 
 for (const database of eachDatabase()) {
-  describe(`pull API (${database.name})`, () => {
+  describe(`pull API (${database.name})`, { skip: await database.skipReason() }, () => {
     let work: string;
     let dropletsDir: string;
     let rootfsPath: string;

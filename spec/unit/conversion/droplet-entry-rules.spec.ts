@@ -127,6 +127,10 @@ describe('rewriteDropletEntry', () => {
       rejects({ name: './app/b', type: 'link', linkname: './app/a' }, /hard link "\.\/app\/b" points to "\.\/app\/a" which is not earlier in the droplet/);
     });
 
+    it('refuses an empty target', () => {
+      rejects({ name: './app/b', type: 'link', linkname: null as unknown as string }, /hard link "\.\/app\/b" in the droplet has an empty target/);
+    });
+
     it('refuses a link to itself', () => {
       rejects({ name: './app/b', type: 'link', linkname: './app/b' }, /which is not earlier in the droplet/);
     });

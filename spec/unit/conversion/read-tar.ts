@@ -6,6 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import tar, { type Header } from 'tar-stream';
 import type { MemoryBlobStore } from '../../support/memory-blob-store.ts';
 
+/** One entry read back: its header and its whole body. */
 export interface ReadEntry {
   readonly header: Header;
   readonly content: Buffer;

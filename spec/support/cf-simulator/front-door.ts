@@ -1,0 +1,66 @@
+/**
+ * What happens to every request before a simulated server handles it: it is counted, then any
+ * injected delay or failure for its route is applied. Shared by CAPI, UAA and the blobstore so
+ * faults and counters behave the same on all three.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Faults, InjectedStatus, SimulatedServer } from './faults.ts';
+import { sendText } from './http.ts';
+import type { RequestLog } from './request-log.ts';
+
+export interface FrontDoorDeps {
+  readonly faults: Faults;
+  readonly requests: RequestLog;
+  /** Aborted when the simulator stops, so stalled requests do not keep the process alive. */
+  readonly stopping: AbortSignal;
+}
+
+/**
+ * Records the request and applies faults. Returns false when the request has been answered (or
+ * dropped because the simulator is stopping) and must not be handled.
+ */
+export async function admit(
+  server: SimulatedServer,
+  route: string,
+  request: IncomingMessage,
+  response: ServerResponse,
+  deps: FrontDoorDeps,
+  renderFailure: (response: ServerResponse, status: InjectedStatus) => void,
+): Promise<boolean> {
+  const recorded = deps.requests.record({
+    server,
+    method: request.method ?? 'GET',
+    route,
+    url: request.url ?? '/',
+    hadAuthorization: request.headers.authorization !== undefined,
+  });
+  response.on('finish', () => {
+    recorded.status = response.statusCode;
+  });
+  const delay = deps.faults.takeDelay(server, route);
+  if (delay !== null) {
+    try {
+      await sleep(delay, undefined, { signal: deps.stopping });
+    } catch {
+      response.destroy();
+      return false;
+    }
+  }
+  const failure = deps.faults.takeFailure(server, route);
+  if (failure === null) return true;
+  renderFailure(response, failure);
+  return false;
+}
+
+/**
+ * gorouter's own answers when the backend fails (502) or has no healthy instance (503): plain text
+ * with `X-Cf-Routererror`, not the component's JSON error shape.
+ */
+export function sendRouterError(response: ServerResponse, status: 502 | 503, host: string): void {
+  if (status === 502) {
+    sendText(response, 502, '502 Bad Gateway: Registered endpoint failed to handle the request.\n', { 'X-Cf-Routererror': 'endpoint_failure' });
+  } else {
+    sendText(response, 503, `503 Service Unavailable: Requested route ('${host}') has no available endpoints.\n`, { 'X-Cf-Routererror': 'no_endpoints' });
+  }
+}
