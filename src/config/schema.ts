@@ -146,7 +146,7 @@ export const configSchema = {
     maxEntries: {
       doc: 'A droplet with more tar entries than this fails its conversion.',
       format: 'nat',
-      default: 1_000_000,
+      default: 500_000,
       env: 'CONVERSION_MAX_ENTRIES',
     },
   },

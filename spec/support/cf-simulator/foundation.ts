@@ -159,8 +159,10 @@ export class Foundation {
   #frozenTime: Date | null = null;
   readonly defaultActor: Actor;
 
+  /** A fresh foundation has cf-deployment's one stack, cflinuxfs4, as its default. */
   constructor(options: FoundationOptions = {}) {
     this.defaultActor = options.defaultActor ?? { guid: randomUUID(), type: 'user', name: 'admin' };
+    this.createStack({ name: 'cflinuxfs4', description: 'Cloud Foundry Linux-based filesystem (Ubuntu 22.04)', default: true });
   }
 
   // ---- clock: CC timestamps have one-second resolution, so the clock only yields whole seconds.

@@ -1,0 +1,83 @@
+/**
+ * A faithful stand-in for a Cloud Foundry foundation's Cloud Controller (v3), UAA and WebDAV
+ * blobstore, for integration and end-to-end tests and as a local playground. Shapes, error bodies,
+ * pagination, redaction and role rules follow shared/reference/cloud-foundry.md.
+ *
+ *   const cf = await startCfSimulator();
+ *   const seeded = seedFoundation(cf, { dropletBytes: ({ startCommand }) => standardDroplet({ startCommand }) });
+ *   // point the registry at cf.capiUrl with seeded.serviceClient …
+ *   await cf.stop();
+ */
+import { Blobstore, startBlobstoreServer } from './blobstore-server.ts';
+import { startCapiServer } from './capi-server.ts';
+import type { CapiContext } from './capi/routes.ts';
+import { Faults } from './faults.ts';
+import { Foundation } from './foundation.ts';
+import type { FrontDoorDeps } from './front-door.ts';
+import type { ListeningServer } from './http.ts';
+import { RequestLog } from './request-log.ts';
+import { startUaaServer } from './uaa-server.ts';
+import { Uaa } from './uaa.ts';
+
+export { DOWNLOAD_MATRIX, seedFoundation, type MatrixRole, type SeededFoundation, type SeededUser, type SeedOptions } from './seed.ts';
+export type { Actor, App, AuditEvent, Droplet, DropletBits, DropletState, Lifecycle, Org, OrgRole, Space, SpaceRole } from './foundation.ts';
+export type { FaultScope, InjectedStatus, SimulatedServer } from './faults.ts';
+export type { RecordedRequest } from './request-log.ts';
+export type { AddClientOptions, AddUserOptions, IssueTokenOptions, UaaClient, UaaUser } from './uaa.ts';
+export type { Faults, Foundation, RequestLog, Uaa };
+
+export interface StartCfSimulatorOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 0 (ephemeral) for each. */
+  readonly capiPort?: number;
+  readonly uaaPort?: number;
+  readonly blobstorePort?: number;
+  /** What CAPI links and pagination hrefs start with instead of its own URL, e.g. `https://api.example.org`. */
+  readonly linksBase?: string;
+}
+
+export interface CfSimulator {
+  /** `http://127.0.0.1:PORT`: the Cloud Controller API (what `CAPI_URL` points at). */
+  readonly capiUrl: string;
+  /** UAA, also the `login` and `uaa` links of `GET /`. */
+  readonly uaaUrl: string;
+  /** The blobstore's public endpoint, where download redirects point. */
+  readonly blobstoreUrl: string;
+  /** The world CAPI serves; change it with its helpers (`stage`, `setCurrentDroplet`…). */
+  readonly foundation: Foundation;
+  /** Clients, users, signing keys, forged tokens. */
+  readonly uaa: Uaa;
+  readonly faults: Faults;
+  /** Requests seen by all three servers. */
+  readonly requests: RequestLog;
+  /** Closes the three servers (dropping open connections and stalled requests). */
+  stop(): Promise<void>;
+}
+
+export async function startCfSimulator(options: StartCfSimulatorOptions = {}): Promise<CfSimulator> {
+  const host = options.host ?? '127.0.0.1';
+  const foundation = new Foundation();
+  const uaa = new Uaa();
+  const faults = new Faults();
+  const requests = new RequestLog();
+  const blobstore = new Blobstore();
+  const stopping = new AbortController();
+  const deps: FrontDoorDeps = { faults, requests, stopping: stopping.signal };
+  const servers: ListeningServer[] = [];
+  const stop = async () => {
+    stopping.abort();
+    await Promise.all(servers.splice(0).map((server) => server.close()));
+  };
+  try {
+    servers.push(await startUaaServer(uaa, deps, host, options.uaaPort ?? 0));
+    servers.push(await startBlobstoreServer(blobstore, foundation, deps, host, options.blobstorePort ?? 0));
+    const context: CapiContext = { foundation, faults, blobstore, uaa, base: '' };
+    const capi = await startCapiServer(context, deps, host, options.capiPort ?? 0, options.linksBase);
+    servers.push(capi);
+    return { capiUrl: capi.url, uaaUrl: uaa.url, blobstoreUrl: blobstore.url, foundation, uaa, faults, requests, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
