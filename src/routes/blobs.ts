@@ -10,6 +10,9 @@ import type { ImageService, RepositoryRef } from '../images/image-service.ts';
 import { parseByteRange } from './byte-range.ts';
 import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
 
+/** Content addressed by digest never changes (distribution sends the same max-age). */
+export const IMMUTABLE_TTL_MS = 365 * 24 * 3600 * 1000;
+
 export async function serveBlob(
   images: ImageService,
   h: ResponseToolkit,
@@ -31,7 +34,8 @@ export async function serveBlob(
     .type('application/octet-stream')
     .header(CONTENT_DIGEST_HEADER, digest)
     .header('Accept-Ranges', 'bytes')
-    .etag(digest, { weak: false, vary: false });
+    .etag(digest, { weak: false, vary: false })
+    .ttl(IMMUTABLE_TTL_MS);
   if (!range) return response.header('Content-Length', String(size));
   return response
     .code(206)

@@ -6,6 +6,7 @@ import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
 import { RegistryError } from '../errors/registry-error.ts';
 import { isDigestShaped, isSha256Digest } from '../images/digest.ts';
 import type { ImageService, RepositoryRef } from '../images/image-service.ts';
+import { IMMUTABLE_TTL_MS } from './blobs.ts';
 import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
 import { isTag } from './v2-paths.ts';
 
@@ -18,9 +19,11 @@ export async function serveManifest(images: ImageService, h: ResponseToolkit, re
   }
   const manifest = await images.getManifest(repository, reference);
   // hapi sends the headers of a Buffer answer to HEAD and drops the body.
-  return h
+  const response = h
     .response(manifest.bytes)
     .type(manifest.mediaType)
     .header(CONTENT_DIGEST_HEADER, manifest.digest)
     .etag(manifest.digest, { weak: false, vary: false });
+  // By digest the answer never changes; by tag it may with the next `cf push`.
+  return isSha256Digest(reference) ? response.ttl(IMMUTABLE_TTL_MS) : response;
 }

@@ -110,6 +110,8 @@ for (const database of eachDatabase()) {
       assert.deepEqual(byGuid.rawPayload, latest.rawPayload);
       const headByDigest = await inject('HEAD', `/v2/my-org/dev/hello/manifests/${digest}`);
       assert.equal(headByDigest.statusCode, 200);
+      assert.match(byDigest.headers['cache-control'] as string, /max-age=31536000/, 'content by digest is immutable');
+      assert.equal(latest.headers['cache-control'], 'no-cache', 'a tag moves with the next cf push');
     });
 
     it('builds a runnable config: launcher, vcap user, web command from staging_info.yml', async () => {

@@ -94,7 +94,7 @@ async function token(request: IncomingMessage, response: ServerResponse, uaa: Ua
     oauthError(response, 400, 'invalid_scope', `Invalid scope: ${issued.scopes.join(' ')}. Did you know that you can get default scopes by simply sending no value?`);
     return;
   }
-  const exp = Number(issued.claims.exp);
+  const validity = Number(issued.claims.exp) - Number(issued.claims.iat);
   sendJson(
     response,
     200,
@@ -102,8 +102,8 @@ async function token(request: IncomingMessage, response: ServerResponse, uaa: Ua
       access_token: issued.accessToken,
       token_type: 'bearer',
       ...(issued.refreshToken === null ? {} : { refresh_token: issued.refreshToken }),
-      // UAA computes this from the expiry at answer time, hence 43199 for a 43200 s validity.
-      expires_in: Math.max(0, exp - Math.floor(Date.now() / 1000) - 1),
+      // UAA counts down from the expiry at answer time, milliseconds later: 43199 for a 43200 s validity.
+      expires_in: Math.max(0, validity - 1),
       scope: (issued.claims.scope as string[]).join(' '),
       jti: issued.claims.jti,
     },
