@@ -43,7 +43,7 @@ and mtime) is skipped.`,
       const { values } = parseArgs({ args, options: { config: { type: 'string' }, stack: { type: 'string', multiple: true } }, strict: true });
       const extra = Object.fromEntries((values.stack ?? []).map((pair) => splitStack(pair)));
       const config = configFrom(args, { stacks: extra });
-      const logger = createLogger(config.logLevel);
+      const logger = createLogger(config.logLevel, { fd: 2 });
       const db = await openDatabase(config);
       try {
         const layers = await loadBaseLayers(config, db, openBlobStore(config), logger);

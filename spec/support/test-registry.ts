@@ -45,6 +45,8 @@ export interface TestRegistry {
   readonly registry: Registry;
   readonly dataDir: string;
   readonly dropletsDir: string;
+  /** The `event` field of every log line so far (import.start, conversion.succeeded, …). */
+  readonly events: string[];
   /** Stops the registry (and removes its data dir unless `keepData`). */
   close(options?: { keepData?: boolean }): Promise<void>;
 }
@@ -69,10 +71,13 @@ export async function createTestRegistry(options: {
       ...options.env,
     },
   });
-  const registry = await buildRegistry(config, pino({ level: 'silent' }));
+  const events: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void events.push(String(JSON.parse(line).event)) });
+  const registry = await buildRegistry(config, logger);
   return {
     registry,
     dataDir,
+    events,
     dropletsDir: options.dropletsDir,
     async close({ keepData = false } = {}) {
       await registry.stop();

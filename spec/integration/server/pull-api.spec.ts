@@ -58,6 +58,7 @@ for (const database of eachDatabase()) {
       // other: an app of another space, for cross-repository checks.
       await writeDroplet(dropletsDir, { org: 'my-org', space: 'prod', app: 'other', guid: OTHER_GUID, bytes: await standardDroplet({ startCommand: './other.sh' }) });
       registry = await createTestRegistry({ databaseUrl: handle.url, stacks: { cflinuxfs4: rootfsPath }, dropletsDir });
+      assert.ok(registry.events.includes('import.start'), 'a new rootfs is imported at start-up');
     });
 
     after(async () => {
@@ -311,8 +312,10 @@ for (const database of eachDatabase()) {
       const imported = await countRows('imported_layers');
       await registry.close({ keepData: true });
       registry = await createTestRegistry({ databaseUrl: handle.url, stacks: { cflinuxfs4: rootfsPath }, dropletsDir, dataDir: registry.dataDir });
+      assert.ok(!registry.events.includes('import.start'), 'the unchanged rootfs is not hashed again');
       const afterRestart = await inject('GET', '/v2/my-org/dev/hello/manifests/latest');
       assert.deepEqual(afterRestart.rawPayload, before.rawPayload);
+      assert.ok(!registry.events.includes('conversion.succeeded'));
       assert.equal(await countRows('conversions'), conversions);
       assert.equal(await countRows('imported_layers'), imported);
     });

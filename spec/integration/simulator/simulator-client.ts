@@ -8,7 +8,10 @@ import { seedFoundation, startCfSimulator, type CfSimulator, type SeededFoundati
 export interface Reply {
   readonly status: number;
   readonly headers: Headers;
-  /** Parsed JSON when the body is JSON, else the text. */
+  /**
+   * Parsed JSON when the body is JSON, else the text. Deliberately untyped: the specs pin wire
+   * shapes with deepEqual, so a typed model here would only restate what they assert.
+   */
   readonly body: any;
 }
 

@@ -14,7 +14,7 @@ export interface JwtHeader {
   jku?: string;
 }
 
-export function base64url(data: Buffer | string): string {
+function base64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
 }
 
@@ -30,13 +30,13 @@ export function unsignedJwt(claims: JwtClaims): string {
   return `${base64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${base64url(JSON.stringify(claims))}.`;
 }
 
-export interface DecodedJwt {
+interface DecodedJwt {
   header: JwtHeader;
   claims: JwtClaims;
 }
 
 /** Decodes without verifying; null when the token is not three base64url JSON parts. */
-export function decodeJwt(token: string): DecodedJwt | null {
+function decodeJwt(token: string): DecodedJwt | null {
   const parts = token.split('.');
   if (parts.length !== 3) return null;
   try {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 
 /** cf-deployment's `droplet_directory_key`. */
-export const DROPLET_DIRECTORY = 'cc-droplets';
+const DROPLET_DIRECTORY = 'cc-droplets';
 
 /** `/cc-droplets/ab/cd/<guid>/<sha1>`: the key `<guid>/<sha1>` partitioned by its first 2+2 characters. */
 export function dropletBlobPath(dropletGuid: string, sha1: string): string {

@@ -53,14 +53,12 @@ export interface AddUserOptions {
   readonly scopes?: readonly string[];
 }
 
-/** Claims to override in a forged token; a key set to undefined is removed. */
-export type ClaimOverrides = Readonly<Record<string, unknown>>;
-
 export interface IssueTokenOptions {
   readonly clientId: string;
   /** A user token (password-grant shaped) when given, else a client_credentials token. */
   readonly username?: string;
-  readonly claims?: ClaimOverrides;
+  /** Claims to override; a key set to undefined is removed. */
+  readonly claims?: Readonly<Record<string, unknown>>;
   /** `active-key` (default) signs properly; `foreign-key` signs with a key UAA never published, under the active kid; `none` is `alg: none`. */
   readonly signing?: 'active-key' | 'foreign-key' | 'none';
 }
@@ -72,13 +70,13 @@ export interface IssuedTokens {
 }
 
 /** Groups cf-deployment's UAA gives every user (`uaa.user.authorities`). */
-export const DEFAULT_USER_GROUPS: readonly string[] = [
+const DEFAULT_USER_GROUPS: readonly string[] = [
   'openid', 'scim.me', 'cloud_controller.read', 'cloud_controller.write', 'cloud_controller_service_permissions.read',
   'password.write', 'uaa.user', 'approvals.me', 'oauth.approvals', 'profile', 'roles', 'user_attributes', 'uaa.offline_token',
 ];
 
 /** cf-deployment's `cf` client: public (empty secret), password grant, 1200 s access tokens. */
-export const CF_CLIENT: AddClientOptions = {
+const CF_CLIENT: AddClientOptions = {
   id: 'cf',
   secret: '',
   grantTypes: ['password', 'refresh_token'],

@@ -3,7 +3,7 @@
  * org/space/app), the current droplet (never redacted) and its relationship, the app's droplets
  * (always redacted, being a list) and `/permissions`.
  */
-import type { App, Space } from '../foundation.ts';
+import type { App } from '../foundation.ts';
 import { badQueryParameter, notFound } from './errors.ts';
 import { ordered } from './pagination.ts';
 import { presentApp, presentSpace } from './presenters.ts';
@@ -11,7 +11,7 @@ import { parseQuery } from './query.ts';
 import { dropletJson, filterBy, listBody, ok, TIMESTAMP_COLUMNS, visibleApp, type CapiContext, type CapiRoute } from './routes.ts';
 import { organizationsOf } from './space-routes.ts';
 
-/** `space` includes spaces, `org` organizations, `space.organization` both (CC's include decorators). */
+/** CC's include decorators for apps. */
 const APP_INCLUDES = ['space', 'org', 'space.organization'];
 
 export const appRoutes: CapiRoute[] = [
@@ -101,11 +101,16 @@ export function rejectOutsideOfNesting(search: URLSearchParams, keys: readonly s
   if (present.length > 0) throw badQueryParameter([`Unknown query parameter(s): '${present.join("', '")}'`]);
 }
 
+/** `included` for these apps: spaces for `space`, orgs for `org`, both for `space.organization`. */
 function included(apps: readonly App[], include: readonly string[], context: CapiContext) {
   if (include.length === 0) return {};
   const spaces = [...new Set(apps.map((app) => app.spaceGuid))].flatMap((guid) => context.foundation.space(guid) ?? []);
-  const result: { spaces?: ReturnType<typeof presentSpace>[]; organizations?: ReturnType<typeof organizationsOf> } = {};
-  if (include.includes('space') || include.includes('space.organization')) result.spaces = spaces.map((space: Space) => presentSpace(space, context.base));
-  if (include.includes('org') || include.includes('space.organization')) result.organizations = organizationsOf(spaces, context);
-  return { included: result };
+  const withSpaces = include.includes('space') || include.includes('space.organization');
+  const withOrgs = include.includes('org') || include.includes('space.organization');
+  return {
+    included: {
+      ...(withSpaces ? { spaces: spaces.map((space) => presentSpace(space, context.base)) } : {}),
+      ...(withOrgs ? { organizations: organizationsOf(spaces, context) } : {}),
+    },
+  };
 }

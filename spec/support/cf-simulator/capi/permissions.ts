@@ -24,6 +24,9 @@ const DOWNLOAD_SPACE_ROLES: readonly SpaceRole[] = ['developer', 'manager', 'aud
 /** Roles that may read a space's resources; `untrusted_can_read_from_space?` adds supporters. */
 const READ_SPACE_ROLES: readonly SpaceRole[] = ['developer', 'manager', 'auditor', 'supporter'];
 
+const EVENT_SPACE_ROLES: readonly SpaceRole[] = ['developer', 'manager', 'auditor'];
+const EVENT_ORG_ROLES: readonly OrgRole[] = ['manager', 'auditor'];
+
 export class Permissions {
   readonly #foundation: Foundation;
   readonly viewer: Viewer;
@@ -71,8 +74,10 @@ export class Permissions {
    */
   canSeeEvent(event: AuditEvent): boolean {
     if (this.canReadGlobally()) return true;
-    if (event.spaceGuid !== null && this.#hasSpaceRole(event.spaceGuid, ['developer', 'manager', 'auditor'])) return true;
-    return event.orgGuid !== null && ['manager', 'auditor'].some((role) => this.#orgRoles(event.orgGuid ?? '').has(role as OrgRole));
+    if (event.spaceGuid !== null && this.#hasSpaceRole(event.spaceGuid, EVENT_SPACE_ROLES)) return true;
+    if (event.orgGuid === null) return false;
+    const held = this.#orgRoles(event.orgGuid);
+    return EVENT_ORG_ROLES.some((role) => held.has(role));
   }
 
   #hasSpaceRole(spaceGuid: string, roles: readonly SpaceRole[]): boolean {

@@ -46,8 +46,8 @@ export interface ParsedQuery {
 const PAGINATION_KEYS = ['page', 'per_page', 'order_by'];
 const OPERATORS: readonly string[] = ['lt', 'lte', 'gt', 'gte'];
 const WHOLE_SECOND = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
-export const DEFAULT_PER_PAGE = 50;
-export const MAX_PER_PAGE = 5000;
+const DEFAULT_PER_PAGE = 50;
+const MAX_PER_PAGE = 5000;
 
 /** Parses and validates; throws 400 CF-BadQueryParameter with all problems found. */
 export function parseQuery(search: URLSearchParams, spec: QuerySpec): ParsedQuery {

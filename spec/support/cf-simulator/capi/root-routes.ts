@@ -2,7 +2,7 @@
 import { ok, type CapiRoute } from './routes.ts';
 
 /** The `cloud_controller_v3` version this simulator presents itself as. */
-export const CC_API_VERSION = '3.190.0';
+const CC_API_VERSION = '3.190.0';
 
 const V3_RESOURCES = [
   'app_usage_events', 'apps', 'audit_events', 'buildpacks', 'builds', 'deployments', 'domains', 'droplets',
