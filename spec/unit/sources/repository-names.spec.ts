@@ -23,10 +23,12 @@ describe('toRepositoryComponent', () => {
 });
 
 describe('pickByRepositoryComponent', () => {
-  it('finds the one match and refuses ambiguous ones', () => {
-    const names = ['Hello', 'other', 'My App', 'my-app'];
+  it('prefers the exact name, then the one match, and refuses ambiguous forms', () => {
+    const names = ['Hello', 'other', 'My App', 'my-app', 'Big Cat', 'big_cat', 'BIG-CAT', 'big  cat'];
     assert.equal(pickByRepositoryComponent(names, (n) => n, 'hello'), 'Hello');
-    assert.equal(pickByRepositoryComponent(names, (n) => n, 'my-app'), undefined);
+    assert.equal(pickByRepositoryComponent(names, (n) => n, 'my-app'), 'my-app', 'exact name wins over My App');
+    assert.equal(pickByRepositoryComponent(names, (n) => n, 'big-cat'), undefined, 'Big Cat, BIG-CAT and big  cat are ambiguous');
+    assert.equal(pickByRepositoryComponent(names, (n) => n, 'big_cat'), 'big_cat');
     assert.equal(pickByRepositoryComponent(names, (n) => n, 'missing'), undefined);
   });
 });

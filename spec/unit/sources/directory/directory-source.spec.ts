@@ -39,7 +39,7 @@ describe('DirectorySource', () => {
     await utimes(join(hello, 'ccc.tgz'), new Date('2025-01-01T00:00:00Z'), new Date('2025-01-01T00:00:00Z'));
     await mkdir(appDir('My Org', 'dev', 'empty'), { recursive: true });
     // Two apps with the same repository form: neither is reachable.
-    await mkdir(appDir('My Org', 'dev', 'twin'), { recursive: true });
+    await mkdir(appDir('My Org', 'dev', 'Twin'), { recursive: true });
     await mkdir(appDir('My Org', 'dev', 'TWIN'), { recursive: true });
   });
 
