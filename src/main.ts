@@ -15,6 +15,7 @@ import { migrateDatabase } from './db/migrate-database.ts';
 import { prepareBaseLayers, type BaseLayers } from './images/base-layers.ts';
 import { ImageService } from './images/image-service.ts';
 import { createServer } from './server/create-server.ts';
+import { createCapiSource } from './sources/capi/create-capi-source.ts';
 import { DirectorySource } from './sources/directory/directory-source.ts';
 import type { DropletSource } from './sources/droplet-source.ts';
 
@@ -36,8 +37,25 @@ export function openBlobStore(config: Config): BlobStore {
   return new FsBlobStore({ root: config.blobstore.fsRoot });
 }
 
-export function openDropletSource(config: Config): DropletSource {
-  return new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack });
+export function openDropletSource(config: Config, logger: Logger): DropletSource {
+  if (config.source === 'directory') return new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack });
+  if (config.auth === 'none') {
+    logger.warn({ event: 'auth.none_forced' }, 'AUTH=none with the capi source (AUTH_NONE_FORCE): anyone who reaches this registry can pull every app of the foundation');
+  }
+  return createCapiSource(
+    {
+      capiUrl: config.capi.url,
+      capiCaCert: config.capi.caCert,
+      uaaUrl: config.uaa.url,
+      uaaCaCert: config.uaa.caCert,
+      clientId: config.uaa.clientId,
+      clientSecret: config.uaa.clientSecret,
+      timeoutMs: config.capi.timeoutMs,
+      blobstoreCaCert: config.capi.blobstoreCaCert,
+      downloadIdleTimeoutMs: config.capi.downloadIdleTimeoutMs,
+    },
+    logger,
+  ).source;
 }
 
 export function loadBaseLayers(config: Config, db: Knex, blobs: BlobStore, logger: Logger): Promise<BaseLayers> {
@@ -76,7 +94,7 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
     const images = new ImageService({
       db,
       blobs,
-      source: openDropletSource(config),
+      source: openDropletSource(config, logger),
       baseLayers,
       compressionLevel: config.conversion.compressionLevel,
       limits: { maxUncompressedBytes: config.conversion.maxUncompressedBytes, maxEntries: config.conversion.maxEntries },

@@ -17,7 +17,12 @@ export interface Config {
   logLevel: string;
   database: { url: string; schema: string; poolMax: number };
   blobstore: { type: 'fs'; fsRoot: string };
-  source: 'directory';
+  source: 'capi' | 'directory';
+  capi: { url: string; caCert: string; timeoutMs: number; blobstoreCaCert: string; downloadIdleTimeoutMs: number };
+  uaa: { url: string; caCert: string; clientId: string; clientSecret: string };
+  prewarm: { enabled: boolean; intervalMs: number; concurrency: number; initialApps: number };
+  auth: 'none';
+  authNoneForce: boolean;
   dropletsDir: string;
   stacks: StackRootfsMap;
   defaultStack: string;
@@ -54,16 +59,31 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${withEnvNames((error as Error).message)}`);
   }
-  const values = config.getProperties() as unknown as Config;
+  const values = config.getProperties() as unknown as Omit<Config, 'source'> & { source: 'auto' | Config['source'] };
+  const source = values.source === 'auto' ? (values.capi.url ? 'capi' : 'directory') : values.source;
+  checkSourceSettings({ ...values, source });
   const dataDir = resolve(values.dataDir);
   return {
     ...values,
+    source,
     dataDir,
     blobstore: { ...values.blobstore, fsRoot: resolve(dataDir, values.blobstore.fsRoot || 'blobstore') },
     dropletsDir: resolve(dataDir, values.dropletsDir || 'droplets'),
     stacks: Object.fromEntries(Object.entries(values.stacks).map(([stack, path]) => [stack, resolve(path)])),
     lifecycleTarball: values.lifecycleTarball ? resolve(values.lifecycleTarball) : '',
   };
+}
+
+/** Settings that are only wrong together. */
+function checkSourceSettings(config: Pick<Config, 'source' | 'capi' | 'uaa' | 'auth' | 'authNoneForce'>): void {
+  if (config.source !== 'capi') return;
+  if (!config.capi.url) throw new ConfigError('invalid configuration: source capi needs capi.url (CAPI_URL)');
+  if (!config.uaa.clientSecret) throw new ConfigError("invalid configuration: the capi source needs the registry's UAA client secret in uaa.clientSecret (UAA_CLIENT_SECRET)");
+  if (config.auth === 'none' && !config.authNoneForce) {
+    throw new ConfigError(
+      'invalid configuration: auth (AUTH) none with the capi source would let anyone who reaches the registry pull every app; set authNoneForce (AUTH_NONE_FORCE=true) to accept that',
+    );
+  }
 }
 
 /** Adds the env var to each "key: problem" line convict reports, so either spelling can be fixed. */

@@ -7,6 +7,18 @@ import { parseStacks } from './stacks-format.ts';
 
 /** Formats of our own, registered with convict by `loadConfig`. */
 export const customFormats = {
+  'optional-url': {
+    validate(value: unknown): void {
+      if (value === '') return;
+      let url: URL;
+      try {
+        url = new URL(String(value));
+      } catch {
+        throw new Error('must be an http(s) URL');
+      }
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('must be an http(s) URL');
+    },
+  },
   stacks: {
     validate(value: unknown): void {
       parseStacks(value);
@@ -101,10 +113,107 @@ export const configSchema = {
     },
   },
   source: {
-    doc: 'Where droplets come from: directory (DROPLETS_DIR).',
-    format: ['directory'],
-    default: 'directory',
+    doc: 'Where droplets come from: capi (Cloud Controller at CAPI_URL) or directory (DROPLETS_DIR); auto: capi when CAPI_URL is set.',
+    format: ['auto', 'capi', 'directory'],
+    default: 'auto',
     env: 'SOURCE',
+  },
+  capi: {
+    url: {
+      doc: "Cloud Controller's URL, e.g. https://api.sys.example.com or https://cloud-controller-ng.service.cf.internal:9024.",
+      format: 'optional-url',
+      default: '',
+      env: 'CAPI_URL',
+    },
+    caCert: {
+      doc: "PEM file of the CA that signed Cloud Controller's certificate (besides the system store).",
+      format: String,
+      default: '',
+      env: 'CAPI_CA_CERT',
+    },
+    timeoutMs: {
+      doc: 'Timeout of each Cloud Controller and UAA call, in milliseconds.',
+      format: 'nat',
+      default: 10_000,
+      env: 'CAPI_TIMEOUT_MS',
+    },
+    blobstoreCaCert: {
+      doc: 'PEM file of the CA of the blobstore that droplet downloads redirect to (besides the system store).',
+      format: String,
+      default: '',
+      env: 'DROPLET_BLOBSTORE_CA_CERT',
+    },
+    downloadIdleTimeoutMs: {
+      doc: 'A droplet download that sends nothing for this long (milliseconds) is abandoned.',
+      format: 'nat',
+      default: 60_000,
+      env: 'DROPLET_DOWNLOAD_IDLE_TIMEOUT_MS',
+    },
+  },
+  uaa: {
+    url: {
+      doc: "UAA's URL; empty: the `uaa` link of Cloud Controller's root document.",
+      format: 'optional-url',
+      default: '',
+      env: 'UAA_URL',
+    },
+    caCert: {
+      doc: "PEM file of the CA that signed UAA's certificate (besides the system store).",
+      format: String,
+      default: '',
+      env: 'UAA_CA_CERT',
+    },
+    clientId: {
+      doc: "The registry's UAA client (client_credentials grant, authority cloud_controller.admin_read_only).",
+      format: String,
+      default: 'droplet_registry',
+      env: 'UAA_CLIENT_ID',
+    },
+    clientSecret: {
+      doc: "Secret of the registry's UAA client; required with the capi source.",
+      format: String,
+      default: '',
+      env: 'UAA_CLIENT_SECRET',
+      sensitive: true,
+    },
+  },
+  prewarm: {
+    enabled: {
+      doc: 'Convert newly staged droplets before their first pull (capi source), following Cloud Controller audit events.',
+      format: Boolean,
+      default: true,
+      env: 'PREWARM_ENABLED',
+    },
+    intervalMs: {
+      doc: 'How often the pre-warmer asks Cloud Controller for new audit events, in milliseconds.',
+      format: 'nat',
+      default: 15_000,
+      env: 'PREWARM_INTERVAL_MS',
+    },
+    concurrency: {
+      doc: 'Conversions the pre-warmer runs at once.',
+      format: 'nat',
+      default: 2,
+      env: 'PREWARM_CONCURRENCY',
+    },
+    initialApps: {
+      doc: 'On its first start, the pre-warmer converts the current droplets of this many most recently updated apps.',
+      format: 'nat',
+      default: 50,
+      env: 'PREWARM_INITIAL_APPS',
+    },
+  },
+  auth: {
+    doc: 'Who may pull: none (anyone who reaches the registry). Refused with the capi source unless AUTH_NONE_FORCE is set.',
+    format: ['none'],
+    default: 'none',
+    env: 'AUTH',
+  },
+  authNoneForce: {
+    doc: 'Allow AUTH=none with the capi source: every app of the foundation becomes pullable by anyone who reaches the registry.',
+    format: Boolean,
+    default: false,
+    env: 'AUTH_NONE_FORCE',
   },
   dropletsDir: {
     doc: 'Directory source: droplets at <dir>/<org>/<space>/<app>/<droplet-guid>.tgz; empty: DATA_DIR/droplets.',

@@ -30,12 +30,8 @@ import { isSha256Digest } from './digest.ts';
 import { assembleImage } from './assemble-image.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from './media-types.ts';
 
-/** A repository name split into its Cloud Foundry parts. */
-export interface RepositoryRef {
-  readonly org: string;
-  readonly space: string;
-  readonly app: string;
-}
+/** A repository name: `org/space/app`, or an app guid alone (the original spike's form). */
+export type RepositoryRef = { readonly org: string; readonly space: string; readonly app: string } | { readonly appGuid: string };
 
 export interface ManifestAnswer {
   readonly bytes: Buffer;
@@ -113,7 +109,8 @@ export class ImageService {
   }
 
   #findApp(repository: RepositoryRef): Promise<AppRef> {
-    return this.#options.source.findApp(repository.org, repository.space, repository.app);
+    const { source } = this.#options;
+    return 'appGuid' in repository ? source.findAppByGuid(repository.appGuid) : source.findApp(repository.org, repository.space, repository.app);
   }
 
   /** The ready image of a droplet, converting it first if needed. */
@@ -219,7 +216,7 @@ function conversionFailed(droplet: DropletFacts, reason: string | null): Registr
   return new RegistryError('MANIFEST_UNKNOWN', message, { detail: { droplet: droplet.guid, reason } });
 }
 
-/** `org/space/app` */
+/** The repository's name as clients spell it. */
 export function repositoryName(repository: RepositoryRef): string {
-  return `${repository.org}/${repository.space}/${repository.app}`;
+  return 'appGuid' in repository ? repository.appGuid : `${repository.org}/${repository.space}/${repository.app}`;
 }

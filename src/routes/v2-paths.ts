@@ -9,6 +9,7 @@ import type { RepositoryRef } from '../images/image-service.ts';
 const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
 const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+const APP_GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ENDPOINT = /^(.+)\/(manifests|blobs|referrers)\/([^/]+)$|^(.+)\/tags\/list$/;
 
 export type V2Request =
@@ -24,8 +25,8 @@ export function isTag(reference: string): boolean {
 
 /**
  * What the path asks for: `undefined` for no endpoint of the API (the router answers 404); a
- * name outside the grammar throws NAME_INVALID; a name that is not `org/space/app` throws
- * NAME_UNKNOWN (no such repository can exist here).
+ * name outside the grammar throws NAME_INVALID; a name that is neither `org/space/app` nor an app
+ * guid throws NAME_UNKNOWN (no such repository can exist here).
  */
 export function parseV2Path(path: string): V2Request | undefined {
   const match = ENDPOINT.exec(path);
@@ -35,11 +36,15 @@ export function parseV2Path(path: string): V2Request | undefined {
     throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`, { detail: { name } });
   }
   const parts = name.split('/');
-  if (parts.length !== 3) {
-    throw new RegistryError('NAME_UNKNOWN', `repository ${name} not found: names here are <org>/<space>/<app>`, { detail: { name } });
+  let repository: RepositoryRef;
+  if (parts.length === 3) {
+    const [org, space, app] = parts as [string, string, string];
+    repository = { org, space, app };
+  } else if (parts.length === 1 && APP_GUID.test(name)) {
+    repository = { appGuid: name };
+  } else {
+    throw new RegistryError('NAME_UNKNOWN', `repository ${name} not found: names here are <org>/<space>/<app> or an app guid`, { detail: { name } });
   }
-  const [org, space, app] = parts as [string, string, string];
-  const repository = { org, space, app };
   const endpoint = match[2];
   const reference = match[3] as string;
   if (endpoint === undefined) return { kind: 'tags', repository };

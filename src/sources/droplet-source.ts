@@ -33,6 +33,8 @@ export interface DropletFacts {
 export interface DropletSource {
   /** The app behind `org/space/app` (repository name components); NAME_UNKNOWN when there is none. */
   findApp(org: string, space: string, app: string): Promise<AppRef>;
+  /** The app with this guid (the `/v2/<app-guid>/…` form); NAME_UNKNOWN when there is none. */
+  findAppByGuid(appGuid: string): Promise<AppRef>;
   /** The app's current droplet (tag `latest`); MANIFEST_UNKNOWN when it has none. */
   currentDroplet(app: AppRef): Promise<DropletFacts>;
   /** One of the app's droplets by guid; MANIFEST_UNKNOWN when it is not this app's. */

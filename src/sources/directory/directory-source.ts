@@ -65,6 +65,17 @@ export class DirectorySource implements DropletSource {
     };
   }
 
+  async findAppByGuid(appGuid: string): Promise<AppRef> {
+    for (const org of await this.#directories(this.#root)) {
+      for (const space of await this.#directories(join(this.#root, org))) {
+        for (const app of await this.#directories(join(this.#root, org, space))) {
+          if (nameBasedGuid('app', org, space, app) === appGuid) return this.findApp(org, space, app);
+        }
+      }
+    }
+    throw new RegistryError('NAME_UNKNOWN', `no app with guid ${appGuid}`, { detail: { name: appGuid } });
+  }
+
   async currentDroplet(app: AppRef): Promise<DropletFacts> {
     const current = await readFile(join(this.#appDir(app), 'current'), 'utf8').then(
       (text) => text.trim(),
@@ -106,12 +117,15 @@ export class DirectorySource implements DropletSource {
   }
 
   async #pickDirectory(parent: string, component: string): Promise<string | undefined> {
+    return pickByRepositoryComponent(await this.#directories(parent), (name) => name, component);
+  }
+
+  async #directories(parent: string): Promise<string[]> {
     const entries = await readdir(parent, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return [];
       throw error;
     });
-    const directories = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
-    return pickByRepositoryComponent(directories, (name) => name, component);
+    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
   }
 
   async #dropletFiles(app: AppRef): Promise<DropletFile[]> {

@@ -1,0 +1,166 @@
+/**
+ * Cloud Controller v3, read with the registry's service token: one retry on a 401 (token revoked
+ * or expired early), paginated lists followed to the end, droplet downloads followed to the
+ * blobstore without the Authorization header. Every failure leaves here as a RegistryError.
+ */
+import { isAxiosError, type AxiosInstance } from 'axios';
+import type { Logger } from 'pino';
+import type { Readable } from 'node:stream';
+import { RegistryError } from '../../errors/registry-error.ts';
+import type { ServiceToken } from './service-token.ts';
+import { unavailable, upstreamDetail } from './upstream-errors.ts';
+
+/** One page of a v3 list, as CAPI returns it. */
+interface Page<T> {
+  pagination: { next: { href: string } | null };
+  resources: T[];
+  included?: Record<string, unknown[]>;
+}
+
+export interface ListResult<T> {
+  readonly resources: T[];
+  /** `include=` resources, merged across pages, by type (`spaces`, `organizations`). */
+  readonly included: Record<string, unknown[]>;
+}
+
+export interface CapiClientOptions {
+  readonly baseUrl: string;
+  readonly token: ServiceToken;
+  /** For CAPI calls (CAPI's CA, timeouts). */
+  readonly http: AxiosInstance;
+  /** For the blobstore a download redirects to (its CA); never given the token. */
+  readonly blobstoreHttp: AxiosInstance;
+  readonly logger: Logger;
+  /** Idle time after which a droplet download is abandoned. */
+  readonly downloadIdleTimeoutMs: number;
+}
+
+export class CapiClient {
+  readonly #options: CapiClientOptions;
+
+  constructor(options: CapiClientOptions) {
+    this.#options = options;
+  }
+
+  /** GET a resource; `null` when CAPI answers 404 (not there, or not visible). */
+  async get<T>(path: string, params: Record<string, string> = {}): Promise<T | null> {
+    try {
+      return (await this.#authorized((headers) => this.#options.http.get<T>(this.#url(path), { params, headers }))).data;
+    } catch (error) {
+      if (isAxiosError(error) && error.response?.status === 404) return null;
+      throw unavailable('Cloud Controller', `GET ${path}`, error, this.#options.logger);
+    }
+  }
+
+  /** Every resource of a v3 list, following `pagination.next` (per_page 5000, CAPI's maximum). */
+  async list<T>(path: string, params: Record<string, string> = {}): Promise<ListResult<T>> {
+    const resources: T[] = [];
+    const included: Record<string, unknown[]> = {};
+    let next: string | null = this.#url(path);
+    let query: Record<string, string> | undefined = { per_page: '5000', ...params };
+    while (next) {
+      const url: string = next;
+      const page: Page<T> | null = await this.#getPage<T>(url, query, path);
+      if (!page) break;
+      resources.push(...page.resources);
+      for (const [type, items] of Object.entries(page.included ?? {})) (included[type] ??= []).push(...items);
+      next = page.pagination.next ? this.#url(pathAndQuery(page.pagination.next.href)) : null;
+      query = undefined;
+    }
+    return { resources, included };
+  }
+
+  /**
+   * The droplet's bytes: `/download` answers 302 to a signed blobstore URL, fetched without our
+   * token (blobstores reject requests carrying one), or — with CC's `local` blobstore — the bytes.
+   */
+  async download(dropletGuid: string, signal?: AbortSignal): Promise<Readable> {
+    const path = `/v3/droplets/${dropletGuid}/download`;
+    let response;
+    try {
+      response = await this.#authorized((headers) =>
+        this.#options.http.get<Readable>(this.#url(path), { headers, maxRedirects: 0, responseType: 'stream', validateStatus: (status) => status === 200 || status === 302, signal }),
+      );
+    } catch (error) {
+      const status = isAxiosError(error) ? error.response?.status : undefined;
+      if (status === 404 || status === 422) {
+        const detail = upstreamDetail(await readErrorBody(error), status);
+        throw new RegistryError('MANIFEST_UNKNOWN', `Cloud Controller cannot serve droplet ${dropletGuid}: ${detail}`, { detail: { droplet: dropletGuid, reason: detail } });
+      }
+      throw unavailable('Cloud Controller', `GET ${path}`, error, this.#options.logger);
+    }
+    if (response.status === 200) return this.#idleTimeout(response.data, 'Cloud Controller');
+    response.data.resume(); // the 302's body is not needed
+    const location = response.headers.location as string | undefined;
+    if (!location) throw unavailable('Cloud Controller', `GET ${path}`, new Error('302 without Location'), this.#options.logger);
+    try {
+      const blob = await this.#options.blobstoreHttp.get<Readable>(location, { responseType: 'stream', maxRedirects: 3, signal });
+      return this.#idleTimeout(blob.data, 'the blobstore');
+    } catch (error) {
+      // The signed URL itself never reaches a log: it is a credential for an hour.
+      throw unavailable('the blobstore', `download of droplet ${dropletGuid}`, error, this.#options.logger);
+    }
+  }
+
+  /** Root document (`GET /`), for links such as UAA's. */
+  async root(): Promise<{ links: Record<string, { href: string } | null> }> {
+    try {
+      return (await this.#options.http.get(this.#url('/'))).data;
+    } catch (error) {
+      throw unavailable('Cloud Controller', 'GET /', error, this.#options.logger);
+    }
+  }
+
+  async #getPage<T>(url: string, params: Record<string, string> | undefined, path: string): Promise<Page<T> | null> {
+    try {
+      return (await this.#authorized((headers) => this.#options.http.get<Page<T>>(url, { params, headers }))).data;
+    } catch (error) {
+      if (isAxiosError(error) && error.response?.status === 404) return null;
+      throw unavailable('Cloud Controller', `GET ${path}`, error, this.#options.logger);
+    }
+  }
+
+  /** Runs `call` with the service token; on a 401, once more with a fresh token. */
+  async #authorized<R>(call: (headers: Record<string, string>) => Promise<R>): Promise<R> {
+    const token = await this.#options.token.get();
+    try {
+      return await call({ authorization: `bearer ${token}`, accept: 'application/json' });
+    } catch (error) {
+      if (!isAxiosError(error) || error.response?.status !== 401) throw error;
+      this.#options.token.invalidate(token);
+      return call({ authorization: `bearer ${await this.#options.token.get()}`, accept: 'application/json' });
+    }
+  }
+
+  #url(path: string): string {
+    return `${this.#options.baseUrl.replace(/\/$/, '')}${path}`;
+  }
+
+  /** Fails the stream when the upstream stops sending for too long (a stalled download). */
+  #idleTimeout(stream: Readable, system: string): Readable {
+    const ms = this.#options.downloadIdleTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => stream.destroy(new RegistryError('UNAVAILABLE', `droplet download from ${system} stalled for ${ms / 1000}s`, { retryAfter: 10 })), ms);
+    };
+    stream.on('data', arm);
+    stream.once('close', () => clearTimeout(timer));
+    arm();
+    return stream;
+  }
+}
+
+/** Links carry CC's external URL (api.<sys>); CAPI_URL may be an internal one, so keep only path and query. */
+function pathAndQuery(href: string): string {
+  const url = new URL(href);
+  return url.pathname + url.search;
+}
+
+async function readErrorBody(error: unknown): Promise<unknown> {
+  const data = isAxiosError(error) ? error.response?.data : undefined;
+  if (!data || typeof (data as Readable).on !== 'function') return data;
+  const chunks: Buffer[] = [];
+  for await (const chunk of data as Readable) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}

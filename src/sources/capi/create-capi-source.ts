@@ -1,0 +1,54 @@
+/**
+ * Wires the CAPI source: HTTP clients with their CAs and timeouts, the service token (UAA found
+ * through Cloud Controller's root links unless configured), the client and the source.
+ */
+import axios from 'axios';
+import type { Logger } from 'pino';
+import { CapiClient } from './capi-client.ts';
+import { CapiSource } from './capi-source.ts';
+import { createAgents } from './http-agents.ts';
+import { ServiceToken } from './service-token.ts';
+import { unavailable } from './upstream-errors.ts';
+
+export interface CapiSourceSettings {
+  readonly capiUrl: string;
+  readonly capiCaCert: string;
+  readonly uaaUrl: string;
+  readonly uaaCaCert: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly timeoutMs: number;
+  readonly blobstoreCaCert: string;
+  readonly downloadIdleTimeoutMs: number;
+}
+
+export interface CapiParts {
+  readonly source: CapiSource;
+  readonly client: CapiClient;
+}
+
+export function createCapiSource(settings: CapiSourceSettings, logger: Logger): CapiParts {
+  const capiHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.capiCaCert) });
+  const uaaHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.uaaCaCert) });
+  // No overall timeout for downloads (droplets may be large); the client enforces an idle timeout.
+  const blobstoreHttp = axios.create({ ...createAgents(settings.blobstoreCaCert) });
+  let discovered: Promise<string> | undefined;
+  const uaaUrl = (): Promise<string> => {
+    if (settings.uaaUrl) return Promise.resolve(settings.uaaUrl);
+    discovered ??= capiHttp.get(`${settings.capiUrl.replace(/\/$/, '')}/`).then(
+      (response) => {
+        const href = (response.data as { links?: { uaa?: { href?: string } | null } }).links?.uaa?.href;
+        if (!href) throw new Error("Cloud Controller's root document has no uaa link; set UAA_URL");
+        return href;
+      },
+      (error: unknown) => {
+        discovered = undefined; // try again on the next call
+        throw unavailable('Cloud Controller', 'GET / (UAA discovery)', error, logger);
+      },
+    );
+    return discovered;
+  };
+  const token = new ServiceToken({ uaaUrl, clientId: settings.clientId, clientSecret: settings.clientSecret, http: uaaHttp, logger });
+  const client = new CapiClient({ baseUrl: settings.capiUrl, token, http: capiHttp, blobstoreHttp, logger, downloadIdleTimeoutMs: settings.downloadIdleTimeoutMs });
+  return { source: new CapiSource(client), client };
+}
