@@ -91,6 +91,20 @@ export class ImageService {
     return this.#options.blobs.open(digest, { range });
   }
 
+  /**
+   * Converts a droplet ahead of its first pull (the pre-warmer). Resolves to `ready` when the image
+   * was already there, `converted` when this call made it; rejects like a pull would (a droplet
+   * that cannot become an image, an unavailable source).
+   */
+  async warmDroplet(appGuid: string, dropletGuid: string): Promise<'ready' | 'converted'> {
+    const app = await this.#options.source.findAppByGuid(appGuid);
+    const droplet = await this.#options.source.findDroplet(app, dropletGuid);
+    const key = this.#imageKey(droplet, this.#checkConvertible(droplet));
+    if ((await findImage(this.#options.db, key))?.state === 'ready') return 'ready';
+    await this.#imageOf(app, droplet);
+    return 'converted';
+  }
+
   /** Resolves the repository; NAME_UNKNOWN when there is no app behind it. */
   async checkRepository(repository: RepositoryRef): Promise<void> {
     await this.#findApp(repository);
@@ -116,12 +130,17 @@ export class ImageService {
   /** The ready image of a droplet, converting it first if needed. */
   async #imageOf(app: AppRef, droplet: DropletFacts): Promise<ImageState> {
     const stack = this.#checkConvertible(droplet);
-    const rootfs = this.#options.baseLayers.rootfs.get(stack) as LayerDescriptor;
-    const key: ImageKey = { dropletGuid: droplet.guid, rootfsDigest: rootfs.digest, lifecycleDigest: this.#options.baseLayers.lifecycle.digest };
+    const key = this.#imageKey(droplet, stack);
     const known = await findImage(this.#options.db, key);
     if (known?.state === 'ready') return known;
     if (known?.state === 'failed' && !known.retryable) throw conversionFailed(droplet, known.error);
     return this.#conversions.run(JSON.stringify(key), () => this.#convert(app, droplet, stack, key));
+  }
+
+  /** An image is one droplet on one rootfs with one lifecycle: a restage or a patched rootfs is a new image. */
+  #imageKey(droplet: DropletFacts, stack: string): ImageKey {
+    const rootfs = this.#options.baseLayers.rootfs.get(stack) as LayerDescriptor;
+    return { dropletGuid: droplet.guid, rootfsDigest: rootfs.digest, lifecycleDigest: this.#options.baseLayers.lifecycle.digest };
   }
 
   /** The droplet's stack, once it is known that the droplet can become an image here. */
