@@ -15,9 +15,12 @@ import { migrateDatabase } from './db/migrate-database.ts';
 import { prepareBaseLayers, type BaseLayers } from './images/base-layers.ts';
 import { ImageService } from './images/image-service.ts';
 import { createServer } from './server/create-server.ts';
+import type { CapiClient } from './sources/capi/capi-client.ts';
 import { createCapiSource } from './sources/capi/create-capi-source.ts';
 import { DirectorySource } from './sources/directory/directory-source.ts';
 import type { DropletSource } from './sources/droplet-source.ts';
+import { LeaderElection } from './workers/leader-election.ts';
+import { Prewarmer } from './workers/prewarmer.ts';
 
 /** Staged writes older than this were left by a process that died; they are swept at start-up. */
 const STALE_STAGING_MS = 60 * 60 * 1000;
@@ -37,12 +40,13 @@ export function openBlobStore(config: Config): BlobStore {
   return new FsBlobStore({ root: config.blobstore.fsRoot });
 }
 
-export function openDropletSource(config: Config, logger: Logger): DropletSource {
-  if (config.source === 'directory') return new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack });
+/** The droplet source, and with the capi source its client (the pre-warmer reads audit events through it). */
+export function openDropletSource(config: Config, logger: Logger): { source: DropletSource; capi?: CapiClient } {
+  if (config.source === 'directory') return { source: new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack }) };
   if (config.auth === 'none') {
     logger.warn({ event: 'auth.none_forced' }, 'AUTH=none with the capi source (AUTH_NONE_FORCE): anyone who reaches this registry can pull every app of the foundation');
   }
-  return createCapiSource(
+  const { source, client } = createCapiSource(
     {
       capiUrl: config.capi.url,
       capiCaCert: config.capi.caCert,
@@ -51,11 +55,13 @@ export function openDropletSource(config: Config, logger: Logger): DropletSource
       clientId: config.uaa.clientId,
       clientSecret: config.uaa.clientSecret,
       timeoutMs: config.capi.timeoutMs,
+      pageSize: config.capi.pageSize,
       blobstoreCaCert: config.capi.blobstoreCaCert,
       downloadIdleTimeoutMs: config.capi.downloadIdleTimeoutMs,
     },
     logger,
-  ).source;
+  );
+  return { source, capi: client };
 }
 
 export function loadBaseLayers(config: Config, db: Knex, blobs: BlobStore, logger: Logger): Promise<BaseLayers> {
@@ -76,7 +82,9 @@ export interface Registry {
   readonly server: Server;
   readonly images: ImageService;
   readonly db: Knex;
-  /** Stops accepting requests, lets conversions under way finish, closes the database. */
+  /** Converts newly staged droplets ahead of their first pull (capi source, PREWARM_ENABLED); started by `startRegistry`. */
+  readonly prewarmer: Prewarmer | undefined;
+  /** Stops the pre-warmer and accepting requests, lets conversions under way finish, closes the database. */
   stop(): Promise<void>;
 }
 
@@ -91,10 +99,11 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
     const swept = await blobs.sweepStaging(STALE_STAGING_MS);
     if (swept > 0) logger.info({ event: 'staging.swept', count: swept }, `removed ${swept} abandoned staged writes`);
     const baseLayers = await loadBaseLayers(config, db, blobs, logger);
+    const { source, capi } = openDropletSource(config, logger);
     const images = new ImageService({
       db,
       blobs,
-      source: openDropletSource(config, logger),
+      source,
       baseLayers,
       compressionLevel: config.conversion.compressionLevel,
       limits: { maxUncompressedBytes: config.conversion.maxUncompressedBytes, maxEntries: config.conversion.maxEntries },
@@ -102,11 +111,14 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
       logger,
     });
     const server = await createServer({ host: config.host, port: config.port, images, logger });
+    const prewarmer = capi && config.prewarm.enabled ? createPrewarmer(config, db, capi, images, logger) : undefined;
     return {
       server,
       images,
       db,
+      prewarmer,
       async stop() {
+        await prewarmer?.stop();
         await server.stop({ timeout: 30_000 });
         await images.drain();
         await db.destroy();
@@ -118,7 +130,21 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
   }
 }
 
-/** Builds the registry and returns once it listens. */
+function createPrewarmer(config: Config, db: Knex, capi: CapiClient, images: ImageService, logger: Logger): Prewarmer {
+  return new Prewarmer({
+    db,
+    capi,
+    capiUrl: config.capi.url,
+    images,
+    leadership: new LeaderElection({ db, name: `prewarm ${config.database.schema}`, logger }),
+    logger,
+    intervalMs: config.prewarm.intervalMs,
+    concurrency: config.prewarm.concurrency,
+    initialApps: config.prewarm.initialApps,
+  });
+}
+
+/** Builds the registry and returns once it listens (and, with the capi source, pre-warms). */
 export async function startRegistry(config: Config, logger: Logger): Promise<Registry> {
   const registry = await buildRegistry(config, logger);
   try {
@@ -131,5 +157,7 @@ export async function startRegistry(config: Config, logger: Logger): Promise<Reg
     { event: 'started', url: registry.server.info.uri, droplets: config.dropletsDir, stacks: Object.keys(config.stacks) },
     `droplet-registry listening on ${registry.server.info.uri}`,
   );
+  if (registry.prewarmer) registry.prewarmer.start();
+  else if (config.source === 'capi') logger.info({ event: 'prewarm.disabled' }, 'pre-warming is off (PREWARM_ENABLED=false): droplets are converted on their first pull');
   return registry;
 }

@@ -45,6 +45,8 @@ export interface TestRegistry {
   readonly registry: Registry;
   readonly dataDir: string;
   readonly dropletsDir: string;
+  /** Every log line so far, parsed. */
+  readonly logs: Array<Record<string, unknown>>;
   /** The `event` field of every log line so far (import.start, conversion.succeeded, …). */
   readonly events: string[];
   /** Stops the registry (and removes its data dir unless `keepData`). */
@@ -71,13 +73,16 @@ export async function createTestRegistry(options: {
       ...options.env,
     },
   });
-  const events: string[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void events.push(String(JSON.parse(line).event)) });
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const registry = await buildRegistry(config, logger);
   return {
     registry,
     dataDir,
-    events,
+    logs,
+    get events() {
+      return logs.map((line) => String(line.event));
+    },
     dropletsDir: options.dropletsDir,
     async close({ keepData = false } = {}) {
       await registry.stop();

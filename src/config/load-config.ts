@@ -18,7 +18,7 @@ export interface Config {
   database: { url: string; schema: string; poolMax: number };
   blobstore: { type: 'fs'; fsRoot: string };
   source: 'capi' | 'directory';
-  capi: { url: string; caCert: string; timeoutMs: number; blobstoreCaCert: string; downloadIdleTimeoutMs: number };
+  capi: { url: string; caCert: string; timeoutMs: number; pageSize: number; blobstoreCaCert: string; downloadIdleTimeoutMs: number };
   uaa: { url: string; caCert: string; clientId: string; clientSecret: string };
   prewarm: { enabled: boolean; intervalMs: number; concurrency: number; initialApps: number };
   auth: 'none';

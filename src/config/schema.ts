@@ -137,6 +137,12 @@ export const configSchema = {
       default: 10_000,
       env: 'CAPI_TIMEOUT_MS',
     },
+    pageSize: {
+      doc: "Results per page of Cloud Controller lists (5000 is CAPI's maximum).",
+      format: 'nat',
+      default: 5000,
+      env: 'CAPI_PAGE_SIZE',
+    },
     blobstoreCaCert: {
       doc: 'PEM file of the CA of the blobstore that droplet downloads redirect to (besides the system store).',
       format: String,

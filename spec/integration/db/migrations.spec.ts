@@ -18,6 +18,7 @@ const MIGRATED_TABLES = [
   'knex_migrations',
   'knex_migrations_lock',
   'layers',
+  'prewarm_cursors',
 ];
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 

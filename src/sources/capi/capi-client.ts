@@ -33,6 +33,8 @@ export interface CapiClientOptions {
   readonly logger: Logger;
   /** Idle time after which a droplet download is abandoned. */
   readonly downloadIdleTimeoutMs: number;
+  /** `per_page` of list calls. */
+  readonly pageSize: number;
 }
 
 export class CapiClient {
@@ -52,12 +54,12 @@ export class CapiClient {
     }
   }
 
-  /** Every resource of a v3 list, following `pagination.next` (per_page 5000, CAPI's maximum). */
+  /** Every resource of a v3 list, following `pagination.next`. */
   async list<T>(path: string, params: Record<string, string> = {}): Promise<ListResult<T>> {
     const resources: T[] = [];
     const included: Record<string, unknown[]> = {};
     let next: string | null = this.#url(path);
-    let query: Record<string, string> | undefined = { per_page: '5000', ...params };
+    let query: Record<string, string> | undefined = { per_page: String(this.#options.pageSize), ...params };
     while (next) {
       const url: string = next;
       const page: Page<T> | null = await this.#getPage<T>(url, query, path);

@@ -18,6 +18,7 @@ export interface CapiSourceSettings {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly timeoutMs: number;
+  readonly pageSize: number;
   readonly blobstoreCaCert: string;
   readonly downloadIdleTimeoutMs: number;
 }
@@ -49,6 +50,6 @@ export function createCapiSource(settings: CapiSourceSettings, logger: Logger): 
     return discovered;
   };
   const token = new ServiceToken({ uaaUrl, clientId: settings.clientId, clientSecret: settings.clientSecret, http: uaaHttp, logger });
-  const client = new CapiClient({ baseUrl: settings.capiUrl, token, http: capiHttp, blobstoreHttp, logger, downloadIdleTimeoutMs: settings.downloadIdleTimeoutMs });
+  const client = new CapiClient({ baseUrl: settings.capiUrl, token, http: capiHttp, blobstoreHttp, logger, downloadIdleTimeoutMs: settings.downloadIdleTimeoutMs, pageSize: settings.pageSize });
   return { source: new CapiSource(client), client };
 }
