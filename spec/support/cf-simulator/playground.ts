@@ -3,7 +3,7 @@
  * UAA_PORT 9023, BLOBSTORE_PORT 9024), seeded with the standard foundation, every buildpack droplet a
  * small generated `.tgz`. Prints what to configure and runs until Ctrl-C.
  *
- *   ./node_modules/.bin/node spec/support/cf-simulator/playground.ts
+ *   npm run cf-simulator
  */
 import { standardDroplet } from '../build-droplet.ts';
 import { seedFoundation, startCfSimulator } from './index.ts';
@@ -32,7 +32,8 @@ const lines = [
   ...Object.entries(users).map(([role, user]) => `  ${role.padEnd(20)} ${user.username} / ${user.password}`),
   '',
   'Point the registry at it:',
-  `  CAPI_URL=${cf.capiUrl} UAA_CLIENT_ID=${serviceClient.id} UAA_CLIENT_SECRET=${serviceClient.secret}`,
+  `  CAPI_URL=${cf.capiUrl} UAA_CLIENT_ID=${serviceClient.id} UAA_CLIENT_SECRET=${serviceClient.secret} AUTH_NONE_FORCE=true \\`,
+  '    STACKS=cflinuxfs4=/path/to/rootfs.tgz npm start',
   `  (UAA_URL is discovered from CAPI's root links: ${cf.uaaUrl})`,
   `Then pull e.g. ${org.name}/${spaces.development.name}/${apps.web.name}:latest. Ctrl-C stops.`,
 ];

@@ -72,6 +72,25 @@ describe('loadConfig', () => {
     }
   });
 
+  it('takes Cloud Controller as the source when CAPI_URL is set, and checks what it needs', () => {
+    const capi = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret', AUTH_NONE_FORCE: 'true' };
+    const config = loadConfig({ env: capi });
+    assert.equal(config.source, 'capi');
+    assert.equal(config.uaa.clientId, 'droplet_registry');
+    assert.equal(config.uaa.url, '', 'discovered from the root links');
+    assert.equal(loadConfig({ env: { ...capi, SOURCE: 'directory' } }).source, 'directory');
+    assert.equal(loadConfig({ env: {} }).source, 'directory');
+    assert.throws(() => loadConfig({ env: { ...capi, UAA_CLIENT_SECRET: '' } }), /UAA client secret .*UAA_CLIENT_SECRET/);
+    assert.throws(() => loadConfig({ env: { SOURCE: 'capi' } }), /capi\.url \(CAPI_URL\)/);
+    assert.throws(() => loadConfig({ env: { ...capi, CAPI_URL: 'api.sys.example.com' } }), /capi\.url \(CAPI_URL\): must be an http\(s\) URL/);
+  });
+
+  it('refuses anonymous pulls of a whole foundation unless forced', () => {
+    const env = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret' };
+    assert.throws(() => loadConfig({ env }), /AUTH_NONE_FORCE=true/);
+    assert.equal(loadConfig({ env: { ...env, AUTH_NONE_FORCE: 'true' } }).authNoneForce, true);
+  });
+
   it('refuses unknown keys and unreadable files', () => {
     assert.throws(() => loadConfig({ env: {}, file: configFile({ prot: 1 }) }), /prot/);
     assert.throws(() => loadConfig({ env: {}, file: configFile('{not json') }), /cannot read config file/);

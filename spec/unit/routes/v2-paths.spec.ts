@@ -50,6 +50,14 @@ describe('parseV2Path', () => {
     assert.equal(codeOf(() => parseV2Path('org/dev/hello../tags/list')), 'NAME_INVALID');
   });
 
+  it("accepts an app guid alone, the original spike's form", () => {
+    assert.deepEqual(parseV2Path('7b34f1cf-0d1c-4ad9-9ea2-7d44a4f4a1b2/manifests/latest'), {
+      kind: 'manifest',
+      repository: { appGuid: '7b34f1cf-0d1c-4ad9-9ea2-7d44a4f4a1b2' },
+      reference: 'latest',
+    });
+  });
+
   it('answers NAME_UNKNOWN for valid names that are not org/space/app', () => {
     assert.equal(codeOf(() => parseV2Path('hello/manifests/latest')), 'NAME_UNKNOWN');
     assert.equal(codeOf(() => parseV2Path('a/b/c/d/manifests/latest')), 'NAME_UNKNOWN');
