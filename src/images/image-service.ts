@@ -5,6 +5,7 @@
  * manifest is persisted before it is served (clients fetch by digest right after).
  */
 import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { BlobStore, ByteRange } from '../blobstore/blob-store.ts';
@@ -87,7 +88,7 @@ export class ImageService {
   }
 
   /** The blob's bytes (or a range); the caller has checked the blob with `statBlob`. */
-  openBlob(digest: string, range?: ByteRange): Promise<NodeJS.ReadableStream> {
+  openBlob(digest: string, range?: ByteRange): Promise<Readable> {
     return this.#options.blobs.open(digest, { range });
   }
 

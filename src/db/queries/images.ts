@@ -95,12 +95,19 @@ export async function completeImage(
     updated_at: db.fn.now(),
     conversion_ms: image.conversionMs,
   });
-  await db('image_blobs').where({ image_id: imageId }).delete();
-  await db('image_blobs').insert(image.blobDigests.map((digest, position) => ({ image_id: imageId, digest, position })));
+  // Another instance may have completed the same (reproducible) image a moment ago: same rows.
+  await db('image_blobs')
+    .insert(image.blobDigests.map((digest, position) => ({ image_id: imageId, digest, position })))
+    .onConflict(['image_id', 'digest'])
+    .ignore();
 }
 
+/** Records a failed conversion, unless the image became ready meanwhile (another attempt won). */
 export async function failImage(db: Db, imageId: number, failure: { error: string; retryable: boolean }): Promise<void> {
-  await db('images').where({ id: imageId }).update({ state: 'failed', error: failure.error, retryable: failure.retryable, updated_at: db.fn.now() });
+  await db('images')
+    .where({ id: imageId })
+    .whereNot({ state: 'ready' })
+    .update({ state: 'failed', error: failure.error, retryable: failure.retryable, updated_at: db.fn.now() });
 }
 
 /** The recorded size of `digest` when it is the config or a layer of a ready image of this app. */
