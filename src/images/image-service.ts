@@ -164,6 +164,7 @@ export class ImageService {
     const { db, blobs, baseLayers, logger, instance } = this.#options;
     const started = performance.now();
     const imageId = await startImageConversion(db, key, { appGuid: app.guid, stack, instance });
+    if (imageId === null) return (await findImage(db, key)) as ImageState;
     const conversionId = randomUUID();
     await startConversionRecord(db, { id: conversionId, imageId, instance });
     const log = logger.child({ conversion: conversionId, droplet: droplet.guid, app: app.guid });

@@ -48,12 +48,15 @@ export async function findReadyImageByManifestDigest(db: Db, appGuid: string, ma
   return row ? toImageState(row) : undefined;
 }
 
-/** Marks the image as converting by `instance` (creating its row) and returns its id. */
+/**
+ * Marks the image as converting by `instance` (creating its row) and returns its id; `null` when
+ * it is ready already (another instance finished it since the caller looked).
+ */
 export async function startImageConversion(
   db: Db,
   key: ImageKey,
   image: { appGuid: string; stack: string; instance: string },
-): Promise<number> {
+): Promise<number | null> {
   const [row] = await db('images')
     .insert({
       droplet_guid: key.dropletGuid,
@@ -73,8 +76,9 @@ export async function startImageConversion(
       error: null,
       updated_at: db.fn.now(),
     })
+    .where('images.state', '<>', 'ready')
     .returning('id');
-  return Number(row.id);
+  return row ? Number(row.id) : null;
 }
 
 /** Marks the image ready with its manifest and the blobs it references (config and layers, in order). */
