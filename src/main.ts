@@ -3,20 +3,26 @@
  * base layers, image service, HTTP server. Only this file reads the configuration; each module
  * gets its own slice.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Server } from '@hapi/hapi';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { createAuth, type Auth } from './auth/create-auth.ts';
 import type { BlobStore } from './blobstore/blob-store.ts';
 import { FsBlobStore } from './blobstore/fs-blob-store.ts';
+import { S3BlobStore } from './blobstore/s3-blob-store.ts';
+import { WebDavBlobStore } from './blobstore/webdav-blob-store.ts';
 import type { Config } from './config/load-config.ts';
 import { createDatabase } from './db/create-database.ts';
 import { migrateDatabase } from './db/migrate-database.ts';
 import { prepareBaseLayers, type BaseLayers } from './images/base-layers.ts';
 import { ImageService } from './images/image-service.ts';
+import { parseRepositoryName } from './routes/v2-paths.ts';
 import { createServer } from './server/create-server.ts';
 import type { CapiClient } from './sources/capi/capi-client.ts';
 import { createCapiSource } from './sources/capi/create-capi-source.ts';
+import type { UaaUrl } from './sources/capi/uaa-url.ts';
 import { DirectorySource } from './sources/directory/directory-source.ts';
 import type { DropletSource } from './sources/droplet-source.ts';
 import { LeaderElection } from './workers/leader-election.ts';
@@ -37,16 +43,45 @@ export async function openDatabase(config: Config): Promise<Knex> {
 }
 
 export function openBlobStore(config: Config): BlobStore {
-  return new FsBlobStore({ root: config.blobstore.fsRoot });
+  const { type, fsRoot, s3, webdav } = config.blobstore;
+  if (type === 's3') {
+    return new S3BlobStore({
+      bucket: s3.bucket,
+      region: s3.region,
+      endpoint: s3.endpoint || undefined,
+      forcePathStyle: s3.forcePathStyle,
+      accessKeyId: s3.accessKeyId || undefined,
+      secretAccessKey: s3.secretAccessKey || undefined,
+      publicEndpoint: s3.publicEndpoint || undefined,
+      presignExpirySeconds: s3.presignExpirySeconds,
+      prefix: s3.prefix || undefined,
+    });
+  }
+  if (type === 'webdav') {
+    return new WebDavBlobStore({
+      privateEndpoint: webdav.privateEndpoint,
+      publicEndpoint: webdav.publicEndpoint,
+      username: webdav.username,
+      password: webdav.password,
+      secret: webdav.secret,
+      directoryKey: webdav.directoryKey,
+      caCert: webdav.caCert ? readFileSync(webdav.caCert, 'utf8') : undefined,
+      linkExpirySeconds: webdav.linkExpirySeconds,
+    });
+  }
+  return new FsBlobStore({ root: fsRoot });
 }
 
-/** The droplet source, and with the capi source its client (the pre-warmer reads audit events through it). */
-export function openDropletSource(config: Config, logger: Logger): { source: DropletSource; capi?: CapiClient } {
+/**
+ * The droplet source, and with the capi source its client (the pre-warmer reads audit events
+ * through it) and UAA's URL (user logins use it).
+ */
+export function openDropletSource(config: Config, logger: Logger): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl } {
   if (config.source === 'directory') return { source: new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack }) };
   if (config.auth === 'none') {
     logger.warn({ event: 'auth.none_forced' }, 'AUTH=none with the capi source (AUTH_NONE_FORCE): anyone who reaches this registry can pull every app of the foundation');
   }
-  const { source, client } = createCapiSource(
+  const { source, client, uaaUrl } = createCapiSource(
     {
       capiUrl: config.capi.url,
       capiCaCert: config.capi.caCert,
@@ -61,7 +96,39 @@ export function openDropletSource(config: Config, logger: Logger): { source: Dro
     },
     logger,
   );
-  return { source, capi: client };
+  return { source, capi: client, uaaUrl };
+}
+
+/** Who may pull (AUTH) and who may use the admin endpoints. */
+function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefined, logger: Logger): Promise<Auth> {
+  const configuredUaa = config.uaa.url;
+  return createAuth(
+    {
+      mode: config.auth,
+      origin: { publicUrl: config.publicUrl, service: config.token.service },
+      signingKeyFiles: config.token.signingKeys,
+      tokenTtlSeconds: config.token.ttlSeconds,
+      capiUrl: config.capi.url,
+      capiCaCert: config.capi.caCert,
+      uaaCaCert: config.uaa.caCert,
+      timeoutMs: config.capi.timeoutMs,
+      loginClientId: config.uaa.loginClientId,
+      loginClientSecret: config.uaa.loginClientSecret,
+      decisionTtlMs: config.authDecisionTtlMs,
+      adminScope: config.adminScope,
+      loginFailuresLimit: config.loginFailures.limit,
+      loginFailuresWindowMs: config.loginFailures.windowMs,
+    },
+    {
+      uaaUrl: uaaUrl ?? (configuredUaa ? async () => configuredUaa : undefined),
+      source,
+      findApp: (name) => {
+        const repository = parseRepositoryName(name);
+        return 'appGuid' in repository ? source.findAppByGuid(repository.appGuid) : source.findApp(repository.org, repository.space, repository.app);
+      },
+      logger,
+    },
+  );
 }
 
 export function loadBaseLayers(config: Config, db: Knex, blobs: BlobStore, logger: Logger): Promise<BaseLayers> {
@@ -99,7 +166,8 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
     const swept = await blobs.sweepStaging(STALE_STAGING_MS);
     if (swept > 0) logger.info({ event: 'staging.swept', count: swept }, `removed ${swept} abandoned staged writes`);
     const baseLayers = await loadBaseLayers(config, db, blobs, logger);
-    const { source, capi } = openDropletSource(config, logger);
+    const { source, capi, uaaUrl } = openDropletSource(config, logger);
+    const auth = await openAuth(config, source, uaaUrl, logger);
     const images = new ImageService({
       db,
       blobs,
@@ -110,7 +178,7 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
       instance: `${hostname()}:${process.pid}`,
       logger,
     });
-    const server = await createServer({ host: config.host, port: config.port, images, logger });
+    const server = await createServer({ host: config.host, port: config.port, images, auth, logger });
     const prewarmer = capi && config.prewarm.enabled ? createPrewarmer(config, db, capi, images, logger) : undefined;
     return {
       server,

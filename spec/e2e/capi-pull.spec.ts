@@ -53,6 +53,7 @@ describe('Cloud Foundry source, end to end', { skip: await postgres.skipReason()
         UAA_CLIENT_SECRET: seeded.serviceClient.secret,
         STACKS: `cflinuxfs4=${rootfs},cflinuxfs3=${rootfs}`,
         DATABASE_URL: database.url as string,
+        AUTH: 'none',
         AUTH_NONE_FORCE: 'true',
         PREWARM_INTERVAL_MS: '250',
       },

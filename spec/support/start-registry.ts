@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { configEnvironmentVariables } from '../../src/config/load-config.ts';
 import { spawnDetached } from './clients/detached-process.ts';
 import { runCommand } from './clients/run-command.ts';
 import { makeScratchDir, removeScratchDir } from './clients/scratch-dir.ts';
@@ -35,22 +36,21 @@ export const CLI = join(REPOSITORY_ROOT, 'dist', 'cli.js');
  * Configuration variables read by the registry: taken from the caller only, never inherited from
  * the environment the tests happen to run in.
  */
-const CONFIG_VARIABLE =
-  /^(PORT|HOST|PUBLIC_URL|DATA_DIR|DATABASE_.*|BLOBSTORE.*|S3_.*|WEBDAV_.*|SOURCE|CAPI_.*|UAA_.*|STACKS|DEFAULT_STACK|DROPLETS_DIR|LIFECYCLE_TARBALL|COMPRESSION_LEVEL|CONVERSION_.*|AUTH.*|LOG_LEVEL|.*_CA_CERT.*)$/;
+const CONFIGURATION = new Set(configEnvironmentVariables());
 
 /** Builds `dist/` when it is missing (`npm test` builds first; a single spec run may not have). */
 export async function ensureServerBuilt(): Promise<void> {
   if (!existsSync(CLI)) await runCommand('npm', ['run', 'build'], { cwd: REPOSITORY_ROOT, timeoutMs: 600_000 });
 }
 
-/** Starts the registry and waits until `GET /v2/` answers 200. */
+/** Starts the registry and waits until `GET /v2/` answers: 200, or 401 with AUTH=uaa. */
 export async function startRegistry(options: StartRegistryOptions = {}): Promise<RunningRegistry> {
   await ensureServerBuilt();
   const dataDir = makeScratchDir('registry');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !CONFIG_VARIABLE.test(key)));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !CONFIGURATION.has(key)));
   Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dataDir, 'data'), LOG_LEVEL: 'info' }, options.env);
   const server = spawnDetached(NODE, [CLI, 'serve'], { env, cwd: REPOSITORY_ROOT, logFile: join(dataDir, 'registry.log') });
   const stop = async () => {
@@ -61,7 +61,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     }
   };
   try {
-    await waitFor(`the registry to answer GET ${url}/v2/`, async () => (await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(5_000) })).status === 200, {
+    await waitFor(`the registry to answer GET ${url}/v2/`, async () => [200, 401].includes((await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(5_000) })).status), {
       timeoutMs: 120_000,
       abort: () => (server.exit ? `the registry exited (${JSON.stringify(server.exit)})` : null),
       details: server.logs,

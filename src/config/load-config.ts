@@ -16,13 +16,42 @@ export interface Config {
   dataDir: string;
   logLevel: string;
   database: { url: string; schema: string; poolMax: number };
-  blobstore: { type: 'fs'; fsRoot: string };
+  blobstore: {
+    type: 'fs' | 's3' | 'webdav';
+    fsRoot: string;
+    s3: {
+      bucket: string;
+      region: string;
+      endpoint: string;
+      forcePathStyle: boolean;
+      accessKeyId: string;
+      secretAccessKey: string;
+      publicEndpoint: string;
+      presignExpirySeconds: number;
+      prefix: string;
+    };
+    webdav: {
+      privateEndpoint: string;
+      publicEndpoint: string;
+      username: string;
+      password: string;
+      secret: string;
+      directoryKey: string;
+      caCert: string;
+      linkExpirySeconds: number;
+    };
+  };
   source: 'capi' | 'directory';
   capi: { url: string; caCert: string; timeoutMs: number; pageSize: number; blobstoreCaCert: string; downloadIdleTimeoutMs: number };
-  uaa: { url: string; caCert: string; clientId: string; clientSecret: string };
+  uaa: { url: string; caCert: string; clientId: string; clientSecret: string; loginClientId: string; loginClientSecret: string };
   prewarm: { enabled: boolean; intervalMs: number; concurrency: number; initialApps: number };
-  auth: 'none';
+  /** `auto` resolved: uaa with the capi source, none with the directory source. */
+  auth: 'uaa' | 'none';
   authNoneForce: boolean;
+  token: { signingKeys: string[]; ttlSeconds: number; service: string };
+  authDecisionTtlMs: number;
+  adminScope: string;
+  loginFailures: { limit: number; windowMs: number };
   dropletsDir: string;
   stacks: StackRootfsMap;
   defaultStack: string;
@@ -59,18 +88,23 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${withEnvNames((error as Error).message)}`);
   }
-  const values = config.getProperties() as unknown as Omit<Config, 'source'> & { source: 'auto' | Config['source'] };
+  const values = config.getProperties() as unknown as Omit<Config, 'source' | 'auth'> & { source: 'auto' | Config['source']; auth: 'auto' | Config['auth'] };
   const source = values.source === 'auto' ? (values.capi.url ? 'capi' : 'directory') : values.source;
-  checkSourceSettings({ ...values, source });
+  const auth = values.auth === 'auto' ? (source === 'capi' ? 'uaa' : 'none') : values.auth;
+  checkSourceSettings({ ...values, source, auth });
+  checkAuthSettings({ ...values, source, auth });
+  checkBlobstoreSettings(values.blobstore);
   const dataDir = resolve(values.dataDir);
   return {
     ...values,
     source,
+    auth,
     dataDir,
     blobstore: { ...values.blobstore, fsRoot: resolve(dataDir, values.blobstore.fsRoot || 'blobstore') },
     dropletsDir: resolve(dataDir, values.dropletsDir || 'droplets'),
     stacks: Object.fromEntries(Object.entries(values.stacks).map(([stack, path]) => [stack, resolve(path)])),
     lifecycleTarball: values.lifecycleTarball ? resolve(values.lifecycleTarball) : '',
+    token: { ...values.token, signingKeys: values.token.signingKeys.map((file) => resolve(file)) },
   };
 }
 
@@ -84,6 +118,34 @@ function checkSourceSettings(config: Pick<Config, 'source' | 'capi' | 'uaa' | 'a
       'invalid configuration: auth (AUTH) none with the capi source would let anyone who reaches the registry pull every app; set authNoneForce (AUTH_NONE_FORCE=true) to accept that',
     );
   }
+}
+
+/** User authentication needs Cloud Controller (it decides who may pull) and the registry's own signing key. */
+function checkAuthSettings(config: Pick<Config, 'source' | 'auth' | 'token'>): void {
+  if (config.auth !== 'uaa') return;
+  if (config.source !== 'capi') {
+    throw new ConfigError('invalid configuration: auth (AUTH) uaa needs the capi source (CAPI_URL): Cloud Controller decides who may pull which app');
+  }
+  if (config.token.signingKeys.length === 0) {
+    throw new ConfigError(
+      "invalid configuration: auth (AUTH) uaa needs the registry's token signing key in token.signingKeys (TOKEN_SIGNING_KEYS): PEM files of EC P-256 private keys, e.g. made with `openssl ecparam -name prime256v1 -genkey -noout -out registry-token-key.pem`",
+    );
+  }
+}
+
+function checkBlobstoreSettings(blobstore: Config['blobstore']): void {
+  const missing =
+    blobstore.type === 's3'
+      ? [!blobstore.s3.bucket && 'blobstore.s3.bucket (S3_BUCKET)', Boolean(blobstore.s3.accessKeyId) !== Boolean(blobstore.s3.secretAccessKey) && 'both or neither of S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY']
+      : blobstore.type === 'webdav'
+        ? [
+            !blobstore.webdav.publicEndpoint && 'blobstore.webdav.publicEndpoint (WEBDAV_PUBLIC_ENDPOINT)',
+            !blobstore.webdav.password && 'blobstore.webdav.password (WEBDAV_PASSWORD)',
+            !blobstore.webdav.secret && 'blobstore.webdav.secret (WEBDAV_SECRET)',
+          ]
+        : [];
+  const problems = missing.filter(Boolean);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: the ${blobstore.type} blobstore needs ${problems.join(', ')}`);
 }
 
 /** Adds the env var to each "key: problem" line convict reports, so either spelling can be fixed. */
@@ -102,4 +164,21 @@ function envNameOf(key: string): string | undefined {
   let node: unknown = configSchema;
   for (const part of key.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
   return (node as { env?: string } | undefined)?.env;
+}
+
+/** Every environment variable the configuration reads (for tools that must not leak them, and docs). */
+export function configEnvironmentVariables(): string[] {
+  const names: string[] = [];
+  const walk = (node: Record<string, unknown>): void => {
+    for (const value of Object.values(node)) {
+      const entry = value as { env?: string; default?: unknown };
+      if ('default' in entry) {
+        if (entry.env) names.push(entry.env);
+      } else {
+        walk(value as Record<string, unknown>);
+      }
+    }
+  };
+  walk(configSchema as unknown as Record<string, unknown>);
+  return names;
 }

@@ -7,6 +7,12 @@ import { parseStacks } from './stacks-format.ts';
 
 /** Formats of our own, registered with convict by `loadConfig`. */
 export const customFormats = {
+  'positive-int': {
+    validate(value: unknown): void {
+      if (!Number.isInteger(value) || (value as number) < 1) throw new Error('must be a whole number of at least 1');
+    },
+    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+  },
   'optional-url': {
     validate(value: unknown): void {
       if (value === '') return;
@@ -31,6 +37,25 @@ export const customFormats = {
         return value;
       }
     },
+  },
+  'file-list': {
+    validate(value: unknown): void {
+      if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) throw new Error('must be a comma-separated list of file paths');
+    },
+    coerce: (value: unknown): unknown =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((item) => item.trim())
+            .filter(Boolean)
+        : value,
+  },
+  // Docker wants at least 60 s (shorter answers are raised to 60); short lives keep a leaked token's use short.
+  'token-ttl': {
+    validate(value: unknown): void {
+      if (!Number.isInteger(value) || (value as number) < 60 || (value as number) > 300) throw new Error('must be a whole number of seconds from 60 to 300');
+    },
+    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
   },
   'gzip-level': {
     validate(value: unknown): void {
@@ -100,10 +125,41 @@ export const configSchema = {
   },
   blobstore: {
     type: {
-      doc: 'Where layers and configs are stored: fs (a directory).',
-      format: ['fs'],
+      doc: "Where layers and configs are stored: fs (a directory), s3 (S3 or compatible), webdav (Cloud Foundry's internal blobstore).",
+      format: ['fs', 's3', 'webdav'],
       default: 'fs',
       env: 'BLOBSTORE',
+    },
+    s3: {
+      bucket: { doc: 'S3 bucket holding the blobs (required with s3).', format: String, default: '', env: 'S3_BUCKET' },
+      region: { doc: 'S3 region.', format: String, default: 'us-east-1', env: 'S3_REGION' },
+      endpoint: { doc: 'URL of an S3-compatible store (MinIO, Ceph, …); empty: AWS.', format: 'optional-url', default: '', env: 'S3_ENDPOINT' },
+      forcePathStyle: { doc: 'Path-style addressing (bucket in the path), as most S3-compatible stores need.', format: Boolean, default: false, env: 'S3_FORCE_PATH_STYLE' },
+      accessKeyId: { doc: "Access key id; empty with an empty secret: the AWS SDK's default chain (environment, instance profile).", format: String, default: '', env: 'S3_ACCESS_KEY_ID' },
+      secretAccessKey: { doc: 'Secret access key.', format: String, default: '', env: 'S3_SECRET_ACCESS_KEY', sensitive: true },
+      publicEndpoint: {
+        doc: 'Origin put in presigned redirect URLs instead of the endpoint; must not be a subdomain of the registry host (clients would send it their registry token).',
+        format: 'optional-url',
+        default: '',
+        env: 'S3_PUBLIC_ENDPOINT',
+      },
+      presignExpirySeconds: { doc: 'Lifetime of presigned redirect URLs, in seconds.', format: 'nat', default: 1200, env: 'S3_PRESIGN_EXPIRY_SECONDS' },
+      prefix: { doc: 'Key prefix, to share a bucket.', format: String, default: '', env: 'S3_PREFIX' },
+    },
+    webdav: {
+      privateEndpoint: {
+        doc: "The blobstore's internal server (writes through /admin/).",
+        format: 'optional-url',
+        default: 'https://blobstore.service.cf.internal:4443',
+        env: 'WEBDAV_PRIVATE_ENDPOINT',
+      },
+      publicEndpoint: { doc: 'Where clients fetch signed links, https://blobstore.<system domain> (required with webdav).', format: 'optional-url', default: '', env: 'WEBDAV_PUBLIC_ENDPOINT' },
+      username: { doc: "One of the blobstore job's admin users.", format: String, default: 'blobstore-user', env: 'WEBDAV_USERNAME' },
+      password: { doc: "That admin user's password (required with webdav).", format: String, default: '', env: 'WEBDAV_PASSWORD', sensitive: true },
+      secret: { doc: "The blobstore's secure_link secret (blobstore.secure_link.secret; required with webdav).", format: String, default: '', env: 'WEBDAV_SECRET', sensitive: true },
+      directoryKey: { doc: "The registry's top-level directory in the blobstore, beside Cloud Controller's.", format: String, default: 'droplet-registry', env: 'WEBDAV_DIRECTORY_KEY' },
+      caCert: { doc: "PEM file of the CA of the blobstore's internal certificate (besides the system store).", format: String, default: '', env: 'WEBDAV_CA_CERT' },
+      linkExpirySeconds: { doc: 'Lifetime of signed redirect links, in seconds.', format: 'nat', default: 1200, env: 'WEBDAV_LINK_EXPIRY_SECONDS' },
     },
     fsRoot: {
       doc: 'Directory of the filesystem blobstore; empty: DATA_DIR/blobstore.',
@@ -182,6 +238,19 @@ export const configSchema = {
       env: 'UAA_CLIENT_SECRET',
       sensitive: true,
     },
+    loginClientId: {
+      doc: "UAA client that `docker login` passwords go through (password grant); `cf` is the cf CLI's public client.",
+      format: String,
+      default: 'cf',
+      env: 'UAA_LOGIN_CLIENT_ID',
+    },
+    loginClientSecret: {
+      doc: 'Secret of the login client; empty for a public client such as `cf`.',
+      format: String,
+      default: '',
+      env: 'UAA_LOGIN_CLIENT_SECRET',
+      sensitive: true,
+    },
   },
   prewarm: {
     enabled: {
@@ -197,8 +266,8 @@ export const configSchema = {
       env: 'PREWARM_INTERVAL_MS',
     },
     concurrency: {
-      doc: 'Conversions the pre-warmer runs at once.',
-      format: 'nat',
+      doc: 'Conversions the pre-warmer runs at once (at least 1).',
+      format: 'positive-int',
       default: 2,
       env: 'PREWARM_CONCURRENCY',
     },
@@ -210,9 +279,9 @@ export const configSchema = {
     },
   },
   auth: {
-    doc: 'Who may pull: none (anyone who reaches the registry). Refused with the capi source unless AUTH_NONE_FORCE is set.',
-    format: ['none'],
-    default: 'none',
+    doc: 'Who may pull: uaa (Cloud Foundry users, as Cloud Controller lets them download droplets; needs the capi source), none (anyone who reaches the registry; refused with the capi source unless AUTH_NONE_FORCE is set); auto: uaa with the capi source, none with the directory source.',
+    format: ['auto', 'uaa', 'none'],
+    default: 'auto',
     env: 'AUTH',
   },
   authNoneForce: {
@@ -220,6 +289,52 @@ export const configSchema = {
     format: Boolean,
     default: false,
     env: 'AUTH_NONE_FORCE',
+  },
+  token: {
+    signingKeys: {
+      doc: "PEM files of EC P-256 private keys signing the registry's tokens, comma-separated: the first signs, all verify (rotation). Required with AUTH=uaa; instances sharing them accept each other's tokens.",
+      format: 'file-list',
+      default: [] as string[],
+      env: 'TOKEN_SIGNING_KEYS',
+    },
+    ttlSeconds: {
+      doc: 'Lifetime of registry tokens, in seconds (60 to 300).',
+      format: 'token-ttl',
+      default: 300,
+      env: 'TOKEN_TTL_SECONDS',
+    },
+    service: {
+      doc: "The token `service` (audience) of this registry; empty: PUBLIC_URL's host, else each request's Host.",
+      format: String,
+      default: '',
+      env: 'TOKEN_SERVICE',
+    },
+  },
+  authDecisionTtlMs: {
+    doc: "How long a user's pull permission for an app, as Cloud Controller answered it, is reused (milliseconds).",
+    format: 'nat',
+    default: 60_000,
+    env: 'AUTH_DECISION_TTL_MS',
+  },
+  adminScope: {
+    doc: 'UAA scope a token needs for the /admin endpoints.',
+    format: String,
+    default: 'cloud_controller.admin',
+    env: 'ADMIN_SCOPE',
+  },
+  loginFailures: {
+    limit: {
+      doc: 'Failed logins per username, and per client address, within the window; beyond it logins answer 429 without asking UAA (counted in memory, per instance; 0: no limit).',
+      format: 'nat',
+      default: 5,
+      env: 'LOGIN_FAILURES_LIMIT',
+    },
+    windowMs: {
+      doc: 'The sliding window of LOGIN_FAILURES_LIMIT, in milliseconds.',
+      format: 'nat',
+      default: 60_000,
+      env: 'LOGIN_FAILURES_WINDOW_MS',
+    },
   },
   dropletsDir: {
     doc: 'Directory source: droplets at <dir>/<org>/<space>/<app>/<droplet-guid>.tgz; empty: DATA_DIR/droplets.',

@@ -51,13 +51,16 @@ export class RegistryError extends Error {
   readonly detail: unknown;
   /** Seconds for `Retry-After` (429, 503). */
   readonly retryAfter: number | undefined;
+  /** Headers the answer needs, e.g. the `WWW-Authenticate` challenge of a 401. */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: OciErrorCode, message?: string, options: { detail?: unknown; retryAfter?: number; cause?: unknown } = {}) {
+  constructor(code: OciErrorCode, message?: string, options: { detail?: unknown; retryAfter?: number; headers?: Record<string, string>; cause?: unknown } = {}) {
     super(message ?? ERROR_DESCRIPTORS[code].message, { cause: options.cause });
     this.name = 'RegistryError';
     this.code = code;
     this.detail = options.detail;
     this.retryAfter = options.retryAfter;
+    this.headers = options.headers ?? {};
   }
 
   get status(): number {

@@ -31,23 +31,27 @@ export function isTag(reference: string): boolean {
 export function parseV2Path(path: string): V2Request | undefined {
   const match = ENDPOINT.exec(path);
   if (!match) return undefined;
-  const name = (match[1] ?? match[4]) as string;
-  if (!NAME.test(name) || name.length > 255) {
-    throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`, { detail: { name } });
-  }
-  const parts = name.split('/');
-  let repository: RepositoryRef;
-  if (parts.length === 3) {
-    const [org, space, app] = parts as [string, string, string];
-    repository = { org, space, app };
-  } else if (parts.length === 1 && APP_GUID.test(name)) {
-    repository = { appGuid: name };
-  } else {
-    throw new RegistryError('NAME_UNKNOWN', `repository ${name} not found: names here are <org>/<space>/<app> or an app guid`, { detail: { name } });
-  }
+  const repository = parseRepositoryName((match[1] ?? match[4]) as string);
   const endpoint = match[2];
   const reference = match[3] as string;
   if (endpoint === undefined) return { kind: 'tags', repository };
   if (endpoint === 'manifests') return { kind: 'manifest', repository, reference };
   return { kind: endpoint === 'blobs' ? 'blob' : 'referrers', repository, digest: reference };
+}
+
+/**
+ * The repository a name stands for (also the names in token scopes): NAME_INVALID outside the
+ * grammar, NAME_UNKNOWN when it is neither `org/space/app` nor an app guid.
+ */
+export function parseRepositoryName(name: string): RepositoryRef {
+  if (!NAME.test(name) || name.length > 255) {
+    throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`, { detail: { name } });
+  }
+  const parts = name.split('/');
+  if (parts.length === 3) {
+    const [org, space, app] = parts as [string, string, string];
+    return { org, space, app };
+  }
+  if (parts.length === 1 && APP_GUID.test(name)) return { appGuid: name };
+  throw new RegistryError('NAME_UNKNOWN', `repository ${name} not found: names here are <org>/<space>/<app> or an app guid`, { detail: { name } });
 }

@@ -1,23 +1,32 @@
 /**
  * The `/v2/` surface: the version check, one catch-all GET route dispatching on the parsed path
  * (HEAD reaches it too: hapi routes HEAD to GET handlers), and 405 UNSUPPORTED for every write
- * verb — answered before any authentication, since nothing can be pushed here.
+ * verb — answered before any authentication, since nothing can be pushed here. Reads pass the
+ * pull gate first (a registry token for the repository, with AUTH=uaa).
  */
 import type { Request, ResponseToolkit, ServerRoute } from '@hapi/hapi';
+import type { GateRequest, PullGate } from '../auth/pull-gate.ts';
+import type { OriginSettings } from '../auth/registry-origin.ts';
 import { RegistryError } from '../errors/registry-error.ts';
-import type { ImageService } from '../images/image-service.ts';
+import { repositoryName, type ImageService } from '../images/image-service.ts';
 import { serveBlob } from './blobs.ts';
 import { serveManifest } from './manifests.ts';
 import { serveReferrers } from './referrers.ts';
+import { headerValue, requestOrigin } from './request-origin.ts';
 import { serveTags } from './tags.ts';
 import { parseV2Path } from './v2-paths.ts';
 
-export function v2Routes(images: ImageService): ServerRoute[] {
+export function v2Routes(images: ImageService, auth: { readonly gate: PullGate; readonly origin: OriginSettings }): ServerRoute[] {
   const dispatch = async (request: Request, h: ResponseToolkit) => {
     const path: string = typeof request.params.path === 'string' ? request.params.path : '';
-    if (path === '') return h.response({}).type('application/json');
+    const caller: GateRequest = { authorization: headerValue(request, 'authorization'), origin: requestOrigin(request, auth.origin) };
+    if (path === '') {
+      await auth.gate.admit(caller);
+      return h.response({}).type('application/json');
+    }
     const parsed = parseV2Path(path);
     if (!parsed) throw new RegistryError('NAME_UNKNOWN', `no registry endpoint at /v2/${path}`);
+    await auth.gate.authorize(caller, repositoryName(parsed.repository));
     switch (parsed.kind) {
       case 'manifest':
         return serveManifest(images, h, parsed.repository, parsed.reference);

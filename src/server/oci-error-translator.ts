@@ -1,7 +1,8 @@
 /**
  * The one place that puts errors on the wire (distribution's errcode + ServeJSON): domain errors
  * and hapi's own (Boom) become `{"errors":[{code,message,detail}]}` with the code's status.
- * Unexpected errors become 500 UNKNOWN without detail; the request log has the cause.
+ * Unexpected errors become 500 UNKNOWN without detail; the request log has the cause. The admin
+ * endpoints answer in the same shape.
  */
 import type { Request, ResponseToolkit, Server } from '@hapi/hapi';
 import { ERROR_DESCRIPTORS, RegistryError, type OciErrorCode } from '../errors/registry-error.ts';
@@ -37,17 +38,18 @@ export function toRegistryError(error: Error): RegistryError {
   return new RegistryError('UNKNOWN');
 }
 
-/** Registers the translator for every route under `/v2/`. */
+/** Registers the translator for every route under `/v2/` and `/admin/`. */
 export function registerOciErrorTranslator(server: Server): void {
   server.ext('onPreResponse', (request: Request, h: ResponseToolkit) => {
     const response = request.response;
-    if (!(response instanceof Error) || !request.path.startsWith('/v2')) return h.continue;
+    if (!(response instanceof Error) || !/^\/(?:v2|admin)(?:\/|$)/.test(request.path)) return h.continue;
     const error = toRegistryError(response);
     if (error.code === 'UNKNOWN') request.log(['error'], response);
     const body: { code: OciErrorCode; message: string; detail?: unknown } = { code: error.code, message: error.message };
     if (error.detail !== undefined) body.detail = error.detail;
     const answer = h.response({ errors: [body] }).code(ERROR_DESCRIPTORS[error.code].status).type('application/json');
     if (error.retryAfter !== undefined) answer.header('Retry-After', String(error.retryAfter));
+    for (const [name, value] of Object.entries(error.headers)) answer.header(name, value);
     if (error.code === 'RANGE_INVALID') {
       const range = (error.detail as { contentRange?: string } | undefined)?.contentRange;
       if (range) answer.header('Content-Range', range);

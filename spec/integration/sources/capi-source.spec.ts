@@ -29,6 +29,7 @@ describe('Cloud Foundry source', () => {
     CAPI_URL: cf.capiUrl,
     UAA_CLIENT_ID: seed.serviceClient.id,
     UAA_CLIENT_SECRET: seed.serviceClient.secret,
+    AUTH: 'none',
     AUTH_NONE_FORCE: 'true',
     PREWARM_ENABLED: 'false',
     CAPI_TIMEOUT_MS: '2000',

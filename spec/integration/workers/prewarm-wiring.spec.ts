@@ -33,6 +33,7 @@ async function startOn(env: Record<string, string>): Promise<Started> {
       CAPI_URL: world.cf.capiUrl,
       UAA_CLIENT_ID: world.seeded.serviceClient.id,
       UAA_CLIENT_SECRET: world.seeded.serviceClient.secret,
+      AUTH: 'none',
       AUTH_NONE_FORCE: 'true',
       PREWARM_INTERVAL_MS: '50',
       PREWARM_INITIAL_APPS: '0',

@@ -50,6 +50,7 @@ export async function startPrewarmWorld(): Promise<PrewarmWorld> {
           CAPI_URL: cf.capiUrl,
           UAA_CLIENT_ID: seeded.serviceClient.id,
           UAA_CLIENT_SECRET: seeded.serviceClient.secret,
+          AUTH: 'none',
           AUTH_NONE_FORCE: 'true',
           PREWARM_INITIAL_APPS: '0',
           PREWARM_INTERVAL_MS: '50',

@@ -31,11 +31,13 @@ const lines = [
   'Users (username / password):',
   ...Object.entries(users).map(([role, user]) => `  ${role.padEnd(20)} ${user.username} / ${user.password}`),
   '',
-  'Point the registry at it:',
-  `  CAPI_URL=${cf.capiUrl} UAA_CLIENT_ID=${serviceClient.id} UAA_CLIENT_SECRET=${serviceClient.secret} AUTH_NONE_FORCE=true \\`,
+  'Point the registry at it (a token signing key first: openssl ecparam -name prime256v1 -genkey -noout -out token-key.pem):',
+  `  CAPI_URL=${cf.capiUrl} UAA_CLIENT_ID=${serviceClient.id} UAA_CLIENT_SECRET=${serviceClient.secret} \\`,
+  `    UAA_LOGIN_CLIENT_ID=${loginClient.id} UAA_LOGIN_CLIENT_SECRET=${loginClient.secret} TOKEN_SIGNING_KEYS=token-key.pem \\`,
   '    STACKS=cflinuxfs4=/path/to/rootfs.tgz npm start',
   `  (UAA_URL is discovered from CAPI's root links: ${cf.uaaUrl})`,
-  `Then pull e.g. ${org.name}/${spaces.development.name}/${apps.web.name}:latest. Ctrl-C stops.`,
+  `Then log in as one of the users (docker login 127.0.0.1:5000 -u ${users.space_developer.username}) and pull e.g.`,
+  `${org.name}/${spaces.development.name}/${apps.web.name}:latest. Ctrl-C stops.`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 

@@ -3,8 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../../src/config/load-config.ts';
-import { configSchema } from '../../../src/config/schema.ts';
+import { ConfigError, configEnvironmentVariables, loadConfig } from '../../../src/config/load-config.ts';
 
 function configFile(content: unknown): string {
   const file = join(mkdtempSync(join(tmpdir(), 'config-')), 'config.json');
@@ -73,7 +72,7 @@ describe('loadConfig', () => {
   });
 
   it('takes Cloud Controller as the source when CAPI_URL is set, and checks what it needs', () => {
-    const capi = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret', AUTH_NONE_FORCE: 'true' };
+    const capi = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret', AUTH: 'none', AUTH_NONE_FORCE: 'true' };
     const config = loadConfig({ env: capi });
     assert.equal(config.source, 'capi');
     assert.equal(config.uaa.clientId, 'droplet_registry');
@@ -86,9 +85,53 @@ describe('loadConfig', () => {
   });
 
   it('refuses anonymous pulls of a whole foundation unless forced', () => {
-    const env = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret' };
+    const env = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret', AUTH: 'none' };
     assert.throws(() => loadConfig({ env }), /AUTH_NONE_FORCE=true/);
     assert.equal(loadConfig({ env: { ...env, AUTH_NONE_FORCE: 'true' } }).authNoneForce, true);
+  });
+
+  it('authenticates users with the capi source, and refuses to start without a token signing key', () => {
+    const capi = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret' };
+    assert.throws(() => loadConfig({ env: capi }), (error: unknown) => error instanceof ConfigError && /TOKEN_SIGNING_KEYS/.test(error.message));
+    const config = loadConfig({ env: { ...capi, TOKEN_SIGNING_KEYS: '/keys/new.pem, /keys/old.pem' } });
+    assert.equal(config.auth, 'uaa');
+    assert.deepEqual(config.token, { signingKeys: ['/keys/new.pem', '/keys/old.pem'], ttlSeconds: 300, service: '' });
+    assert.deepEqual([config.uaa.loginClientId, config.uaa.loginClientSecret], ['cf', '']);
+    assert.deepEqual([config.authDecisionTtlMs, config.adminScope, config.loginFailures], [60_000, 'cloud_controller.admin', { limit: 5, windowMs: 60_000 }]);
+    assert.equal(loadConfig({ env: {} }).auth, 'none', 'the directory source has no users');
+    assert.throws(() => loadConfig({ env: { AUTH: 'uaa', TOKEN_SIGNING_KEYS: '/k.pem' } }), /auth \(AUTH\) uaa needs the capi source/);
+  });
+
+  it('reads the auth settings and bounds the token lifetime to what clients accept', () => {
+    const env = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret', TOKEN_SIGNING_KEYS: '/k.pem' };
+    const config = loadConfig({
+      env: {
+        ...env,
+        TOKEN_TTL_SECONDS: '120',
+        TOKEN_SERVICE: 'registry.sys.example.com',
+        UAA_LOGIN_CLIENT_ID: 'droplet_registry_login',
+        UAA_LOGIN_CLIENT_SECRET: 'login-s3cret',
+        AUTH_DECISION_TTL_MS: '5000',
+        ADMIN_SCOPE: 'droplet_registry.admin',
+        LOGIN_FAILURES_LIMIT: '10',
+        LOGIN_FAILURES_WINDOW_MS: '300000',
+      },
+    });
+    assert.equal(config.token.ttlSeconds, 120);
+    assert.equal(config.token.service, 'registry.sys.example.com');
+    assert.deepEqual([config.uaa.loginClientId, config.uaa.loginClientSecret], ['droplet_registry_login', 'login-s3cret']);
+    assert.deepEqual([config.authDecisionTtlMs, config.adminScope, config.loginFailures], [5000, 'droplet_registry.admin', { limit: 10, windowMs: 300_000 }]);
+    for (const ttl of ['301', '59', 'soon']) assert.throws(() => loadConfig({ env: { ...env, TOKEN_TTL_SECONDS: ttl } }), /token\.ttlSeconds \(TOKEN_TTL_SECONDS\)/, ttl);
+    assert.deepEqual(loadConfig({ env: {}, file: configFile({ token: { signingKeys: ['/a.pem'] } }) }).token.signingKeys, ['/a.pem']);
+  });
+
+  it('names what the s3 and webdav blobstores still need', () => {
+    assert.throws(() => loadConfig({ env: { BLOBSTORE: 's3' } }), /the s3 blobstore needs blobstore\.s3\.bucket \(S3_BUCKET\)/);
+    assert.throws(() => loadConfig({ env: { BLOBSTORE: 's3', S3_BUCKET: 'b', S3_ACCESS_KEY_ID: 'id' } }), /both or neither of S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY/);
+    assert.equal(loadConfig({ env: { BLOBSTORE: 's3', S3_BUCKET: 'b' } }).blobstore.s3.region, 'us-east-1');
+    assert.throws(() => loadConfig({ env: { BLOBSTORE: 'webdav' } }), /WEBDAV_PUBLIC_ENDPOINT.*WEBDAV_PASSWORD.*WEBDAV_SECRET/);
+    const webdav = loadConfig({ env: { BLOBSTORE: 'webdav', WEBDAV_PUBLIC_ENDPOINT: 'https://blobstore.sys.example.com', WEBDAV_PASSWORD: 'p', WEBDAV_SECRET: 's' } });
+    assert.equal(webdav.blobstore.webdav.privateEndpoint, 'https://blobstore.service.cf.internal:4443');
   });
 
   it('refuses unknown keys and unreadable files', () => {
@@ -101,15 +144,8 @@ describe('loadConfig', () => {
 describe('README configuration table', () => {
   it('documents every environment variable of the schema', () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-    const envNames: string[] = [];
-    const walk = (node: Record<string, unknown>): void => {
-      for (const value of Object.values(node)) {
-        const entry = value as { env?: string; default?: unknown };
-        if ('default' in entry) envNames.push(entry.env as string);
-        else walk(value as Record<string, unknown>);
-      }
-    };
-    walk(configSchema as unknown as Record<string, unknown>);
+    const envNames = configEnvironmentVariables();
+    assert.ok(envNames.includes('DATABASE_URL'));
     const missing = envNames.filter((name) => !readme.includes(`| \`${name}\` |`));
     assert.deepEqual(missing, []);
   });

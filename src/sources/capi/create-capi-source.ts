@@ -8,7 +8,7 @@ import { CapiClient } from './capi-client.ts';
 import { CapiSource } from './capi-source.ts';
 import { createAgents } from './http-agents.ts';
 import { ServiceToken } from './service-token.ts';
-import { unavailable } from './upstream-errors.ts';
+import { uaaUrlResolver, type UaaUrl } from './uaa-url.ts';
 
 export interface CapiSourceSettings {
   readonly capiUrl: string;
@@ -26,6 +26,8 @@ export interface CapiSourceSettings {
 export interface CapiParts {
   readonly source: CapiSource;
   readonly client: CapiClient;
+  /** UAA's URL, configured or discovered once (user logins and token verification use it too). */
+  readonly uaaUrl: UaaUrl;
 }
 
 export function createCapiSource(settings: CapiSourceSettings, logger: Logger): CapiParts {
@@ -33,23 +35,8 @@ export function createCapiSource(settings: CapiSourceSettings, logger: Logger): 
   const uaaHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.uaaCaCert) });
   // No overall timeout for downloads (droplets may be large); the client enforces an idle timeout.
   const blobstoreHttp = axios.create({ ...createAgents(settings.blobstoreCaCert) });
-  let discovered: Promise<string> | undefined;
-  const uaaUrl = (): Promise<string> => {
-    if (settings.uaaUrl) return Promise.resolve(settings.uaaUrl);
-    discovered ??= capiHttp.get(`${settings.capiUrl.replace(/\/$/, '')}/`).then(
-      (response) => {
-        const href = (response.data as { links?: { uaa?: { href?: string } | null } }).links?.uaa?.href;
-        if (!href) throw new Error("Cloud Controller's root document has no uaa link; set UAA_URL");
-        return href;
-      },
-      (error: unknown) => {
-        discovered = undefined; // try again on the next call
-        throw unavailable('Cloud Controller', 'GET / (UAA discovery)', error, logger);
-      },
-    );
-    return discovered;
-  };
+  const uaaUrl = uaaUrlResolver(settings, capiHttp, logger);
   const token = new ServiceToken({ uaaUrl, clientId: settings.clientId, clientSecret: settings.clientSecret, http: uaaHttp, logger });
   const client = new CapiClient({ baseUrl: settings.capiUrl, token, http: capiHttp, blobstoreHttp, logger, downloadIdleTimeoutMs: settings.downloadIdleTimeoutMs, pageSize: settings.pageSize });
-  return { source: new CapiSource(client), client };
+  return { source: new CapiSource(client), client, uaaUrl };
 }

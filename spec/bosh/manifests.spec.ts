@@ -1,0 +1,264 @@
+/**
+ * The ops-files of manifests/: go-patch operations whose paths resolve against a
+ * cf-deployment-shaped manifest (spec/bosh/fixtures/cf-deployment.yml), whose variables are all
+ * defined somewhere, and whose droplet-registry properties render through the job into a
+ * configuration the service loads.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { applyOperations, checkOperation, find, type PatchOperation, type Yaml } from './support/go-patch.ts';
+import { defaultLinks, readJobSpec, RenderError, renderJob, REPOSITORY_ROOT, requireRuby } from './support/render-job.ts';
+
+const MANIFESTS = join(REPOSITORY_ROOT, 'manifests');
+const VARS_FILES = join(MANIFESTS, 'example-vars-files');
+const FIXTURE = parseYaml(readFileSync(join(import.meta.dirname, 'fixtures', 'cf-deployment.yml'), 'utf8')) as Yaml;
+const OPS_FILES = readdirSync(MANIFESTS).filter((name) => name.endsWith('.yml'));
+const scratch = mkdtempSync(join(tmpdir(), 'dr-bosh-manifests-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** What operators apply today, per database choice (README.md). */
+const DEPLOYMENTS: Record<string, string[]> = {
+  "cf-deployment's Postgres": ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-filesystem-blobstore.yml', 'enable-unauthenticated-pulls.yml'],
+  'an external database': ['add-droplet-registry.yml', 'use-external-database.yml', 'use-filesystem-blobstore.yml', 'enable-unauthenticated-pulls.yml'],
+};
+
+const JOB_PATH = '/instance_groups/name=droplet-registry/jobs/name=droplet-registry';
+
+function readOpsFile(name: string): PatchOperation[] {
+  const text = readFileSync(join(MANIFESTS, name), 'utf8');
+  const operations = parseYaml(text) as unknown;
+  assert.ok(Array.isArray(operations) && operations.length > 0, `${name} is not a list of operations`);
+  return operations.map((operation, index) => checkOperation(operation, `${name}[${index}]`));
+}
+
+function apply(names: readonly string[], manifest: Yaml = FIXTURE): Yaml {
+  return names.reduce((current, name) => applyOperations(current, readOpsFile(name)), manifest);
+}
+
+function exampleVars(opsFile: string): Record<string, Yaml> {
+  try {
+    return parseYaml(readFileSync(join(VARS_FILES, `vars-${opsFile}`), 'utf8')) as Record<string, Yaml>;
+  } catch {
+    return {};
+  }
+}
+
+/** Every `((name))` or `((name.field))` in a document, by the variable's name. */
+function variableReferences(document: Yaml): Set<string> {
+  const names = new Set<string>();
+  for (const match of JSON.stringify(document).matchAll(/\(\(([a-zA-Z0-9_/-]+)(?:\.[a-z_]+)?\)\)/g)) names.add(match[1] as string);
+  return names;
+}
+
+const FAKE_CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
+const FAKE_KEY = '-----BEGIN EC PRIVATE KEY-----\nMHcfake\n-----END EC PRIVATE KEY-----\n';
+
+/** Fills in `((variables))` as the director would: example vars files first, then generated-like values. */
+function interpolate(document: Yaml, vars: Record<string, Yaml>): Yaml {
+  const valueOf = (name: string, field: string | undefined): Yaml => {
+    if (name in vars) return vars[name] as Yaml;
+    if (name === 'system_domain') return 'sys.example.com';
+    if (field === 'ca' || field === 'certificate') return FAKE_CA;
+    if (field === 'private_key') return FAKE_KEY;
+    return `generated-${name}`;
+  };
+  const walk = (node: Yaml): Yaml => {
+    if (typeof node === 'string') {
+      const whole = /^\(\(([a-zA-Z0-9_/-]+)(?:\.([a-z_]+))?\)\)$/.exec(node);
+      if (whole) return valueOf(whole[1] as string, whole[2]);
+      return node.replace(/\(\(([a-zA-Z0-9_/-]+)(?:\.([a-z_]+))?\)\)/g, (_, name: string, field?: string) => String(valueOf(name, field)));
+    }
+    if (Array.isArray(node)) return node.map(walk);
+    if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, walk(value)]));
+    return node;
+  };
+  return walk(document);
+}
+
+/** Renders the droplet-registry job of a manifest, links as the director would resolve them. */
+async function renderFromManifest(manifest: Yaml, names: readonly string[], templates?: string[]) {
+  const vars = Object.assign({}, ...names.map(exampleVars)) as Record<string, Yaml>;
+  const filled = interpolate(manifest, vars);
+  const properties = find(filled, `${JOB_PATH}/properties`) as object;
+  const instances = find(filled, '/instance_groups/name=droplet-registry/instances') as number;
+  return renderJob({ properties, links: defaultLinks(instances), templates });
+}
+
+describe('ops-files', () => {
+  it('are go-patch: lists of replace/remove operations with a path (and a value to replace with)', () => {
+    assert.ok(OPS_FILES.length >= 5, OPS_FILES.join(', '));
+    for (const name of OPS_FILES) {
+      assert.match(readFileSync(join(MANIFESTS, name), 'utf8'), /^# /, `${name} starts with a comment saying what it does`);
+      assert.match(name, /^(add|use|enable|disable|scale|set)-[a-z0-9-]+\.yml$/, `${name}: verb-first kebab-case`);
+      readOpsFile(name);
+    }
+  });
+
+  it('every ops-file is part of a tested deployment', () => {
+    const covered = new Set(Object.values(DEPLOYMENTS).flat());
+    assert.deepEqual(OPS_FILES.filter((name) => !covered.has(name)), []);
+  });
+
+  for (const [what, names] of Object.entries(DEPLOYMENTS)) {
+    describe(`a deployment with ${what}`, () => {
+      it('applies to cf-deployment, each path resolving', () => {
+        apply(names);
+      });
+
+      it('applies twice to the same manifest (re-running a deploy adds nothing)', () => {
+        assert.deepEqual(apply(names, apply(names)), apply(names));
+      });
+
+      it('uses only variables that are generated, come from cf-deployment or have an example vars file', () => {
+        const manifest = apply(names);
+        const defined = new Set(((find(manifest, '/variables') as Array<{ name: string }>) ?? []).map((variable) => variable.name));
+        const fromVarsFiles = new Set(names.flatMap((name) => Object.keys(exampleVars(name))));
+        const undefinedVariables = [...variableReferences(manifest)].filter((name) => name !== 'system_domain' && !defined.has(name) && !fromVarsFiles.has(name));
+        assert.deepEqual(undefinedVariables, []);
+      });
+
+      it('renders the job into a configuration the service loads', async (t) => {
+        if (!requireRuby(t)) return;
+        const files = await renderFromManifest(apply(names), names);
+        const file = join(scratch, `${names.join('+')}.json`);
+        writeFileSync(file, files['config/config.json'] as string);
+        const config = loadConfig({ file, env: {} });
+        assert.equal(config.source, 'capi');
+        assert.equal(config.publicUrl, 'https://registry.sys.example.com');
+        assert.equal(config.uaa.url, 'https://uaa.service.cf.internal:8443');
+        assert.equal(config.capi.caCert, '/var/vcap/jobs/droplet-registry/config/certs/cc_ca.crt');
+        assert.ok(config.database.url.startsWith('postgres://droplet_registry:'), config.database.url);
+        assert.equal(files['config/certs/cc_ca.crt'], `${FAKE_CA}\n`);
+      });
+    });
+  }
+
+  it('the external database goes over TLS with the given CA, values from the example vars file', async (t) => {
+    if (!requireRuby(t)) return;
+    const names = DEPLOYMENTS['an external database'] as string[];
+    const files = await renderFromManifest(apply(names), names, ['config.json.erb', 'database_ca.crt.erb']);
+    const url = new URL((JSON.parse(files['config/config.json'] as string) as { database: { url: string } }).database.url);
+    assert.equal(url.host, 'registry-db.example.com:5432');
+    assert.equal(url.searchParams.get('sslmode'), 'verify-full');
+    assert.equal(url.searchParams.get('sslrootcert'), '/var/vcap/jobs/droplet-registry/config/certs/database_ca.crt');
+    assert.match(files['config/certs/database_ca.crt'] as string, /BEGIN CERTIFICATE/);
+  });
+
+  describe('add-droplet-registry.yml', () => {
+    const manifest = apply(DEPLOYMENTS["cf-deployment's Postgres"] as string[]);
+    const base = apply(['add-droplet-registry.yml']);
+
+    it('runs two or more instances across availability zones', () => {
+      assert.ok((find(base, '/instance_groups/name=droplet-registry/instances') as number) >= 2);
+      assert.ok(new Set(find(base, '/instance_groups/name=droplet-registry/azs') as string[]).size >= 2);
+      assert.deepEqual(find(base, '/releases/name=droplet-registry'), { name: 'droplet-registry', version: 'latest' });
+    });
+
+    it("registers registry.((system_domain)) on the registry's port, health-checked by the job's bin/healthy", () => {
+      const routes = find(base, '/instance_groups/name=droplet-registry/jobs/name=route_registrar/properties/route_registrar/routes') as Array<Record<string, Yaml>>;
+      const route = routes.find((candidate) => candidate.name === 'droplet-registry');
+      assert.ok(route);
+      assert.deepEqual(route.uris, ['registry.((system_domain))']);
+      assert.equal(route.port, find(base, `${JOB_PATH}/properties/droplet_registry/port`));
+      const health = route.health_check as Record<string, string>;
+      assert.ok(Object.values(readJobSpec().templates).some((destination) => `/var/vcap/jobs/droplet-registry/${destination}` === health.script_path));
+      assert.match(health.timeout as string, /^\d+s$/);
+      assert.equal(find(base, '/instance_groups/name=droplet-registry/jobs/name=route_registrar/properties/nats/tls/enabled'), true);
+    });
+
+    it("creates the registry's UAA client: client_credentials with cloud_controller.admin_read_only, the secret the job uses", () => {
+      const client = find(base, '/instance_groups/name=uaa/jobs/name=uaa/properties/uaa/clients/droplet_registry') as Record<string, Yaml>;
+      assert.equal(client['authorized-grant-types'], 'client_credentials');
+      assert.equal(client.authorities, 'cloud_controller.admin_read_only');
+      assert.equal(client.secret, find(base, `${JOB_PATH}/properties/droplet_registry/uaa/client_secret`));
+      assert.equal(find(base, `${JOB_PATH}/properties/droplet_registry/uaa/client_id`), 'droplet_registry');
+      assert.deepEqual(find(base, '/variables/name=uaa_clients_droplet_registry_secret'), { name: 'uaa_clients_droplet_registry_secret', type: 'password' });
+    });
+
+    it('colocates the job that provides the rootfs the stacks name', () => {
+      const stacks = find(base, `${JOB_PATH}/properties/droplet_registry/stacks`) as Array<{ rootfs: string }>;
+      assert.ok(stacks.every((stack) => stack.rootfs.startsWith('/var/vcap/packages/cflinuxfs4/')));
+      assert.equal(find(base, '/instance_groups/name=droplet-registry/jobs/name=cflinuxfs4-rootfs-setup/release'), 'cflinuxfs4');
+    });
+
+    it("use-cf-postgres-database.yml adds a database and role of the registry's own on cf-deployment's Postgres", () => {
+      const postgres = '/instance_groups/name=database/jobs/name=postgres/properties/databases';
+      assert.deepEqual(find(manifest, `${postgres}/databases/name=droplet_registry`), { name: 'droplet_registry', citext: false, tag: 'droplet_registry' });
+      const role = find(manifest, `${postgres}/roles/name=droplet_registry`) as Record<string, Yaml>;
+      const database = find(manifest, `${JOB_PATH}/properties/droplet_registry/database`) as Record<string, Yaml>;
+      assert.equal(role.password, database.password);
+      assert.equal(role.name, database.username);
+      assert.equal(database.port, find(manifest, `${postgres}/port`));
+      assert.ok(find(manifest, `${postgres}/databases/name=cloud_controller`), "cloud_controller's database stays");
+    });
+
+    it('alone, fails to render, naming every ops-file it still needs at once', async (t) => {
+      if (!requireRuby(t)) return;
+      await assert.rejects(renderFromManifest(base, ['add-droplet-registry.yml'], ['config.json.erb']), (error: Error) => {
+        assert.ok(error instanceof RenderError);
+        assert.match(error.message, /Error filling in template 'config\.json\.erb'/);
+        assert.match(error.message, /enable-unauthenticated-pulls\.yml/);
+        assert.match(error.message, /this instance group has 2 instances.*use-filesystem-blobstore\.yml/);
+        assert.match(error.message, /droplet_registry\.database\.host is required: .*use-cf-postgres-database\.yml.*use-external-database\.yml/);
+        return true;
+      });
+      const withChoices = apply(['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'enable-unauthenticated-pulls.yml']);
+      await assert.rejects(renderFromManifest(withChoices, [], ['config.json.erb']), (error: Error) => {
+        assert.match(error.message, /use-filesystem-blobstore\.yml/);
+        assert.doesNotMatch(error.message, /enable-unauthenticated-pulls|database\.host is required/);
+        return true;
+      });
+    });
+  });
+
+  it('use-cf-postgres-database.yml needs cf-deployment with use-postgres.yml', () => {
+    const mysql = applyOperations(FIXTURE, [{ type: 'remove', path: '/instance_groups/name=database/jobs/name=postgres' }]);
+    assert.throws(() => apply(['add-droplet-registry.yml', 'use-cf-postgres-database.yml'], mysql), /expected to find an array item with name=postgres/);
+    apply(['add-droplet-registry.yml', 'use-external-database.yml'], mysql);
+  });
+});
+
+describe('example vars files', () => {
+  it('belong to an ops-file and give exactly the variables it introduces that nothing generates', () => {
+    for (const file of readdirSync(VARS_FILES)) {
+      const opsFile = /^vars-(.+\.yml)$/.exec(file)?.[1];
+      assert.ok(opsFile && OPS_FILES.includes(opsFile), `${file} names no ops-file`);
+      const introduced = [...variableReferences(readOpsFile(opsFile) as unknown as Yaml)].filter(
+        (name) => !variableReferences(FIXTURE).has(name) && name !== 'system_domain' && !readOpsFile(opsFile).some((op) => op.path === `/variables/name=${name}?`),
+      );
+      assert.deepEqual(Object.keys(exampleVars(opsFile)).sort(), introduced.sort());
+    }
+  });
+});
+
+describe('manifests/README.md', () => {
+  const readme = readFileSync(join(MANIFESTS, 'README.md'), 'utf8');
+  const rows = new Map(
+    readme
+      .split('\n')
+      .filter((line) => /^\| \[`[^`]+\.yml`\]/.test(line))
+      .map((line) => [/`([^`]+\.yml)`/.exec(line)?.[1] as string, line]),
+  );
+
+  it('has a Name | Purpose | Variables table row for every ops-file', () => {
+    assert.match(readme, /^\| Name \| Purpose \| Variables \|$/m);
+    assert.deepEqual([...rows.keys()].sort(), [...OPS_FILES].sort());
+  });
+
+  it('names, in each row, the variables that ops-file introduces', () => {
+    const fixtureVariables = variableReferences(FIXTURE);
+    for (const name of OPS_FILES) {
+      const row = rows.get(name) as string;
+      for (const variable of variableReferences(readOpsFile(name) as unknown as Yaml)) {
+        if (fixtureVariables.has(variable) || variable === 'system_domain') continue;
+        const shortForm = variable.replace(/^droplet_registry_external_database_/, '_');
+        assert.ok(row.includes(`\`${variable}\``) || row.includes(`\`${shortForm}\``), `${name}'s row does not name ${variable}`);
+      }
+    }
+  });
+});

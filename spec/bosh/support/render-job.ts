@@ -1,0 +1,152 @@
+/**
+ * Renders the droplet-registry job's templates through `spec/bosh/render.rb` (Ruby's ERB with
+ * bosh-template's `p`, `if_p`, `link`, `spec`), as the director would, so tests see exactly the
+ * files a VM gets. Ruby comes from Debian (`provisionCommands`), else the test is skipped.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { provisionCommands, skipOrFail } from '../../support/requirements.ts';
+
+export const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..', '..');
+export const JOB_DIR = join(REPOSITORY_ROOT, 'jobs', 'droplet-registry');
+const RENDER_RB = join(REPOSITORY_ROOT, 'spec', 'bosh', 'render.rb');
+
+const run = promisify(execFile);
+
+/** Makes sure `ruby` is there (installing Debian's when root); skips `t` (or fails under NO_SKIP) otherwise. */
+export function requireRuby(t: TestContext): boolean {
+  const problem = provisionCommands({ ruby: 'ruby' });
+  return problem === null || skipOrFail(t, problem);
+}
+
+/** One consumed link as the director hands it to templates. */
+export interface LinkSpec {
+  instances: Array<{ name?: string; index?: number; id?: string; az?: string; address?: string; bootstrap?: boolean; properties?: object }>;
+  properties?: object;
+  address?: string;
+}
+
+export interface RenderOptions {
+  /** The job to render; default: jobs/droplet-registry. */
+  jobDir?: string;
+  /** Job properties as a manifest gives them (nested). */
+  properties?: object;
+  /** Consumed links; default: `defaultLinks()`. */
+  links?: Record<string, LinkSpec>;
+  /** Instance spec overrides (bootstrap, index, id, az, address, deployment, name). */
+  spec?: object;
+  /** Template names; default: every template of the job spec. */
+  templates?: string[];
+}
+
+/** A template that failed to render: the director's message. */
+export class RenderError extends Error {}
+
+/** The links of a cf-deployment: Cloud Controller's, and the job's own with one instance. */
+export function defaultLinks(instances = 1): Record<string, LinkSpec> {
+  return {
+    cloud_controller: {
+      address: 'q-s0.api.default.cf.bosh',
+      instances: [{ name: 'api', index: 0, id: 'api-0', az: 'z1', address: 'q-s0.api.default.cf.bosh' }],
+      properties: { system_domain: 'sys.example.com', app_domains: [{ name: 'apps.example.com' }] },
+    },
+    'droplet-registry': {
+      instances: Array.from({ length: instances }, (_, index) => ({
+        name: 'droplet-registry',
+        index,
+        id: `registry-${index}`,
+        az: `z${(index % 2) + 1}`,
+        address: `10.0.16.${5 + index}`,
+        bootstrap: index === 0,
+      })),
+      properties: {},
+    },
+  };
+}
+
+/** The smallest set of properties the job renders with: Postgres, the service client, forced `auth: none`. */
+export function minimalProperties(): Record<string, unknown> {
+  return {
+    droplet_registry: {
+      database: { host: 'sql-db.service.cf.internal', port: 5524, password: 'database-password' },
+      uaa: { client_secret: 'client-secret' },
+      auth: { none_force: true },
+    },
+  };
+}
+
+/** Deep merge of plain objects (arrays and scalars from `override` win). */
+export function merge<T extends object>(base: T, override: object): T {
+  const result: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(override)) {
+    const current = result[key];
+    result[key] = isPlainObject(current) && isPlainObject(value) ? merge(current, value) : value;
+  }
+  return result as T;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Renders templates; resolves with destination path → content, rejects with a `RenderError`. */
+export async function renderJob(options: RenderOptions = {}, outputDir?: string): Promise<Record<string, string>> {
+  const scratch = mkdtempSync(join(tmpdir(), 'dr-render-'));
+  try {
+    const context = {
+      job_dir: options.jobDir ?? JOB_DIR,
+      templates: options.templates,
+      output_dir: outputDir,
+      properties: options.properties ?? minimalProperties(),
+      links: options.links ?? defaultLinks(),
+      spec: options.spec ?? {},
+    };
+    const contextFile = join(scratch, 'context.json');
+    writeFileSync(contextFile, JSON.stringify(context));
+    try {
+      const { stdout } = await run('ruby', [RENDER_RB, contextFile], { maxBuffer: 64 * 1024 * 1024 });
+      return (JSON.parse(stdout) as { files: Record<string, string> }).files;
+    } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr;
+      if (stderr) throw new RenderError(stderr.trim());
+      throw error;
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Renders one template and returns its content. */
+export async function renderTemplate(template: string, options: Omit<RenderOptions, 'templates'> = {}): Promise<string> {
+  const files = await renderJob({ ...options, templates: [template] });
+  const [content] = Object.values(files);
+  if (content === undefined) throw new Error(`${template} rendered nothing`);
+  return content;
+}
+
+/** The job spec, parsed. */
+export interface JobSpec {
+  name: string;
+  templates: Record<string, string>;
+  packages: string[];
+  provides?: Array<{ name: string; type: string; properties?: string[] }>;
+  consumes?: Array<{ name: string; type: string; optional?: boolean }>;
+  properties: Record<string, { description?: string; default?: unknown }>;
+}
+
+export function readJobSpec(): JobSpec {
+  return parseYaml(readFileSync(join(JOB_DIR, 'spec'), 'utf8')) as JobSpec;
+}
+
+/**
+ * Moves every `/var/vcap/...` path of a rendered file under `root`, so scripts and configuration
+ * can run on a machine without BOSH: the tests' stand-in for a VM's file system.
+ */
+export function relocate(content: string, root: string): string {
+  return content.replaceAll('/var/vcap/', `${root}/var/vcap/`);
+}

@@ -1,0 +1,419 @@
+/**
+ * The droplet-registry job's templates, rendered as the director renders them (spec/bosh/render.rb).
+ * The rendered config.json goes through the service's own loader, so a BOSH property and the
+ * configuration key it feeds cannot drift apart unnoticed.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { loadConfig, type Config } from '../../src/config/load-config.ts';
+import {
+  defaultLinks,
+  JOB_DIR,
+  merge,
+  minimalProperties,
+  readJobSpec,
+  RenderError,
+  renderJob,
+  renderTemplate,
+  requireRuby,
+} from './support/render-job.ts';
+
+const run = promisify(execFile);
+const scratch = mkdtempSync(join(tmpdir(), 'dr-bosh-templates-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+const CA = '-----BEGIN CERTIFICATE-----\nMIIBfakefakefake\n-----END CERTIFICATE-----\n';
+
+/** Loads rendered config.json text with the service's real loader and an empty environment. */
+function loadRendered(json: string): Config {
+  const file = join(scratch, `config-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, json);
+  return loadConfig({ file, env: {} });
+}
+
+function withProperties(extra: object): Record<string, unknown> {
+  return merge(minimalProperties(), { droplet_registry: extra });
+}
+
+describe('the job spec', () => {
+  const spec = readJobSpec();
+  const templates = Object.keys(spec.templates);
+  const sources = Object.fromEntries(templates.map((name) => [name, readFileSync(join(JOB_DIR, 'templates', name), 'utf8')]));
+
+  it('lists every file of templates/ and nothing else', () => {
+    assert.deepEqual([...templates].sort(), readdirSync(join(JOB_DIR, 'templates')).sort());
+  });
+
+  it('describes every property', () => {
+    for (const [name, definition] of Object.entries(spec.properties)) {
+      assert.ok(typeof definition?.description === 'string' && definition.description.length > 20, `${name} has no description`);
+      assert.match(name, /^droplet_registry\.[a-z0-9_.]+$/, `${name} is not under droplet_registry.*, snake_case`);
+    }
+  });
+
+  it('declares every property the templates read, and every declared property is read', () => {
+    const used = new Set<string>();
+    for (const source of Object.values(sources)) {
+      // p('x') and if_p('x') (but not link(...).p('x'), which reads the link's properties), and
+      // config.json.erb's checking readers, which call p themselves.
+      for (const match of source.matchAll(/(?<![.\w])(?:p|if_p|integer_in\.call|one_of\.call|boolean\.call|pem_file\.call)\(\s*'([^']+)'/g)) {
+        used.add(match[1] as string);
+      }
+    }
+    const declared = new Set(Object.keys(spec.properties));
+    assert.deepEqual([...used].filter((name) => !declared.has(name)), [], 'read but not declared');
+    assert.deepEqual([...declared].filter((name) => !used.has(name)), [], 'declared but never read');
+  });
+
+  it('is documented: docs/bosh.md has a row for every property', () => {
+    const doc = readFileSync(join(JOB_DIR, '..', '..', 'docs', 'bosh.md'), 'utf8').split('### Properties')[1]?.split('\n## ')[0] ?? '';
+    const rows = new Set([...doc.matchAll(/^\| `([a-z0-9_.]+)` \|/gm)].map((match) => `droplet_registry.${match[1]}`));
+    assert.deepEqual(Object.keys(spec.properties).filter((name) => !rows.has(name)), []);
+    assert.deepEqual([...rows].filter((name) => !(name in spec.properties)), []);
+  });
+
+  it('runs on its two packages and consumes cloud_controller', () => {
+    assert.deepEqual(spec.packages, ['node', 'droplet-registry']);
+    assert.ok(spec.consumes?.some((link) => link.name === 'cloud_controller' && link.type === 'cloud_controller' && !link.optional));
+    for (const property of spec.provides?.flatMap((link) => link.properties ?? []) ?? []) {
+      assert.ok(property in spec.properties, `provided property ${property} is not declared`);
+    }
+  });
+});
+
+describe('rendering', () => {
+
+  it('renders every template with the minimal properties, and the service loads config.json', async (t) => {
+    if (!requireRuby(t)) return;
+    const files = await renderJob();
+    assert.deepEqual(Object.keys(files).sort(), Object.values(readJobSpec().templates).sort());
+    const config = loadRendered(files['config/config.json'] as string);
+    assert.equal(config.port, 8080);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.publicUrl, 'https://registry.sys.example.com');
+    assert.equal(config.dataDir, '/var/vcap/data/droplet-registry');
+    assert.equal(config.source, 'capi');
+    assert.equal(config.capi.url, 'https://cloud-controller-ng.service.cf.internal:9024');
+    assert.equal(config.database.url, 'postgres://droplet_registry:database-password@sql-db.service.cf.internal:5524/droplet_registry');
+    assert.equal(config.database.schema, 'droplet_registry');
+    assert.equal(config.blobstore.fsRoot, '/var/vcap/store/droplet-registry/blobstore');
+    assert.deepEqual(config.stacks, { cflinuxfs4: '/var/vcap/packages/cflinuxfs4/rootfs.tar' });
+    assert.equal(config.auth, 'none');
+    assert.equal(config.authNoneForce, true);
+    assert.equal(config.uaa.clientSecret, 'client-secret');
+    for (const cert of ['cc_ca', 'uaa_ca', 'droplet_blobstore_ca', 'database_ca']) assert.equal(files[`config/certs/${cert}.crt`]?.trim(), '');
+  });
+
+  it('maps every property to its configuration key', async (t) => {
+    if (!requireRuby(t)) return;
+    const files = await renderJob({
+      properties: {
+        droplet_registry: {
+          port: 9443,
+          bind_address: '127.0.0.1',
+          public_url: 'https://images.example.com',
+          log_level: 'debug',
+          source: 'capi',
+          cc: {
+            url: 'https://api.sys.example.com',
+            ca_cert: CA,
+            timeout_in_seconds: 7,
+            page_size: 100,
+            droplet_blobstore_ca_cert: CA,
+            droplet_download_idle_timeout_in_seconds: 30,
+          },
+          uaa: { url: 'https://uaa.service.cf.internal:8443', ca_cert: CA, client_id: 'registry', client_secret: 'p@ss word' },
+          auth: { type: 'none', none_force: true },
+          prewarm: { enabled: false, interval_in_seconds: 30, concurrency: 4, initial_apps: 0 },
+          stacks: [
+            { name: 'cflinuxfs4', rootfs: '/var/vcap/data/rootfs/cflinuxfs4.tar.gz' },
+            { name: 'cflinuxfs5', rootfs: '/var/vcap/packages/cflinuxfs5/rootfs.tar' },
+          ],
+          default_stack: 'cflinuxfs5',
+          lifecycle_tarball: '/var/vcap/packages/lifecycle/buildpack_app_lifecycle.tgz',
+          conversion: { compression_level: 6, max_uncompressed_bytes: 1_000_000, max_entries: 1000 },
+          blobstore: { type: 'fs', fs: { root: '/var/vcap/data/droplet-registry/blobs', shared: false } },
+          database: {
+            host: 'db.example.com',
+            port: 6432,
+            name: 'registry db',
+            username: 'reg/user',
+            password: 'p@ss:w/rd?#',
+            schema: 'registry',
+            pool_max: 3,
+            tls: { enabled: true, ca_cert: CA },
+          },
+        },
+      },
+    });
+    const config = loadRendered(files['config/config.json'] as string);
+    const certs = '/var/vcap/jobs/droplet-registry/config/certs';
+    const expected = {
+      port: 9443,
+      host: '127.0.0.1',
+      publicUrl: 'https://images.example.com',
+      dataDir: '/var/vcap/data/droplet-registry',
+      logLevel: 'debug',
+      database: {
+        url: `postgres://reg%2Fuser:p%40ss%3Aw%2Frd%3F%23@db.example.com:6432/registry%20db?sslmode=verify-full&sslrootcert=${certs}/database_ca.crt`,
+        schema: 'registry',
+        poolMax: 3,
+      },
+      blobstore: { type: 'fs', fsRoot: '/var/vcap/data/droplet-registry/blobs' },
+      source: 'capi',
+      capi: {
+        url: 'https://api.sys.example.com',
+        caCert: `${certs}/cc_ca.crt`,
+        timeoutMs: 7000,
+        pageSize: 100,
+        blobstoreCaCert: `${certs}/droplet_blobstore_ca.crt`,
+        downloadIdleTimeoutMs: 30_000,
+      },
+      uaa: { url: 'https://uaa.service.cf.internal:8443', caCert: `${certs}/uaa_ca.crt`, clientId: 'registry', clientSecret: 'p@ss word' },
+      prewarm: { enabled: false, intervalMs: 30_000, concurrency: 4, initialApps: 0 },
+      auth: 'none',
+      authNoneForce: true,
+      dropletsDir: '/var/vcap/data/droplet-registry/droplets',
+      stacks: { cflinuxfs4: '/var/vcap/data/rootfs/cflinuxfs4.tar.gz', cflinuxfs5: '/var/vcap/packages/cflinuxfs5/rootfs.tar' },
+      defaultStack: 'cflinuxfs5',
+      lifecycleTarball: '/var/vcap/packages/lifecycle/buildpack_app_lifecycle.tgz',
+      conversion: { compressionLevel: 6, maxUncompressedBytes: 1_000_000, maxEntries: 1000 },
+    };
+    // Keys the schema has gained beyond those the job renders keep their defaults; compare ours.
+    assert.deepEqual(pickLike(config, expected), expected);
+    assert.deepEqual(config.stacks, expected.stacks);
+    // The database URL's parts survive URL encoding as pg reads them.
+    const url = new URL(config.database.url);
+    assert.equal(decodeURIComponent(url.username), 'reg/user');
+    assert.equal(decodeURIComponent(url.password), 'p@ss:w/rd?#');
+    assert.equal(decodeURI(url.pathname.slice(1)), 'registry db');
+    for (const cert of ['cc_ca', 'uaa_ca', 'droplet_blobstore_ca', 'database_ca']) assert.equal(files[`config/certs/${cert}.crt`], `${CA}\n`);
+  });
+
+  it('renders nothing the configuration schema does not know (strict loading)', async (t) => {
+    if (!requireRuby(t)) return;
+    const rendered = JSON.parse((await renderJob({ templates: ['config.json.erb'] }))['config/config.json'] as string) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(rendered).filter((key) => !RENDERED_KEYS.has(key)), []);
+  });
+
+  it('renders the directory source without a UAA secret or none_force', async (t) => {
+    if (!requireRuby(t)) return;
+    const config = loadRendered(
+      await renderTemplate('config.json.erb', {
+        properties: {
+          droplet_registry: {
+            source: 'directory',
+            directory: { droplets_dir: '/var/vcap/store/droplets' },
+            database: { host: '10.0.0.9', password: 'x' },
+          },
+        },
+      }),
+    );
+    assert.equal(config.source, 'directory');
+    assert.equal(config.dropletsDir, '/var/vcap/store/droplets');
+    assert.equal(config.auth, 'none');
+  });
+
+  it('renders an IPv6 database host in brackets', async (t) => {
+    if (!requireRuby(t)) return;
+    const config = loadRendered(await renderTemplate('config.json.erb', { properties: withProperties({ database: { host: 'fd00::5' } }) }));
+    assert.equal(new URL(config.database.url).hostname, '[fd00::5]');
+  });
+});
+
+describe('bad property values fail rendering with a message naming the property', () => {
+  const cases: Array<[string, object, RegExp, { links?: ReturnType<typeof defaultLinks> }?]> = [
+    ['port 0', { port: 0 }, /droplet_registry\.port must be an integer from 1 to 65535 \(got 0\)/],
+    ['port 70000', { port: 70_000 }, /droplet_registry\.port must be an integer from 1 to 65535 \(got 70000\)/],
+    ['a port that is not a number', { port: 'http' }, /droplet_registry\.port must be an integer from 1 to 65535 \(got "http"\)/],
+    ['an unknown log level', { log_level: 'loud' }, /droplet_registry\.log_level must be one of: fatal, error, warn, info, debug, trace, silent/],
+    ['a public URL with a path', { public_url: 'https://registry.example.com/v2' }, /droplet_registry\.public_url must be an http\(s\) URL without a path/],
+    ['an unknown source', { source: 'git' }, /droplet_registry\.source must be one of: capi, directory/],
+    ['a Cloud Controller URL that is not one', { cc: { url: 'cloud-controller:9024' } }, /droplet_registry\.cc\.url must be an http\(s\) URL/],
+    ['the capi source without the client secret', { uaa: { client_secret: '' } }, /droplet_registry\.uaa\.client_secret is required with droplet_registry\.source capi/],
+    ['auth none with the capi source, not forced', { auth: { none_force: false } }, /droplet_registry\.auth\.none_force to true .*enable-unauthenticated-pulls\.yml/],
+    ['an auth type the service does not have yet', { auth: { type: 'uaa' } }, /droplet_registry\.auth\.type must be one of: none/],
+    ['a stack without its rootfs', { stacks: [{ name: 'cflinuxfs4' }] }, /droplet_registry\.stacks\[0\] \(stack cflinuxfs4\) needs rootfs/],
+    ['a stack with an empty rootfs', { stacks: [{ name: 'cflinuxfs4', rootfs: '' }] }, /droplet_registry\.stacks\[0\] \(stack cflinuxfs4\) needs rootfs/],
+    ['a stack without a name', { stacks: [{ rootfs: '/var/vcap/data/x.tar' }] }, /droplet_registry\.stacks\[0\]\.name must be a stack name/],
+    ['stacks as a hash', { stacks: { cflinuxfs4: '/var/vcap/data/x.tar' } }, /droplet_registry\.stacks must be a list of \{name, rootfs\}/],
+    ['a stack twice', { stacks: [{ name: 'a', rootfs: '/var/vcap/data/a.tar' }, { name: 'a', rootfs: '/var/vcap/data/b.tar' }] }, /droplet_registry\.stacks\[1\] repeats stack a/],
+    ['a rootfs bpm would not show the registry', { stacks: [{ name: 'cflinuxfs4', rootfs: '/opt/rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must lie under \/var\/vcap\/packages\/, \/var\/vcap\/data\/, \/var\/vcap\/store\//],
+    ['a relative rootfs path', { stacks: [{ name: 'cflinuxfs4', rootfs: 'rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must be an absolute path/],
+    ['a compression level of 10', { conversion: { compression_level: 10 } }, /droplet_registry\.conversion\.compression_level must be an integer from 1 to 9/],
+    ['a page size over CAPI\'s maximum', { cc: { page_size: 10_000 } }, /droplet_registry\.cc\.page_size must be an integer from 1 to 5000/],
+    ['a CA that is not PEM', { cc: { ca_cert: 'not a certificate' } }, /droplet_registry\.cc\.ca_cert must be PEM certificates/],
+    ['a blobstore the service does not have yet', { blobstore: { type: 's3' } }, /droplet_registry\.blobstore\.type must be one of: fs/],
+    ['a blobstore under /var/vcap/packages', { blobstore: { fs: { root: '/var/vcap/packages/x' } } }, /droplet_registry\.blobstore\.fs\.root must be writable/],
+    ['a database schema that is not an identifier', { database: { schema: 'Registry-1' } }, /droplet_registry\.database\.schema must be a lower-case SQL identifier/],
+    ['a database host with a slash', { database: { host: 'db/x' } }, /droplet_registry\.database\.host must be a host name or IP address/],
+    ['a negative drain timeout', { drain: { timeout_in_seconds: -1 } }, /droplet_registry\.drain\.timeout_in_seconds must be an integer of at least 0/],
+    ['a boolean that is a string', { prewarm: { enabled: 'yes' } }, /droplet_registry\.prewarm\.enabled must be true or false/],
+    [
+      'the fs blobstore on two instances',
+      {},
+      /droplet_registry\.blobstore\.type fs keeps blobs on each instance's own disk, but this instance group has 2 instances.*use-filesystem-blobstore\.yml/,
+      { links: defaultLinks(2) },
+    ],
+  ];
+
+  for (const [what, properties, message, options] of cases) {
+    it(`${what}`, async (t) => {
+      if (!requireRuby(t)) return;
+      await assert.rejects(renderJob({ properties: withProperties(properties), links: options?.links }), (error: Error) => {
+        assert.ok(error instanceof RenderError, String(error));
+        assert.match(error.message, /Error filling in template 'config\.json\.erb' \(line \d+: /);
+        assert.match(error.message, message);
+        return true;
+      });
+    });
+  }
+
+  it('the fs blobstore on two instances is accepted when its root is shared', async (t) => {
+    if (!requireRuby(t)) return;
+    await renderJob({ properties: withProperties({ blobstore: { fs: { shared: true } } }), links: defaultLinks(2) });
+  });
+
+  it('a missing database host names the ops-files that provide one', async (t) => {
+    if (!requireRuby(t)) return;
+    const properties = { droplet_registry: { uaa: { client_secret: 's' }, auth: { none_force: true } } };
+    await assert.rejects(renderJob({ properties, templates: ['config.json.erb'] }), /droplet_registry\.database\.host is required: .*use-cf-postgres-database\.yml.*use-external-database\.yml/);
+  });
+
+  it('a missing database password is bosh-template\'s unknown property', async (t) => {
+    if (!requireRuby(t)) return;
+    const properties = { droplet_registry: { uaa: { client_secret: 's' }, auth: { none_force: true }, database: { host: 'db' } } };
+    await assert.rejects(renderJob({ properties, templates: ['config.json.erb'] }), /Can't find property 'droplet_registry\.database\.password'/);
+  });
+
+  it('a missing cloud_controller link fails as the director would', async (t) => {
+    if (!requireRuby(t)) return;
+    const links = defaultLinks();
+    delete (links as Record<string, unknown>).cloud_controller;
+    await assert.rejects(renderJob({ links }), /Failed to resolve link 'cloud_controller'/);
+  });
+});
+
+describe('bpm.yml', () => {
+  it('runs `droplet-registry serve` on the node package with the rendered config', async (t) => {
+    if (!requireRuby(t)) return;
+    const spec = readJobSpec();
+    const bpm = parseYaml(await renderTemplate('bpm.yml.erb')) as { processes: Array<Record<string, unknown>> };
+    assert.equal(bpm.processes.length, 1);
+    const [process] = bpm.processes as [Record<string, unknown>];
+    assert.equal(process.name, 'droplet-registry');
+    assert.equal(process.executable, '/var/vcap/packages/node/bin/node');
+    assert.deepEqual(process.args, [
+      '/var/vcap/packages/droplet-registry/dist/cli.js',
+      'serve',
+      '--config',
+      `/var/vcap/jobs/droplet-registry/${spec.templates['config.json.erb']}`,
+    ]);
+    assert.equal(process.ephemeral_disk, true);
+    assert.equal(process.persistent_disk, true, 'the fs blobstore is on /var/vcap/store/droplet-registry by default');
+    assert.deepEqual(process.limits, { open_files: 65536 });
+    assert.equal(process.additional_volumes, undefined);
+    assert.equal((process.env as Record<string, string>).NODE_ENV, 'production');
+  });
+
+  it('mounts what lies outside the job\'s own directories: read-only rootfs, a writable blobstore', async (t) => {
+    if (!requireRuby(t)) return;
+    const properties = withProperties({
+      stacks: [
+        { name: 'cflinuxfs4', rootfs: '/var/vcap/data/cflinuxfs4/rootfs.tar' },
+        { name: 'other', rootfs: '/var/vcap/packages/other/rootfs.tar' },
+      ],
+      blobstore: { fs: { root: '/var/vcap/store/shared-blobs' } },
+    });
+    const bpm = parseYaml(await renderTemplate('bpm.yml.erb', { properties })) as { processes: Array<Record<string, unknown>> };
+    const [process] = bpm.processes as [Record<string, unknown>];
+    assert.equal(process.persistent_disk, false);
+    assert.deepEqual(process.additional_volumes, [
+      { path: '/var/vcap/data/cflinuxfs4', writable: false, mount_only: true },
+      { path: '/var/vcap/store/shared-blobs', writable: true },
+    ]);
+  });
+});
+
+describe('scripts', () => {
+  for (const script of ['bin/pre-start', 'bin/drain', 'bin/healthy']) {
+    it(`${script} is valid bash`, async (t) => {
+      if (!requireRuby(t)) return;
+      const dir = mkdtempSync(join(scratch, 'job-'));
+      await renderJob({}, dir);
+      const path = join(dir, script);
+      assert.ok(statSync(path).mode & 0o100, `${script} is executable`);
+      assert.match(readFileSync(path, 'utf8'), /^#!\/usr\/bin\/env bash\n/);
+      await run('bash', ['-n', path]);
+    });
+  }
+
+  it('pre-start migrates on the bootstrap instance only, and only when asked to', async (t) => {
+    if (!requireRuby(t)) return;
+    const migrates = async (spec: object, extra: object = {}) =>
+      /^readonly RUN_MIGRATIONS=true$/m.test(await renderTemplate('pre-start.erb', { spec, properties: withProperties(extra) }));
+    assert.equal(await migrates({ bootstrap: true }), true);
+    assert.equal(await migrates({ bootstrap: false, index: 1 }), false);
+    assert.equal(await migrates({ bootstrap: true }, { database: { run_migrations: false } }), false);
+  });
+
+  it('pre-start waits for every stack\'s rootfs', async (t) => {
+    if (!requireRuby(t)) return;
+    const script = await renderTemplate('pre-start.erb', {
+      properties: withProperties({ stacks: [{ name: 'a', rootfs: '/var/vcap/data/a b.tar' }, { name: 'c', rootfs: '/var/vcap/packages/c/rootfs.tar' }] }),
+    });
+    assert.match(script, /^ {2}wait_for_rootfs a \/var\/vcap\/data\/a\\ b\.tar$/m);
+    assert.match(script, /^ {2}wait_for_rootfs c \/var\/vcap\/packages\/c\/rootfs\.tar$/m);
+  });
+
+  it('healthy asks /healthz on the configured port, through loopback when bound to all interfaces', async (t) => {
+    if (!requireRuby(t)) return;
+    assert.match(await renderTemplate('healthy.erb', { properties: withProperties({ port: 9000 }) }), /'http:\/\/127\.0\.0\.1:9000\/healthz'/);
+    assert.match(await renderTemplate('healthy.erb', { properties: withProperties({ bind_address: '10.0.0.7' }) }), /'http:\/\/10\.0\.0\.7:8080\/healthz'/);
+  });
+
+  it('monit hands the process to bpm under the pid file drain reads', async (t) => {
+    if (!requireRuby(t)) return;
+    const monit = readFileSync(join(JOB_DIR, 'monit'), 'utf8');
+    const pidFile = '/var/vcap/sys/run/bpm/droplet-registry/droplet-registry.pid';
+    assert.match(monit, /^check process droplet-registry$/m);
+    assert.ok(monit.includes(`with pidfile ${pidFile}`));
+    assert.ok(monit.includes('start program "/var/vcap/jobs/bpm/bin/bpm start droplet-registry"'));
+    assert.ok(monit.includes('stop program "/var/vcap/jobs/bpm/bin/bpm stop droplet-registry"'));
+    assert.ok((await renderTemplate('drain.erb')).includes(`PID_FILE=${pidFile}`));
+  });
+});
+
+/** `actual` cut down to the keys of `shape`, recursively through plain objects. */
+function pickLike(actual: unknown, shape: unknown): unknown {
+  if (typeof shape !== 'object' || shape === null || Array.isArray(shape) || typeof actual !== 'object' || actual === null) return actual;
+  return Object.fromEntries(Object.keys(shape).map((key) => [key, pickLike((actual as Record<string, unknown>)[key], (shape as Record<string, unknown>)[key])]));
+}
+
+/** The top-level keys config.json.erb renders. */
+const RENDERED_KEYS = new Set([
+  'port',
+  'host',
+  'publicUrl',
+  'dataDir',
+  'logLevel',
+  'database',
+  'blobstore',
+  'source',
+  'capi',
+  'uaa',
+  'prewarm',
+  'auth',
+  'authNoneForce',
+  'dropletsDir',
+  'stacks',
+  'defaultStack',
+  'lifecycleTarball',
+  'conversion',
+]);

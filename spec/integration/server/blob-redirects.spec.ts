@@ -1,0 +1,129 @@
+/**
+ * With the platform's blobstores, blob GETs redirect (307) to short-lived signed URLs that clients
+ * fetch without the registry's credentials; HEAD stays local. Real s3rver and real nginx
+ * (configured as capi-release's blobstore job) serve the redirects.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { standardDroplet } from '../../support/build-droplet.ts';
+import { nginxBlobstoreProblem, startNginxBlobstore, type NginxBlobstore } from '../../support/nginx-blobstore.ts';
+import { NO_SKIP } from '../../support/requirements.ts';
+import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, startS3Server, type S3TestServer } from '../../support/s3-server.ts';
+import { buildTinyRootfs, createTestRegistry, writeDroplet, type TestRegistry } from '../../support/test-registry.ts';
+
+const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+interface Backend {
+  readonly name: string;
+  skip(): string | false;
+  start(): Promise<{ env: Record<string, string>; publicOrigin: string; stop(): Promise<void> }>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 's3',
+    skip: () => false,
+    async start() {
+      const s3: S3TestServer = await startS3Server();
+      return {
+        env: {
+          BLOBSTORE: 's3',
+          S3_BUCKET: s3.bucket,
+          S3_REGION: s3.region,
+          S3_ENDPOINT: s3.endpoint,
+          S3_FORCE_PATH_STYLE: 'true',
+          S3_ACCESS_KEY_ID,
+          S3_SECRET_ACCESS_KEY,
+          S3_PRESIGN_EXPIRY_SECONDS: '300',
+        },
+        publicOrigin: s3.endpoint,
+        stop: () => s3.stop(),
+      };
+    },
+  },
+  {
+    name: 'webdav',
+    skip: () => {
+      const problem = nginxBlobstoreProblem();
+      if (problem && NO_SKIP) throw new Error(`required by DROPLET_REGISTRY_TEST_NO_SKIP=1: ${problem}`);
+      return problem ?? false;
+    },
+    async start() {
+      const nginx: NginxBlobstore = await startNginxBlobstore();
+      return {
+        env: {
+          BLOBSTORE: 'webdav',
+          WEBDAV_PRIVATE_ENDPOINT: nginx.privateEndpoint,
+          WEBDAV_PUBLIC_ENDPOINT: nginx.publicEndpoint,
+          WEBDAV_USERNAME: nginx.username,
+          WEBDAV_PASSWORD: nginx.password,
+          WEBDAV_SECRET: nginx.secret,
+          WEBDAV_LINK_EXPIRY_SECONDS: '300',
+        },
+        publicOrigin: nginx.publicEndpoint,
+        stop: () => nginx.stop(),
+      };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe(`blob redirects to the ${backend.name} blobstore`, { skip: backend.skip() }, () => {
+    let work: string;
+    let store: Awaited<ReturnType<Backend['start']>>;
+    let registry: TestRegistry;
+
+    before(async () => {
+      store = await backend.start();
+      work = await mkdtemp(join(tmpdir(), `redirects-${backend.name}-`));
+      const rootfs = join(work, 'rootfs.tgz');
+      await writeFile(rootfs, await buildTinyRootfs());
+      const dropletsDir = join(work, 'droplets');
+      await writeDroplet(dropletsDir, { org: 'o', space: 's', app: 'a', guid: 'g1', bytes: await standardDroplet({ startCommand: './run' }) });
+      registry = await createTestRegistry({ stacks: { cflinuxfs4: rootfs }, dropletsDir, env: store.env });
+    });
+
+    after(async () => {
+      await registry?.close();
+      await store?.stop();
+      await rm(work, { recursive: true, force: true });
+    });
+
+    it('converts into the blobstore and redirects GETs to signed URLs that serve the exact bytes', async () => {
+      const manifestResponse = await registry.registry.server.inject('/v2/o/s/a/manifests/latest');
+      assert.equal(manifestResponse.statusCode, 200, manifestResponse.payload);
+      const manifest = JSON.parse(manifestResponse.payload);
+      for (const descriptor of [manifest.config, ...manifest.layers] as Array<{ digest: string; size: number }>) {
+        const res = await registry.registry.server.inject(`/v2/o/s/a/blobs/${descriptor.digest}`);
+        assert.equal(res.statusCode, 307);
+        assert.equal(res.headers['docker-content-digest'], descriptor.digest);
+        const location = res.headers.location as string;
+        assert.ok(location.startsWith(store.publicOrigin), location);
+        const fetched = await fetch(location, { headers: { 'accept-encoding': 'identity' } });
+        assert.equal(fetched.status, 200);
+        const bytes = Buffer.from(await fetched.arrayBuffer());
+        assert.equal(bytes.length, descriptor.size);
+        assert.equal(sha256(bytes), descriptor.digest);
+      }
+    });
+
+    it('answers HEAD locally, without a redirect', async () => {
+      const manifest = JSON.parse((await registry.registry.server.inject('/v2/o/s/a/manifests/latest')).payload);
+      const res = await registry.registry.server.inject({ method: 'HEAD', url: `/v2/o/s/a/blobs/${manifest.layers[1].digest}` });
+      assert.equal(res.statusCode, 200);
+      assert.equal(Number(res.headers['content-length']), manifest.layers[1].size);
+      assert.equal(res.headers.location, undefined);
+    });
+
+    it('still refuses blobs of other repositories before redirecting', async () => {
+      const manifest = JSON.parse((await registry.registry.server.inject('/v2/o/s/a/manifests/latest')).payload);
+      const res = await registry.registry.server.inject(`/v2/o/s/other/blobs/${manifest.layers[1].digest}`);
+      assert.equal(res.statusCode, 404);
+      assert.equal(res.headers.location, undefined);
+    });
+  });
+}

@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DecisionCache } from '../../../src/auth/decision-cache.ts';
+
+describe('decision cache', () => {
+  it('keeps a decision for its TTL only', () => {
+    let now = 0;
+    const cache = new DecisionCache<string>({ ttlMs: 60_000, now: () => now });
+    cache.set('user-1 app-1', 'granted');
+    now = 59_999;
+    assert.equal(cache.get('user-1 app-1'), 'granted');
+    assert.equal(cache.get('user-2 app-1'), undefined);
+    now = 60_000;
+    assert.equal(cache.get('user-1 app-1'), undefined);
+  });
+
+  it('keeps nothing with a TTL of 0', () => {
+    const cache = new DecisionCache<string>({ ttlMs: 0 });
+    cache.set('user-1 app-1', 'granted');
+    assert.equal(cache.get('user-1 app-1'), undefined);
+  });
+});

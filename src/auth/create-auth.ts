@@ -1,0 +1,83 @@
+/**
+ * Wires authentication from its settings: with AUTH=uaa the token server (UAA logins, Cloud
+ * Controller decisions, the registry's signing keys) and the token gate; with AUTH=none an open
+ * gate. The admin guard checks UAA tokens whenever a UAA is known, whatever AUTH says.
+ */
+import axios from 'axios';
+import type { Logger } from 'pino';
+import type { UaaUrl } from '../sources/capi/uaa-url.ts';
+import { createAgents } from '../sources/capi/http-agents.ts';
+import type { AppRef, DropletSource } from '../sources/droplet-source.ts';
+import { AdminGuard } from './admin-guard.ts';
+import { DecisionCache } from './decision-cache.ts';
+import { DownloadPermission, type Decision } from './download-permission.ts';
+import { LoginThrottle } from './login-throttle.ts';
+import { OPEN_GATE, TokenGate, type PullGate } from './pull-gate.ts';
+import type { OriginSettings } from './registry-origin.ts';
+import { RegistryTokens } from './registry-tokens.ts';
+import { loadTokenKeys } from './signing-keys.ts';
+import { TokenService } from './token-service.ts';
+import { UaaPasswordGrant } from './uaa-password-grant.ts';
+import { UaaTokenVerifier } from './uaa-token-verifier.ts';
+
+export interface AuthSettings {
+  readonly mode: 'uaa' | 'none';
+  readonly origin: OriginSettings;
+  readonly signingKeyFiles: readonly string[];
+  readonly tokenTtlSeconds: number;
+  readonly capiUrl: string;
+  readonly capiCaCert: string;
+  readonly uaaCaCert: string;
+  /** Of each UAA and Cloud Controller call. */
+  readonly timeoutMs: number;
+  readonly loginClientId: string;
+  readonly loginClientSecret: string;
+  readonly decisionTtlMs: number;
+  readonly adminScope: string;
+  readonly loginFailuresLimit: number;
+  readonly loginFailuresWindowMs: number;
+}
+
+export interface AuthDependencies {
+  /** UAA's URL (configured or discovered); none without the capi source and UAA_URL. */
+  readonly uaaUrl: UaaUrl | undefined;
+  readonly source: DropletSource;
+  /** The app behind a repository name (NAME_UNKNOWN/NAME_INVALID when there is none). */
+  readonly findApp: (name: string) => Promise<AppRef>;
+  readonly logger: Logger;
+}
+
+export interface Auth {
+  readonly origin: OriginSettings;
+  readonly gate: PullGate;
+  /** The token server; none with AUTH=none (no client is ever sent to it). */
+  readonly tokens: TokenService | undefined;
+  readonly admin: AdminGuard;
+}
+
+export async function createAuth(settings: AuthSettings, deps: AuthDependencies): Promise<Auth> {
+  const { uaaUrl, logger } = deps;
+  const uaaHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.uaaCaCert) });
+  const verifier = uaaUrl ? new UaaTokenVerifier({ uaaUrl, http: uaaHttp, logger }) : undefined;
+  const admin = new AdminGuard({ verifier, scope: settings.adminScope });
+  if (settings.mode === 'none') return { origin: settings.origin, gate: OPEN_GATE, tokens: undefined, admin };
+  if (!uaaUrl || !verifier) throw new Error('AUTH=uaa needs UAA: the capi source or UAA_URL');
+  const tokens = new RegistryTokens({ keys: await loadTokenKeys(settings.signingKeyFiles), ttlSeconds: settings.tokenTtlSeconds });
+  const permission = new DownloadPermission({
+    capiUrl: settings.capiUrl,
+    http: axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.capiCaCert) }),
+    source: deps.source,
+    findApp: deps.findApp,
+    decisions: new DecisionCache<Decision>({ ttlMs: settings.decisionTtlMs }),
+    logger,
+  });
+  const tokenService = new TokenService({
+    tokens,
+    verifier,
+    passwordGrant: new UaaPasswordGrant({ uaaUrl, clientId: settings.loginClientId, clientSecret: settings.loginClientSecret, http: uaaHttp, logger }),
+    permission,
+    throttle: new LoginThrottle({ limit: settings.loginFailuresLimit, windowMs: settings.loginFailuresWindowMs }),
+    logger,
+  });
+  return { origin: settings.origin, gate: new TokenGate(tokens), tokens: tokenService, admin };
+}

@@ -1,0 +1,99 @@
+/**
+ * May this user pull this app? Exactly when Cloud Controller would let them download its droplet
+ * (reference §1.10): asked as the user, `GET /v3/droplets/:guid/download` without following the
+ * redirect. A plain "can see the app" check is not enough: space supporters see apps but may not
+ * download them. The name is resolved with the registry's own token; the question is the user's.
+ */
+import { isAxiosError, type AxiosInstance } from 'axios';
+import type { Logger } from 'pino';
+import type { Readable } from 'node:stream';
+import { RegistryError } from '../errors/registry-error.ts';
+import { unavailable } from '../sources/capi/upstream-errors.ts';
+import type { AppRef, DropletSource } from '../sources/droplet-source.ts';
+import type { DecisionCache } from './decision-cache.ts';
+import type { Refusal } from './registry-tokens.ts';
+import { badCredentials, type UaaIdentity } from './uaa-identity.ts';
+
+export type Decision = 'granted' | Refusal;
+
+export interface DownloadPermissionOptions {
+  readonly capiUrl: string;
+  /** For Cloud Controller (its CA, timeouts); given the user's token, never the registry's. */
+  readonly http: AxiosInstance;
+  /** Reads droplets with the registry's token (which droplet to ask about). */
+  readonly source: DropletSource;
+  /** The app behind a repository name; NAME_UNKNOWN (or NAME_INVALID) when there is none. */
+  readonly findApp: (name: string) => Promise<AppRef>;
+  /** Decisions by user and app. */
+  readonly decisions: DecisionCache<Decision>;
+  readonly logger: Logger;
+}
+
+/**
+ * What Cloud Controller's answers mean. Download: 302 (or 200 with CC's `local` blobstore) and
+ * 422 (a docker or unstaged droplet: CC checks permissions first) allow; 403 forbids; 404 means
+ * the user may not even see the space. App (for apps without droplets): 200 allows.
+ */
+const DOWNLOAD_ANSWERS: Readonly<Record<number, Decision>> = { 200: 'granted', 302: 'granted', 422: 'granted', 403: 'forbidden', 404: 'not_found' };
+const APP_ANSWERS: Readonly<Record<number, Decision>> = { 200: 'granted', 403: 'forbidden', 404: 'not_found' };
+
+export class DownloadPermission {
+  readonly #options: DownloadPermissionOptions;
+
+  constructor(options: DownloadPermissionOptions) {
+    this.#options = options;
+  }
+
+  async decide(identity: UaaIdentity, name: string): Promise<Decision> {
+    let app: AppRef;
+    try {
+      app = await this.#options.findApp(name);
+    } catch (error) {
+      if (error instanceof RegistryError && (error.code === 'NAME_UNKNOWN' || error.code === 'NAME_INVALID')) return 'not_found';
+      throw error;
+    }
+    const key = `${identity.userId} ${app.guid}`;
+    const known = this.#options.decisions.get(key);
+    if (known) return known;
+    const droplet = await this.#someDroplet(app);
+    // An app without droplets has nothing to pull; seeing it is enough to be told so. That answer
+    // is not kept: once the app has a droplet, the download must be asked about.
+    const decision = droplet
+      ? await this.#ask(identity, `/v3/droplets/${droplet}/download`, DOWNLOAD_ANSWERS)
+      : await this.#ask(identity, `/v3/apps/${app.guid}`, APP_ANSWERS);
+    if (droplet) this.#options.decisions.set(key, decision);
+    this.#options.logger.info({ event: 'auth.decision', user: identity.userName, userId: identity.userId, app: app.guid, name, decision }, `${identity.userName} → ${name}: ${decision}`);
+    return decision;
+  }
+
+  /** The app's current droplet, else one of its staged ones. */
+  async #someDroplet(app: AppRef): Promise<string | undefined> {
+    try {
+      return (await this.#options.source.currentDroplet(app)).guid;
+    } catch (error) {
+      if (!(error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN')) throw error;
+    }
+    return (await this.#options.source.listStagedDroplets(app))[0]?.guid;
+  }
+
+  /** Cloud Controller's answer to the user; the body (a droplet, with a `local` blobstore) is never read. */
+  async #ask(identity: UaaIdentity, path: string, answers: Readonly<Record<number, Decision>>): Promise<Decision> {
+    const { capiUrl, http, logger } = this.#options;
+    try {
+      const response = await http.get<Readable>(`${capiUrl.replace(/\/$/, '')}${path}`, {
+        headers: { authorization: `bearer ${identity.accessToken}`, accept: 'application/json' },
+        maxRedirects: 0,
+        responseType: 'stream',
+        validateStatus: (status) => answers[status] !== undefined,
+      });
+      response.data.destroy();
+      return answers[response.status] as Decision;
+    } catch (error) {
+      // Only the status is looked at: the request config holds the user's token.
+      const response = isAxiosError(error) ? error.response : undefined;
+      (response?.data as Readable | undefined)?.destroy?.();
+      if (response?.status === 401) throw badCredentials("Cloud Controller refused the user's UAA token");
+      throw unavailable('Cloud Controller', `GET ${path.replace(/[0-9a-f-]{36}/g, ':guid')} as the user`, error, logger);
+    }
+  }
+}
