@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { applyOperations, checkOperation, find, type PatchOperation, type Yaml } from './support/go-patch.ts';
-import { defaultLinks, readJobSpec, RenderError, renderJob, REPOSITORY_ROOT, requireRuby } from './support/render-job.ts';
+import { defaultLinks, readJobSpec, RenderError, renderJob, REPOSITORY_ROOT, requireRuby, TOKEN_SIGNING_KEY } from './support/render-job.ts';
 
 const MANIFESTS = join(REPOSITORY_ROOT, 'manifests');
 const VARS_FILES = join(MANIFESTS, 'example-vars-files');
@@ -21,13 +21,23 @@ const OPS_FILES = readdirSync(MANIFESTS).filter((name) => name.endsWith('.yml'))
 const scratch = mkdtempSync(join(tmpdir(), 'dr-bosh-manifests-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** What operators apply today, per database choice (README.md). */
+/** What operators apply, per choice (README.md): a database, and optionally another blobstore or no login. */
 const DEPLOYMENTS: Record<string, string[]> = {
-  "cf-deployment's Postgres": ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-filesystem-blobstore.yml', 'enable-unauthenticated-pulls.yml'],
-  'an external database': ['add-droplet-registry.yml', 'use-external-database.yml', 'use-filesystem-blobstore.yml', 'enable-unauthenticated-pulls.yml'],
+  "cf-deployment's Postgres": ['add-droplet-registry.yml', 'use-cf-postgres-database.yml'],
+  'an external database': ['add-droplet-registry.yml', 'use-external-database.yml'],
+  'an S3 blobstore': ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-s3-blobstore.yml'],
+  'one instance with its own disk, pulls without login': ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-filesystem-blobstore.yml', 'enable-unauthenticated-pulls.yml'],
+  'unauthenticated pulls on the shared blobstore': ['add-droplet-registry.yml', 'use-external-database.yml', 'enable-unauthenticated-pulls.yml'],
 };
 
 const JOB_PATH = '/instance_groups/name=droplet-registry/jobs/name=droplet-registry';
+
+/** Loads rendered config.json text with the service's real loader and an empty environment. */
+function loadRendered(json: string) {
+  const file = join(scratch, `config-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, json);
+  return loadConfig({ file, env: {} });
+}
 
 function readOpsFile(name: string): PatchOperation[] {
   const text = readFileSync(join(MANIFESTS, name), 'utf8');
@@ -80,9 +90,12 @@ function interpolate(document: Yaml, vars: Record<string, Yaml>): Yaml {
   return walk(document);
 }
 
-/** Renders the droplet-registry job of a manifest, links as the director would resolve them. */
+/**
+ * Renders the droplet-registry job of a manifest, links as the director would resolve them. The
+ * example vars file's signing key is a placeholder (operators generate theirs): a real key stands in.
+ */
 async function renderFromManifest(manifest: Yaml, names: readonly string[], templates?: string[]) {
-  const vars = Object.assign({}, ...names.map(exampleVars)) as Record<string, Yaml>;
+  const vars = Object.assign({}, ...names.map(exampleVars), { droplet_registry_token_signing_key: TOKEN_SIGNING_KEY }) as Record<string, Yaml>;
   const filled = interpolate(manifest, vars);
   const properties = find(filled, `${JOB_PATH}/properties`) as object;
   const instances = find(filled, '/instance_groups/name=droplet-registry/instances') as number;
@@ -197,23 +210,113 @@ describe('ops-files', () => {
       assert.ok(find(manifest, `${postgres}/databases/name=cloud_controller`), "cloud_controller's database stays");
     });
 
-    it('alone, fails to render, naming every ops-file it still needs at once', async (t) => {
+    it('alone, fails to render only for want of a database, naming the ops-files that give one', async (t) => {
       if (!requireRuby(t)) return;
       await assert.rejects(renderFromManifest(base, ['add-droplet-registry.yml'], ['config.json.erb']), (error: Error) => {
         assert.ok(error instanceof RenderError);
         assert.match(error.message, /Error filling in template 'config\.json\.erb'/);
-        assert.match(error.message, /enable-unauthenticated-pulls\.yml/);
-        assert.match(error.message, /this instance group has 2 instances.*use-filesystem-blobstore\.yml/);
         assert.match(error.message, /droplet_registry\.database\.host is required: .*use-cf-postgres-database\.yml.*use-external-database\.yml/);
-        return true;
-      });
-      const withChoices = apply(['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'enable-unauthenticated-pulls.yml']);
-      await assert.rejects(renderFromManifest(withChoices, [], ['config.json.erb']), (error: Error) => {
-        assert.match(error.message, /use-filesystem-blobstore\.yml/);
-        assert.doesNotMatch(error.message, /enable-unauthenticated-pulls|database\.host is required/);
+        assert.doesNotMatch(error.message, /enable-unauthenticated-pulls|use-filesystem-blobstore|signing_key/);
         return true;
       });
     });
+
+    it('without the signing key variable, fails naming it (and the opt-out)', async (t) => {
+      if (!requireRuby(t)) return;
+      const filled = interpolate(manifest, { droplet_registry_token_signing_key: '' });
+      const properties = find(filled, `${JOB_PATH}/properties`) as object;
+      await assert.rejects(renderJob({ properties, links: defaultLinks(2), templates: ['config.json.erb'] }), /droplet_registry\.token\.signing_key is required .*droplet_registry_token_signing_key.*enable-unauthenticated-pulls\.yml/);
+    });
+
+    it('logs users in through UAA, with a login client of its own (password grant) and an operator-supplied signing key', async (t) => {
+      const properties = find(base, `${JOB_PATH}/properties/droplet_registry`) as Record<string, Record<string, Yaml>>;
+      assert.equal(properties.auth?.type, 'uaa');
+      const client = find(base, '/instance_groups/name=uaa/jobs/name=uaa/properties/uaa/clients/droplet_registry_login') as Record<string, string>;
+      assert.equal(properties.uaa?.login_client_id, 'droplet_registry_login');
+      assert.equal(client.secret, properties.uaa?.login_client_secret);
+      assert.equal(client['authorized-grant-types'], 'password');
+      assert.deepEqual(
+        (client.scope as string).split(',').sort(),
+        ['cloud_controller.admin', 'cloud_controller.admin_read_only', 'cloud_controller.global_auditor', 'cloud_controller.read', 'openid'],
+        "the README's scopes for a login client of the registry's own",
+      );
+      assert.deepEqual(find(base, '/variables/name=uaa_clients_droplet_registry_login_secret'), { name: 'uaa_clients_droplet_registry_login_secret', type: 'password' });
+      // No BOSH/CredHub variable type makes an EC key: the operator supplies it, as the example vars file shows.
+      assert.equal(properties.token?.signing_key, '((droplet_registry_token_signing_key))');
+      assert.equal(find(base, '/variables/name=droplet_registry_token_signing_key?'), undefined);
+      assert.ok('droplet_registry_token_signing_key' in exampleVars('add-droplet-registry.yml'));
+      if (!requireRuby(t)) return;
+      const files = await renderFromManifest(manifest, DEPLOYMENTS["cf-deployment's Postgres"] as string[]);
+      const config = loadRendered(files['config/config.json'] as string);
+      assert.equal(config.auth, 'uaa');
+      assert.deepEqual(config.token.signingKeys, ['/var/vcap/jobs/droplet-registry/config/certs/token_signing_key.pem']);
+      assert.equal(files['config/certs/token_signing_key.pem'], `${TOKEN_SIGNING_KEY}\n`);
+      assert.equal(config.uaa.loginClientId, 'droplet_registry_login');
+      assert.equal(config.uaa.loginClientSecret, 'generated-uaa_clients_droplet_registry_login_secret');
+    });
+
+    it("keeps blobs in cf-deployment's WebDAV blobstore, with the blobstore job's own credentials", async (t) => {
+      const webdav = find(base, `${JOB_PATH}/properties/droplet_registry/blobstore/webdav`) as Record<string, string>;
+      const blobstore = find(base, '/instance_groups/name=singleton-blobstore/jobs/name=blobstore/properties/blobstore') as {
+        admin_users: Array<{ username: string; password: string }>;
+        secure_link: { secret: string };
+        tls: { ca_cert: string };
+      };
+      assert.equal(find(base, `${JOB_PATH}/properties/droplet_registry/blobstore/type`), 'webdav');
+      assert.ok(blobstore.admin_users.some((user) => user.username === webdav.username && user.password === webdav.password), 'one of the blobstore admin users');
+      assert.equal(webdav.secret, blobstore.secure_link.secret);
+      assert.equal(webdav.ca_cert, blobstore.tls.ca_cert);
+      const tls = find(base, '/variables/name=blobstore_tls/options') as { alternative_names: string[] };
+      assert.ok(tls.alternative_names.includes(new URL(webdav.private_endpoint as string).hostname), "the internal endpoint's host is in the blobstore's certificate");
+      const routes = find(base, '/instance_groups/name=singleton-blobstore/jobs/name=route_registrar/properties/route_registrar/routes') as Array<{ uris: string[] }>;
+      assert.ok(routes.some((route) => route.uris.includes(new URL(webdav.public_endpoint as string).hostname)), "the public endpoint is the blobstore's route");
+      if (!requireRuby(t)) return;
+      const files = await renderFromManifest(manifest, DEPLOYMENTS["cf-deployment's Postgres"] as string[]);
+      const config = loadRendered(files['config/config.json'] as string);
+      assert.equal(config.blobstore.type, 'webdav');
+      assert.deepEqual(config.blobstore.webdav, {
+        privateEndpoint: 'https://blobstore.service.cf.internal:4443',
+        publicEndpoint: 'https://blobstore.sys.example.com',
+        username: 'blobstore-user',
+        password: 'generated-blobstore_admin_users_password',
+        secret: 'generated-blobstore_secure_link_secret',
+        directoryKey: 'droplet-registry',
+        caCert: '/var/vcap/jobs/droplet-registry/config/certs/webdav_blobstore_ca.crt',
+        linkExpirySeconds: 1200,
+      });
+      assert.equal(files['config/certs/webdav_blobstore_ca.crt'], `${FAKE_CA}\n`);
+      assert.equal(find(manifest, '/instance_groups/name=droplet-registry/instances'), 2);
+    });
+  });
+
+  it('use-s3-blobstore.yml keeps two instances on the bucket of its variables', async (t) => {
+    const names = DEPLOYMENTS['an S3 blobstore'] as string[];
+    const manifest = apply(names);
+    assert.equal(find(manifest, '/instance_groups/name=droplet-registry/instances'), 2);
+    assert.equal(find(manifest, `${JOB_PATH}/properties/droplet_registry/blobstore/webdav?`), undefined, 'the WebDAV settings are gone');
+    if (!requireRuby(t)) return;
+    const config = loadRendered((await renderFromManifest(manifest, names, ['config.json.erb']))['config/config.json'] as string);
+    assert.equal(config.blobstore.type, 's3');
+    assert.deepEqual(
+      [config.blobstore.s3.bucket, config.blobstore.s3.region, config.blobstore.s3.endpoint, config.blobstore.s3.accessKeyId, config.blobstore.s3.secretAccessKey],
+      ['my-foundation-droplet-registry', 'eu-central-1', '', 'AKIAIOSFODNN7EXAMPLE', 'change-me'],
+    );
+    assert.equal(config.auth, 'uaa');
+  });
+
+  it('use-filesystem-blobstore.yml runs one instance on its own disk; enable-unauthenticated-pulls.yml drops login', async (t) => {
+    const names = DEPLOYMENTS['one instance with its own disk, pulls without login'] as string[];
+    const manifest = apply(names);
+    assert.equal(find(manifest, '/instance_groups/name=droplet-registry/instances'), 1);
+    assert.equal(find(manifest, '/instance_groups/name=droplet-registry/persistent_disk_type'), '100GB');
+    assert.ok(!variableReferences(manifest).has('droplet_registry_token_signing_key'), 'no signing key to supply');
+    assert.equal(find(manifest, '/instance_groups/name=uaa/jobs/name=uaa/properties/uaa/clients/droplet_registry_login?'), undefined);
+    if (!requireRuby(t)) return;
+    const config = loadRendered((await renderFromManifest(manifest, names, ['config.json.erb']))['config/config.json'] as string);
+    assert.equal(config.blobstore.type, 'fs');
+    assert.equal(config.auth, 'none');
+    assert.equal(config.authNoneForce, true);
+    assert.deepEqual(config.token.signingKeys, []);
   });
 
   it('use-cf-postgres-database.yml needs cf-deployment with use-postgres.yml', () => {
@@ -228,8 +331,9 @@ describe('example vars files', () => {
     for (const file of readdirSync(VARS_FILES)) {
       const opsFile = /^vars-(.+\.yml)$/.exec(file)?.[1];
       assert.ok(opsFile && OPS_FILES.includes(opsFile), `${file} names no ops-file`);
+      const fromCfDeployment = new Set([...variableReferences(FIXTURE), ...((find(FIXTURE, '/variables') as Array<{ name: string }>) ?? []).map((variable) => variable.name)]);
       const introduced = [...variableReferences(readOpsFile(opsFile) as unknown as Yaml)].filter(
-        (name) => !variableReferences(FIXTURE).has(name) && name !== 'system_domain' && !readOpsFile(opsFile).some((op) => op.path === `/variables/name=${name}?`),
+        (name) => !fromCfDeployment.has(name) && name !== 'system_domain' && !readOpsFile(opsFile).some((op) => op.path === `/variables/name=${name}?`),
       );
       assert.deepEqual(Object.keys(exampleVars(opsFile)).sort(), introduced.sort());
     }
@@ -251,7 +355,7 @@ describe('manifests/README.md', () => {
   });
 
   it('names, in each row, the variables that ops-file introduces', () => {
-    const fixtureVariables = variableReferences(FIXTURE);
+    const fixtureVariables = new Set([...variableReferences(FIXTURE), ...((find(FIXTURE, '/variables') as Array<{ name: string }>) ?? []).map((variable) => variable.name)]);
     for (const name of OPS_FILES) {
       const row = rows.get(name) as string;
       for (const variable of variableReferences(readOpsFile(name) as unknown as Yaml)) {

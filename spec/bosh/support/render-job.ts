@@ -4,6 +4,7 @@
  * files a VM gets. Ruby comes from Debian (`provisionCommands`), else the test is skipped.
  */
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,13 +70,25 @@ export function defaultLinks(instances = 1): Record<string, LinkSpec> {
   };
 }
 
-/** The smallest set of properties the job renders with: Postgres, the service client, forced `auth: none`. */
+/** A fresh PEM private key: EC on `curve` (SEC1, as `openssl ecparam -genkey` writes it), or RSA. */
+export function privateKeyPem(curve: 'P-256' | 'P-384' | 'rsa' = 'P-256'): string {
+  if (curve === 'rsa') return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  return generateKeyPairSync('ec', { namedCurve: curve }).privateKey.export({ type: 'sec1', format: 'pem' }) as string;
+}
+
+/** The token signing key of `minimalProperties()`. */
+export const TOKEN_SIGNING_KEY = privateKeyPem();
+
+/**
+ * The smallest set of properties the job renders with: Postgres, the service client, user
+ * authentication (the default with the capi source) with its signing key.
+ */
 export function minimalProperties(): Record<string, unknown> {
   return {
     droplet_registry: {
       database: { host: 'sql-db.service.cf.internal', port: 5524, password: 'database-password' },
       uaa: { client_secret: 'client-secret' },
-      auth: { none_force: true },
+      token: { signing_key: TOKEN_SIGNING_KEY },
     },
   };
 }
