@@ -3,6 +3,7 @@
  * base layers, image service, HTTP server. Only this file reads the configuration; each module
  * gets its own slice.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Server } from '@hapi/hapi';
@@ -17,6 +18,8 @@ import type { Config } from './config/load-config.ts';
 import { createDatabase } from './db/create-database.ts';
 import { migrateDatabase } from './db/migrate-database.ts';
 import { prepareBaseLayers, type BaseLayers } from './images/base-layers.ts';
+import { ConversionSlots } from './images/conversion-slots.ts';
+import { ImageLandings } from './images/image-landings.ts';
 import { ImageService } from './images/image-service.ts';
 import { parseRepositoryName } from './routes/v2-paths.ts';
 import { createServer } from './server/create-server.ts';
@@ -28,11 +31,18 @@ import type { DropletSource } from './sources/droplet-source.ts';
 import { LeaderElection } from './workers/leader-election.ts';
 import { Prewarmer } from './workers/prewarmer.ts';
 
-/** Staged writes older than this were left by a process that died; they are swept at start-up. */
+/**
+ * Staged writes older than this were left by a process that died (a conversion's writes take far
+ * less); they are swept at start-up and then every `STAGING_SWEEP_INTERVAL_MS`, since with several
+ * instances a dead one's leftovers may wait long for a restart.
+ */
 const STALE_STAGING_MS = 60 * 60 * 1000;
+const STAGING_SWEEP_INTERVAL_MS = 15 * 60 * 1000;
 
 export async function openDatabase(config: Config): Promise<Knex> {
-  const db = await createDatabase({ url: config.database.url || undefined, schema: config.database.schema, dataDir: config.dataDir, poolMax: config.database.poolMax });
+  const { url, schema, poolMax, caCert } = config.database;
+  const ssl = caCert ? { ca: readFileSync(caCert, 'utf8') } : undefined;
+  const db = await createDatabase({ url: url || undefined, schema, dataDir: config.dataDir, poolMax, ssl });
   try {
     await migrateDatabase(db, config.database.schema);
   } catch (error) {
@@ -163,8 +173,7 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
   const db = await openDatabase(config);
   try {
     const blobs = openBlobStore(config);
-    const swept = await blobs.sweepStaging(STALE_STAGING_MS);
-    if (swept > 0) logger.info({ event: 'staging.swept', count: swept }, `removed ${swept} abandoned staged writes`);
+    await sweepStaging(blobs, logger);
     const baseLayers = await loadBaseLayers(config, db, blobs, logger);
     const { source, capi, uaaUrl } = openDropletSource(config, logger);
     const auth = await openAuth(config, source, uaaUrl, logger);
@@ -175,17 +184,26 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
       baseLayers,
       compressionLevel: config.conversion.compressionLevel,
       limits: { maxUncompressedBytes: config.conversion.maxUncompressedBytes, maxEntries: config.conversion.maxEntries },
-      instance: `${hostname()}:${process.pid}`,
+      // The random part tells apart registries of one process (tests) and reused pids (containers).
+      instance: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      schema: config.database.schema,
+      slots: new ConversionSlots({ concurrency: config.conversion.concurrency, queue: config.conversion.queue }),
+      landings: new ImageLandings({ db, schema: config.database.schema, logger }),
+      leaseMs: config.conversion.leaseMs,
+      manifestWaitMs: config.conversion.manifestWaitMs,
       logger,
     });
     const server = await createServer({ host: config.host, port: config.port, images, auth, logger });
     const prewarmer = capi && config.prewarm.enabled ? createPrewarmer(config, db, capi, images, logger) : undefined;
+    const sweeper = setInterval(() => void sweepStaging(blobs, logger).catch((error: unknown) => logger.warn({ err: error }, 'sweeping staged writes failed')), STAGING_SWEEP_INTERVAL_MS);
+    sweeper.unref();
     return {
       server,
       images,
       db,
       prewarmer,
       async stop() {
+        clearInterval(sweeper);
         await prewarmer?.stop();
         await server.stop({ timeout: 30_000 });
         await images.drain();
@@ -196,6 +214,11 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
     await db.destroy();
     throw error;
   }
+}
+
+async function sweepStaging(blobs: BlobStore, logger: Logger): Promise<void> {
+  const swept = await blobs.sweepStaging(STALE_STAGING_MS);
+  if (swept > 0) logger.info({ event: 'staging.swept', count: swept }, `removed ${swept} abandoned staged writes`);
 }
 
 function createPrewarmer(config: Config, db: Knex, capi: CapiClient, images: ImageService, logger: Logger): Prewarmer {

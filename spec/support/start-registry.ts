@@ -19,6 +19,8 @@ export interface RunningRegistry {
   host: string;
   /** The end of what the registry logged. */
   logs(): string;
+  /** SIGKILL to the process group, at once: a crash, with no graceful shutdown (`stop` still cleans up). */
+  kill(): void;
   /** SIGTERM, SIGKILL after a grace period, then removes the data directory. */
   stop(): Promise<void>;
 }
@@ -70,7 +72,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     await stop();
     throw error;
   }
-  return { url, host, logs: server.logs, stop };
+  return { url, host, logs: server.logs, kill: () => process.kill(-server.pid, 'SIGKILL'), stop };
 }
 
 /** A port nobody listens on right now, chosen by the kernel. */

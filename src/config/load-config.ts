@@ -15,7 +15,7 @@ export interface Config {
   publicUrl: string;
   dataDir: string;
   logLevel: string;
-  database: { url: string; schema: string; poolMax: number };
+  database: { url: string; schema: string; poolMax: number; caCert: string };
   blobstore: {
     type: 'fs' | 's3' | 'webdav';
     fsRoot: string;
@@ -56,7 +56,15 @@ export interface Config {
   stacks: StackRootfsMap;
   defaultStack: string;
   lifecycleTarball: string;
-  conversion: { compressionLevel: number; maxUncompressedBytes: number; maxEntries: number };
+  conversion: {
+    compressionLevel: number;
+    maxUncompressedBytes: number;
+    maxEntries: number;
+    concurrency: number;
+    queue: number;
+    leaseMs: number;
+    manifestWaitMs: number;
+  };
 }
 
 /** A configuration problem, worded for the operator (it names the key to fix). */

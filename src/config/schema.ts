@@ -122,6 +122,12 @@ export const configSchema = {
       default: 10,
       env: 'DATABASE_POOL_MAX',
     },
+    caCert: {
+      doc: "PEM file of the CA that signed PostgreSQL's certificate; set: TLS verified against it (an sslmode in DATABASE_URL is honoured).",
+      format: String,
+      default: '',
+      env: 'DATABASE_CA_CERT',
+    },
   },
   blobstore: {
     type: {
@@ -378,6 +384,30 @@ export const configSchema = {
       format: 'nat',
       default: 500_000,
       env: 'CONVERSION_MAX_ENTRIES',
+    },
+    concurrency: {
+      doc: 'Conversions this instance runs at once.',
+      format: 'positive-int',
+      default: 2,
+      env: 'CONVERSION_CONCURRENCY',
+    },
+    queue: {
+      doc: 'Conversions waiting for a free slot on this instance; more are refused with 429 TOOMANYREQUESTS.',
+      format: 'nat',
+      default: 8,
+      env: 'CONVERSION_QUEUE',
+    },
+    leaseMs: {
+      doc: 'How long a conversion stays claimed by its instance without a heartbeat (renewed every third of it); then another instance takes it over.',
+      format: 'positive-int',
+      default: 30_000,
+      env: 'CONVERSION_LEASE_MS',
+    },
+    manifestWaitMs: {
+      doc: 'How long a manifest request waits for a conversion before answering 429 with Retry-After (the conversion goes on; a retry joins it). Under 30 s: containerd gives up then.',
+      format: 'positive-int',
+      default: 25_000,
+      env: 'MANIFEST_WAIT_MS',
     },
   },
 };

@@ -23,12 +23,27 @@ export interface DatabaseOptions {
   readonly ssl?: { readonly ca?: string };
 }
 
+/** The URL without `sslmode`, and the TLS settings it and `ssl` ask for together. */
+export function postgresConnection(url: string, ssl: DatabaseOptions['ssl']): { connectionString: string; ssl?: boolean | { ca?: string; rejectUnauthorized?: boolean } } {
+  const parsed = new URL(url);
+  const mode = parsed.searchParams.get('sslmode');
+  // pg would replace the whole `ssl` object (and the CA in it) when it reads `sslmode` itself.
+  parsed.searchParams.delete('sslmode');
+  const connectionString = parsed.href;
+  const ca = ssl?.ca === undefined ? {} : { ca: ssl.ca };
+  if (mode === 'disable') return { connectionString, ssl: false };
+  if (mode === 'no-verify') return { connectionString, ssl: { ...ca, rejectUnauthorized: false } };
+  if (mode !== null || ssl) return { connectionString, ssl: ca };
+  return { connectionString };
+}
+
 /**
  * Opens the registry's database. Close it with `knex.destroy()`; for PGlite that also closes the
  * embedded database, so the process can exit.
  *
  * @remarks
- * An `sslmode` in the URL overrides `ssl` (pg merges the parsed URL over the options).
+ * An `sslmode` in the URL is honoured: `disable` turns TLS off, `no-verify` skips verification,
+ * any other mode turns TLS on with verification (against `ssl.ca` when given).
  */
 export async function createDatabase(options: DatabaseOptions): Promise<Knex> {
   if (options.url) return createPostgres(options.url, options);
@@ -47,8 +62,7 @@ const pgTypes: Knex.PgCustomTypesConfig = {
 };
 
 function createPostgres(url: string, options: DatabaseOptions): Knex {
-  const connection: Knex.PgConnectionConfig = { connectionString: url, types: pgTypes };
-  if (options.ssl) connection.ssl = options.ssl.ca === undefined ? true : { ca: options.ssl.ca };
+  const connection: Knex.PgConnectionConfig = { ...postgresConnection(url, options.ssl), types: pgTypes };
   return knexModule({
     client: 'pg',
     connection,

@@ -1,8 +1,16 @@
 /**
  * What the pull API asks of the registry: a manifest for `org/space/app:<tag or digest>`, the
  * blobs of that app's images, its tags. Manifests by tag are resolved through the droplet source
- * and converted on first request; a conversion runs once per image in this process, and the
- * manifest is persisted before it is served (clients fetch by digest right after).
+ * and converted on first request, and the manifest is persisted before it is served (clients
+ * fetch by digest right after).
+ *
+ * @remarks
+ * A conversion runs once across all instances sharing the database: the instance whose claim on
+ * the image row wins holds a lease it renews while it converts; everyone else (other requests
+ * here join one in-process flight per image) waits until the image lands, woken by
+ * `ImageLandings`, and takes the conversion over when the lease runs out (its instance died).
+ * The conversion belongs to no request: it goes on when the client hangs up or the request's
+ * wait ends, and a retry joins it.
  */
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -11,14 +19,17 @@ import type { Logger } from 'pino';
 import type { BlobStore, ByteRange } from '../blobstore/blob-store.ts';
 import type { LayerDescriptor } from '../conversion/layer-descriptor.ts';
 import {
+  abandonConversionRecords,
+  announceImageLanded,
+  claimImageConversion,
   completeImage,
   failImage,
   findAppImageBlobSize,
   findImage,
   findReadyImageByManifestDigest,
   finishConversionRecord,
+  renewImageLease,
   startConversionRecord,
-  startImageConversion,
   type ImageKey,
   type ImageState,
 } from '../db/queries/images.ts';
@@ -27,6 +38,8 @@ import { InvalidDropletError, RegistryError } from '../errors/registry-error.ts'
 import type { AppRef, DropletFacts, DropletSource } from '../sources/droplet-source.ts';
 import { SingleFlight } from '../util/single-flight.ts';
 import type { BaseLayers } from './base-layers.ts';
+import type { ConversionSlots } from './conversion-slots.ts';
+import type { ImageLandings } from './image-landings.ts';
 import { isSha256Digest } from './digest.ts';
 import { assembleImage } from './assemble-image.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from './media-types.ts';
@@ -47,14 +60,28 @@ export interface ImageServiceOptions {
   readonly baseLayers: BaseLayers;
   readonly compressionLevel: number;
   readonly limits: { readonly maxUncompressedBytes: number; readonly maxEntries: number };
-  /** Names this process in conversion records. */
+  /** Names this process in conversion records and leases. */
   readonly instance: string;
+  /** Schema of the registry's tables: notifications of landed images name it. */
+  readonly schema: string;
+  readonly slots: ConversionSlots;
+  readonly landings: ImageLandings;
+  /** A conversion's lease lasts this long without a heartbeat; renewed every third of it. */
+  readonly leaseMs: number;
+  /** A manifest request waits this long for a conversion, then answers 429 (the conversion goes on). */
+  readonly manifestWaitMs: number;
   readonly logger: Logger;
 }
+
+/** Longest a waiter sleeps between looks at the image row, when no notification wakes it. */
+const MAX_POLL_MS = 2_000;
+/** Seconds a client whose manifest is still being converted is asked to wait before retrying. */
+const STILL_CONVERTING_RETRY_AFTER = 1;
 
 export class ImageService {
   readonly #options: ImageServiceOptions;
   readonly #conversions = new SingleFlight<ImageState>();
+  #stopping = false;
 
   constructor(options: ImageServiceOptions) {
     this.#options = options;
@@ -69,7 +96,7 @@ export class ImageService {
       return { bytes: image.manifest, digest: reference, mediaType: OCI_MANIFEST };
     }
     const droplet = reference === 'latest' ? await this.#options.source.currentDroplet(app) : await this.#options.source.findDroplet(app, reference);
-    const image = await this.#imageOf(app, droplet);
+    const image = await this.#imageOf(app, droplet, this.#options.manifestWaitMs);
     if (!image.manifest || !image.manifestDigest) throw new Error(`image ${image.id} is ready without a manifest`);
     return { bytes: image.manifest, digest: image.manifestDigest, mediaType: OCI_MANIFEST };
   }
@@ -118,9 +145,11 @@ export class ImageService {
     return ['latest', ...droplets.map((droplet) => droplet.guid)].sort();
   }
 
-  /** Settles once conversions under way have ended (graceful shutdown). */
-  drain(): Promise<void> {
-    return this.#conversions.drain();
+  /** Settles once conversions under way have ended; requests waiting on other instances give up (graceful shutdown). */
+  async drain(): Promise<void> {
+    this.#stopping = true;
+    await this.#options.landings.stop();
+    await this.#conversions.drain();
   }
 
   #findApp(repository: RepositoryRef): Promise<AppRef> {
@@ -128,16 +157,52 @@ export class ImageService {
     return 'appGuid' in repository ? source.findAppByGuid(repository.appGuid) : source.findApp(repository.org, repository.space, repository.app);
   }
 
-  /** The ready image of a droplet, converting it first if needed. */
-  async #imageOf(app: AppRef, droplet: DropletFacts): Promise<ImageState> {
+  /**
+   * The ready image of a droplet, converting it first if needed; with `waitMs`, TOOMANYREQUESTS
+   * when it is not ready by then (the conversion goes on).
+   */
+  async #imageOf(app: AppRef, droplet: DropletFacts, waitMs?: number): Promise<ImageState> {
     const stack = this.#checkConvertible(droplet);
     const key = this.#imageKey(droplet, stack);
     const known = await findImage(this.#options.db, key);
     if (known?.state === 'ready') return known;
     if (known?.state === 'failed' && !known.retryable) throw conversionFailed(droplet, known.error);
-    return this.#conversions.run(JSON.stringify(key), () => this.#convert(app, droplet, stack, key));
+    const flight = this.#conversions.run(JSON.stringify(key), () => this.#obtain(app, droplet, stack, key));
+    if (waitMs === undefined) return flight;
+    return withDeadline(flight, waitMs, () => {
+      const message = `droplet ${droplet.guid} is still being converted into an image; retry the request to go on waiting`;
+      return new RegistryError('TOOMANYREQUESTS', message, { retryAfter: STILL_CONVERTING_RETRY_AFTER, detail: { droplet: droplet.guid, reason: 'converting' } });
+    });
   }
 
+  /** Waits for the image while another instance converts it, converts it here when nobody does. */
+  async #obtain(app: AppRef, droplet: DropletFacts, stack: string, key: ImageKey): Promise<ImageState> {
+    const { db, landings, leaseMs, instance } = this.#options;
+    let waited = false;
+    for (;;) {
+      const image = await findImage(db, key);
+      if (image?.state === 'ready') return image;
+      if (image?.state === 'failed' && (waited || !image.retryable)) {
+        // The attempt waited for failed: retrying at once on every waiting instance would hammer a failing source.
+        if (!image.retryable) throw conversionFailed(droplet, image.error);
+        throw new RegistryError('UNAVAILABLE', `conversion of droplet ${droplet.guid} failed; try again`, { retryAfter: 5 });
+      }
+      if (this.#stopping) throw new RegistryError('UNAVAILABLE', 'this registry instance is shutting down; try again', { retryAfter: 1 });
+      if (image?.state === 'converting' && image.leaseHeld) {
+        waited = true;
+        await landings.wait(image.id, Math.min(MAX_POLL_MS, leaseMs));
+        continue;
+      }
+      const release = await this.#options.slots.acquire();
+      try {
+        const imageId = await claimImageConversion(db, key, { appGuid: app.guid, stack, instance, leaseMs });
+        // Null: another instance claimed it (or finished it) since we looked.
+        if (imageId !== null) return await this.#convert(app, droplet, stack, imageId);
+      } finally {
+        release();
+      }
+    }
+  }
   /** An image is one droplet on one rootfs with one lifecycle: a restage or a patched rootfs is a new image. */
   #imageKey(droplet: DropletFacts, stack: string): ImageKey {
     const rootfs = this.#options.baseLayers.rootfs.get(stack) as LayerDescriptor;
@@ -160,14 +225,16 @@ export class ImageService {
     return droplet.stack as string;
   }
 
-  async #convert(app: AppRef, droplet: DropletFacts, stack: string, key: ImageKey): Promise<ImageState> {
-    const { db, blobs, baseLayers, logger, instance } = this.#options;
+  /** Converts the droplet under the lease this instance holds on `imageId`. */
+  async #convert(app: AppRef, droplet: DropletFacts, stack: string, imageId: number): Promise<ImageState> {
+    const { db, blobs, baseLayers, logger, instance, schema } = this.#options;
     const started = performance.now();
-    const imageId = await startImageConversion(db, key, { appGuid: app.guid, stack, instance });
-    if (imageId === null) return (await findImage(db, key)) as ImageState;
     const conversionId = randomUUID();
+    await abandonConversionRecords(db, imageId);
     await startConversionRecord(db, { id: conversionId, imageId, instance });
     const log = logger.child({ conversion: conversionId, droplet: droplet.guid, app: app.guid });
+    log.info({ event: 'conversion.started', image: imageId }, 'converting droplet');
+    const heartbeat = this.#heartbeat(imageId, log);
     let bytesIn = 0;
     const written: string[] = [];
     try {
@@ -201,23 +268,46 @@ export class ImageService {
           conversionMs,
         });
         await finishConversionRecord(trx, conversionId, { state: 'succeeded', bytesIn, bytesOut: dropletLayer.size });
+        await announceImageLanded(trx, schema, imageId);
       });
       log.info(
         { event: 'conversion.succeeded', ms: conversionMs, bytesIn, bytesOut: dropletLayer.size, uncompressed: dropletLayer.uncompressedSize, manifest: image.manifestDigest },
         'droplet converted',
       );
-      return { id: imageId, state: 'ready', manifest: image.manifestBytes, manifestDigest: image.manifestDigest, error: null, retryable: true };
+      return { id: imageId, state: 'ready', manifest: image.manifestBytes, manifestDigest: image.manifestDigest, error: null, retryable: true, leaseHeld: false };
     } catch (error) {
       const retryable = !(error instanceof InvalidDropletError);
       const reason = (error as Error).message;
       log.warn({ event: 'conversion.failed', err: error, retryable }, `droplet conversion failed: ${reason}`);
       await this.#discardUnrecorded(written, log);
-      await failImage(db, imageId, { error: reason, retryable }).catch((e: unknown) => log.error({ err: e }, 'could not record the failed conversion'));
+      await failImage(db, imageId, { error: reason, retryable, instance }).catch((e: unknown) => log.error({ err: e }, 'could not record the failed conversion'));
       await finishConversionRecord(db, conversionId, { state: 'failed', error: reason, bytesIn }).catch(() => {});
+      await announceImageLanded(db, schema, imageId).catch(() => {});
       if (!retryable) throw conversionFailed(droplet, reason);
       if (error instanceof RegistryError) throw error;
       throw new RegistryError('UNAVAILABLE', `conversion of droplet ${droplet.guid} failed; try again`, { retryAfter: 5, cause: error });
+    } finally {
+      clearInterval(heartbeat);
     }
+  }
+
+  /** Renews the lease every third of its length, so a missed renewal or two do not lose it. */
+  #heartbeat(imageId: number, log: Logger): NodeJS.Timeout {
+    const { db, instance, leaseMs } = this.#options;
+    let warned = false;
+    const timer = setInterval(() => {
+      renewImageLease(db, imageId, { instance, leaseMs }).then(
+        (held) => {
+          if (held || warned) return;
+          warned = true;
+          // The work goes on: the image is reproducible, so whichever instance lands it first wins and the other's rows are the same.
+          log.warn({ event: 'conversion.lease_lost', image: imageId }, 'another instance took this conversion over (the lease ran out)');
+        },
+        (error: unknown) => log.warn({ event: 'conversion.heartbeat_failed', err: error }, 'could not renew the conversion lease'),
+      );
+    }, Math.max(1, Math.floor(leaseMs / 3)));
+    timer.unref();
+    return timer;
   }
 
   /** Removes blobs this conversion committed that no row references (so nothing half-written stays). */
@@ -230,6 +320,15 @@ export class ImageService {
       }
     }
   }
+}
+
+/** The work's outcome, or `timeout()`'s error when it takes longer than `ms`; the work goes on either way. */
+function withDeadline<T>(work: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout()), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 function conversionFailed(droplet: DropletFacts, reason: string | null): RegistryError {

@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { migrateDatabase } from '../../../src/db/migrate-database.ts';
-import { completeImage, failImage, findImage, startImageConversion, type ImageKey } from '../../../src/db/queries/images.ts';
+import { completeImage, failImage, findImage, claimImageConversion, renewImageLease, type ImageKey } from '../../../src/db/queries/images.ts';
 import { recordBlob } from '../../../src/db/queries/layers.ts';
 import { eachDatabase, type DatabaseVariant } from '../../support/test-database.ts';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const KEY: ImageKey = { dropletGuid: 'droplet-1', rootfsDigest: digest('a'), lifecycleDigest: digest('b') };
-const IMAGE = { appGuid: 'app-1', stack: 'cflinuxfs4', instance: 'instance-a' };
+const IMAGE = { appGuid: 'app-1', stack: 'cflinuxfs4', instance: 'instance-a', leaseMs: 60_000 };
 
 async function migrated(db: DatabaseVariant, t: TestContext) {
   const database = await db.create(t);
@@ -34,14 +34,21 @@ async function complete(knex: Parameters<typeof completeImage>[0], id: number) {
 
 for (const db of eachDatabase()) {
   describe(`image rows on ${db.name}`, () => {
-    it('counts attempts and does not restart a ready image', async (t) => {
+    it('leases a conversion to one instance until its lease runs out, and does not restart a ready image', async (t) => {
       const knex = await migrated(db, t);
       if (!knex) return;
-      const id = await startImageConversion(knex, KEY, IMAGE);
+      const claims = await Promise.all(['a', 'b', 'c'].map((name) => claimImageConversion(knex, KEY, { ...IMAGE, instance: `instance-${name}` })));
+      const id = claims.find((claim) => claim !== null);
+      assert.equal(claims.filter((claim) => claim !== null).length, 1, 'one claim wins');
       assert.equal(typeof id, 'number');
-      assert.equal(await startImageConversion(knex, KEY, { ...IMAGE, instance: 'instance-b' }), id, 'a second attempt reuses the row');
+      assert.equal(await claimImageConversion(knex, KEY, { ...IMAGE, instance: 'instance-b' }), null, 'the lease is held');
+      await knex('images').where({ id }).update({ lease_expires_at: knex.raw(`now() - interval '1 second'`) });
+      assert.equal(await claimImageConversion(knex, KEY, { ...IMAGE, instance: 'instance-b' }), id, 'a lapsed lease is taken over, on the same row');
+      const winner = (await knex('images').where({ id }).first('instance')).instance as string;
+      assert.equal(await renewImageLease(knex, id as number, { instance: 'instance-z', leaseMs: 60_000 }), false, 'only the holder renews');
+      assert.equal(await renewImageLease(knex, id as number, { instance: winner, leaseMs: 60_000 }), true);
       await complete(knex, id as number);
-      assert.equal(await startImageConversion(knex, KEY, IMAGE), null, 'ready: nothing to start');
+      assert.equal(await claimImageConversion(knex, KEY, IMAGE), null, 'ready: nothing to start');
       const image = await findImage(knex, KEY);
       assert.equal(image?.state, 'ready');
       assert.equal(Number((await knex('images').where({ id }).first('attempts')).attempts), 2);
@@ -50,7 +57,7 @@ for (const db of eachDatabase()) {
     it('keeps a ready image ready when a late attempt fails, and completes twice without conflict', async (t) => {
       const knex = await migrated(db, t);
       if (!knex) return;
-      const id = (await startImageConversion(knex, KEY, IMAGE)) as number;
+      const id = (await claimImageConversion(knex, KEY, IMAGE)) as number;
       await complete(knex, id);
       await complete(knex, id);
       await failImage(knex, id, { error: 'late failure', retryable: true });
@@ -63,7 +70,7 @@ for (const db of eachDatabase()) {
     it('records a failure with whether a new attempt may cure it', async (t) => {
       const knex = await migrated(db, t);
       if (!knex) return;
-      const id = (await startImageConversion(knex, KEY, IMAGE)) as number;
+      const id = (await claimImageConversion(knex, KEY, IMAGE)) as number;
       await failImage(knex, id, { error: 'droplet entry "../x" escapes the droplet', retryable: false });
       const image = await findImage(knex, KEY);
       assert.equal(image?.state, 'failed');

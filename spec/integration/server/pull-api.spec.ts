@@ -319,6 +319,25 @@ for (const database of eachDatabase()) {
       assert.equal(await countRows('conversions'), conversions);
       assert.equal(await countRows('imported_layers'), imported);
     });
+
+    it('builds a new image, never a stale one, when the stack rootfs is patched', async () => {
+      const before = await inject('GET', '/v2/my-org/dev/hello/manifests/latest');
+      await registry.close({ keepData: true });
+      const patched = await buildDroplet([
+        { name: 'etc/', type: 'directory', mode: 0o755, uid: 0, gid: 0 },
+        { name: 'etc/os-release', content: 'PATCHED=yes\n', mode: 0o644, uid: 0, gid: 0 },
+      ]);
+      await writeFile(rootfsPath, patched);
+      registry = await createTestRegistry({ databaseUrl: handle.url, stacks: { cflinuxfs4: rootfsPath }, dropletsDir, dataDir: registry.dataDir });
+      assert.ok(registry.events.includes('import.start'), 'the changed file is imported again');
+      const after = await inject('GET', '/v2/my-org/dev/hello/manifests/latest');
+      assert.equal(after.statusCode, 200);
+      assert.notEqual(after.headers['docker-content-digest'], before.headers['docker-content-digest']);
+      assert.ok(registry.events.includes('conversion.succeeded'), 'the droplet is converted for the new rootfs');
+      assert.equal(JSON.parse(after.payload).layers[0].digest, sha256(patched));
+      const old = await inject('GET', `/v2/my-org/dev/hello/manifests/${before.headers['docker-content-digest']}`);
+      assert.equal(old.statusCode, 200, 'the image on the old rootfs stays pullable by digest');
+    });
   });
 }
 

@@ -18,6 +18,8 @@ export interface ImageState {
   readonly error: string | null;
   /** A failure that a new attempt may cure (source or storage trouble), as opposed to a bad droplet. */
   readonly retryable: boolean;
+  /** Converting under a lease that has not run out: its instance is (presumably) still at work. */
+  readonly leaseHeld: boolean;
 }
 
 type Db = Knex | Knex.Transaction;
@@ -30,15 +32,21 @@ function toImageState(row: Record<string, unknown>): ImageState {
     manifest: row.manifest ? Buffer.from(row.manifest as Uint8Array) : null,
     error: (row.error as string | null) ?? null,
     retryable: row.retryable !== false,
+    leaseHeld: row.lease_held === true,
   };
 }
 
 const IMAGE_COLUMNS = ['id', 'state', 'manifest_digest', 'manifest', 'error', 'retryable'];
 
+/** Compared with the database's clock, never this process's: instances' clocks may differ. */
+function imageColumns(db: Db): Array<string | Knex.Raw> {
+  return [...IMAGE_COLUMNS, db.raw(`coalesce(lease_expires_at > now(), false) as lease_held`)];
+}
+
 export async function findImage(db: Db, key: ImageKey): Promise<ImageState | undefined> {
   const row = await db('images')
     .where({ droplet_guid: key.dropletGuid, rootfs_digest: key.rootfsDigest, lifecycle_digest: key.lifecycleDigest })
-    .first(IMAGE_COLUMNS);
+    .first(imageColumns(db));
   return row ? toImageState(row) : undefined;
 }
 
@@ -48,15 +56,20 @@ export async function findReadyImageByManifestDigest(db: Db, appGuid: string, ma
   return row ? toImageState(row) : undefined;
 }
 
+/** Postgres channel on which a finished conversion (ready or failed) is announced; the payload is `<schema>/<image id>`. */
+export const IMAGE_LANDED_CHANNEL = 'droplet_registry_image_landed';
+
 /**
- * Marks the image as converting by `instance` (creating its row) and returns its id; `null` when
- * it is ready already (another instance finished it since the caller looked).
+ * Takes the conversion lease of the image for `instance` (creating its row) and returns the image
+ * id; `null` when the image is ready, or another instance holds a lease that has not run out.
+ * One atomic statement, so of several instances trying at once exactly one gets the id.
  */
-export async function startImageConversion(
+export async function claimImageConversion(
   db: Db,
   key: ImageKey,
-  image: { appGuid: string; stack: string; instance: string },
+  image: { appGuid: string; stack: string; instance: string; leaseMs: number },
 ): Promise<number | null> {
+  const leaseExpiresAt = db.raw(`now() + ? * interval '1 millisecond'`, [image.leaseMs]);
   const [row] = await db('images')
     .insert({
       droplet_guid: key.dropletGuid,
@@ -67,18 +80,37 @@ export async function startImageConversion(
       state: 'converting',
       attempts: 1,
       instance: image.instance,
+      lease_expires_at: leaseExpiresAt,
     })
     .onConflict(['droplet_guid', 'rootfs_digest', 'lifecycle_digest'])
     .merge({
       state: 'converting',
       attempts: db.raw('images.attempts + 1'),
       instance: image.instance,
+      lease_expires_at: leaseExpiresAt,
       error: null,
       updated_at: db.fn.now(),
     })
     .where('images.state', '<>', 'ready')
+    .where((q) => q.whereNull('images.lease_expires_at').orWhere('images.lease_expires_at', '<', db.fn.now()))
     .returning('id');
   return row ? Number(row.id) : null;
+}
+
+/**
+ * Extends the lease `instance` holds on a converting image; false when it holds it no longer
+ * (it ran out and another instance took the conversion over).
+ */
+export async function renewImageLease(db: Db, imageId: number, lease: { instance: string; leaseMs: number }): Promise<boolean> {
+  const rows = await db('images')
+    .where({ id: imageId, instance: lease.instance, state: 'converting' })
+    .update({ lease_expires_at: db.raw(`now() + ? * interval '1 millisecond'`, [lease.leaseMs]) }, ['id']);
+  return rows.length > 0;
+}
+
+/** Tells the instances listening on `IMAGE_LANDED_CHANNEL` that the image's conversion ended (sent on commit). */
+export async function announceImageLanded(db: Db, schema: string, imageId: number): Promise<void> {
+  await db.raw('select pg_notify(?, ?)', [IMAGE_LANDED_CHANNEL, `${schema}/${imageId}`]);
 }
 
 /** Marks the image ready with its manifest and the blobs it references (config and layers, in order). */
@@ -89,6 +121,7 @@ export async function completeImage(
 ): Promise<void> {
   await db('images').where({ id: imageId }).update({
     state: 'ready',
+    lease_expires_at: null,
     manifest_digest: image.manifestDigest,
     manifest: image.manifest,
     config_digest: image.configDigest,
@@ -106,12 +139,15 @@ export async function completeImage(
     .ignore();
 }
 
-/** Records a failed conversion, unless the image became ready meanwhile (another attempt won). */
-export async function failImage(db: Db, imageId: number, failure: { error: string; retryable: boolean }): Promise<void> {
+/**
+ * Records a failed conversion, unless the image became ready meanwhile (another attempt won) or,
+ * given `instance`, another instance has taken the conversion over (its attempt may still succeed).
+ */
+export async function failImage(db: Db, imageId: number, failure: { error: string; retryable: boolean; instance?: string }): Promise<void> {
   await db('images')
-    .where({ id: imageId })
+    .where({ id: imageId, ...(failure.instance === undefined ? {} : { instance: failure.instance }) })
     .whereNot({ state: 'ready' })
-    .update({ state: 'failed', error: failure.error, retryable: failure.retryable, updated_at: db.fn.now() });
+    .update({ state: 'failed', lease_expires_at: null, error: failure.error, retryable: failure.retryable, updated_at: db.fn.now() });
 }
 
 /** The recorded size of `digest` when it is the config or a layer of a ready image of this app. */
@@ -122,6 +158,13 @@ export async function findAppImageBlobSize(db: Db, appGuid: string, digest: stri
     .where({ 'i.app_guid': appGuid, 'i.state': 'ready', 'ib.digest': digest })
     .first('b.size');
   return row ? Number(row.size) : undefined;
+}
+
+/** Closes the records of attempts that died with their instance (their lease ran out; this attempt takes over). */
+export async function abandonConversionRecords(db: Db, imageId: number): Promise<void> {
+  await db('conversions')
+    .where({ image_id: imageId, state: 'running' })
+    .update({ state: 'failed', error: 'abandoned: the lease of its instance ran out', finished_at: db.fn.now() });
 }
 
 /** Opens an attempt record for an image conversion. */
