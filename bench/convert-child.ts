@@ -1,0 +1,65 @@
+/**
+ * One cold conversion, alone in its own process so that its peak RSS is its own: reads the droplet
+ * the way the directory source does (1 MiB reads), runs `convertDroplet` into a fresh filesystem
+ * blobstore, and prints one JSON line with the layer, the wall time of the conversion and the
+ * process's resource usage.
+ *
+ *   node bench/convert-child.ts --droplet D.tgz --store DIR [--level N]
+ */
+import { createReadStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { BlobStore } from '../src/blobstore/blob-store.ts';
+import { FsBlobStore } from '../src/blobstore/fs-blob-store.ts';
+import { convertDroplet } from '../src/conversion/convert-droplet.ts';
+
+const { values } = parseArgs({
+  options: { droplet: { type: 'string' }, store: { type: 'string' }, level: { type: 'string', default: '1' } },
+  strict: true,
+});
+if (!values.droplet || !values.store) throw new Error('usage: convert-child.ts --droplet D.tgz --store DIR [--level N]');
+
+// The filesystem store, watched: the layer's file has all its bytes at 'finish', and is fsynced
+// and closed at 'close' (flush: true), so the gap is the time the disk took to make it durable.
+const store = new FsBlobStore({ root: values.store });
+let fsyncMs = 0;
+const blobs: BlobStore = {
+  stage: async (options) => {
+    const staged = await store.stage(options);
+    let finished = 0;
+    staged.writable.once('finish', () => (finished = performance.now()));
+    staged.writable.once('close', () => (fsyncMs = finished ? performance.now() - finished : 0));
+    return staged;
+  },
+  stat: (digest) => store.stat(digest),
+  open: (digest, options) => store.open(digest, options),
+  put: (digest, bytes) => store.put(digest, bytes),
+  delete: (digest) => store.delete(digest),
+  sweepStaging: (olderThanMs) => store.sweepStaging(olderThanMs),
+  redirectUrl: (digest) => store.redirectUrl(digest),
+};
+
+const before = process.resourceUsage();
+const started = performance.now();
+const layer = await convertDroplet({
+  droplet: createReadStream(values.droplet, { highWaterMark: 1024 * 1024 }),
+  blobs,
+  compressionLevel: Number(values.level),
+  limits: { maxUncompressedBytes: 8 * 1024 ** 3, maxEntries: 500_000 },
+});
+const wallMs = performance.now() - started;
+const usage = process.resourceUsage();
+const memory = process.memoryUsage();
+process.stdout.write(
+  `${JSON.stringify({
+    layer,
+    wallMs,
+    fsyncMs,
+    userMs: (usage.userCPUTime - before.userCPUTime) / 1000,
+    systemMs: (usage.systemCPUTime - before.systemCPUTime) / 1000,
+    maxRssBytes: usage.maxRSS * 1024,
+    // what the process holds at the end: V8's heap (JS objects) and memory outside it (Buffers)
+    heapTotalBytes: memory.heapTotal,
+    heapUsedBytes: memory.heapUsed,
+    externalBytes: memory.external,
+  })}\n`,
+);

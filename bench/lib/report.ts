@@ -1,0 +1,231 @@
+/** The bench's figures as aligned text tables, or as a markdown document (`--markdown`). */
+import type { ConversionResult } from './conversion.ts';
+import type { HttpResult } from './http.ts';
+import type { Machine } from './machine.ts';
+
+export interface BenchResults {
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly machine: Machine;
+  readonly options: { repeat: number; durationSeconds: number; defaultLevel: number; seed: string; quick: boolean };
+  readonly conversions: readonly ConversionResult[];
+  readonly http: HttpResult | undefined;
+  /** Why a part did not run. */
+  readonly skipped: readonly string[];
+}
+
+interface Table {
+  readonly title: string;
+  readonly head: readonly string[];
+  readonly rows: ReadonlyArray<readonly string[]>;
+  readonly notes?: readonly string[];
+}
+
+export const TARGETS = {
+  conversionRatio: 1.3,
+  peakRssBytes: 200e6,
+  requestRatio: 1.0,
+  blobRatio: 1.0,
+} as const;
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly measured: string;
+  readonly met: boolean;
+}
+
+export function targetChecks(results: BenchResults): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const c of results.conversions) {
+    const ratio = c.ours.wallMs / c.reference.wallMs;
+    checks.push({ target: `conversion of the ${c.droplet.label} droplet ≤ ${TARGETS.conversionRatio}× the reference pipeline`, measured: `${ratio.toFixed(2)}×`, met: ratio <= TARGETS.conversionRatio });
+  }
+  const largest = [...results.conversions].sort((a, b) => b.droplet.uncompressedBytes - a.droplet.uncompressedBytes)[0];
+  if (largest) {
+    checks.push({ target: `peak RSS < ${mb(TARGETS.peakRssBytes)} MB converting the ${largest.droplet.label} droplet`, measured: `${mb(largest.ours.maxRssBytes)} MB`, met: largest.ours.maxRssBytes < TARGETS.peakRssBytes });
+  }
+  for (const s of results.http?.scenarios ?? []) {
+    if (s.name.startsWith('manifest')) {
+      const ratio = s.ours.requestsPerSecond / s.distribution.requestsPerSecond;
+      checks.push({ target: `${s.name} ≥ ${TARGETS.requestRatio.toFixed(1)}× distribution's requests/s`, measured: `${ratio.toFixed(2)}×`, met: ratio >= TARGETS.requestRatio && s.ours.failures === 0 });
+    } else if (s.name.startsWith('blob GET')) {
+      const ratio = s.ours.bytesPerSecond / s.distribution.bytesPerSecond;
+      checks.push({ target: `blob GET throughput ≥ ${TARGETS.blobRatio.toFixed(1)}× distribution's`, measured: `${ratio.toFixed(2)}×`, met: ratio >= TARGETS.blobRatio && s.ours.failures === 0 });
+    }
+  }
+  return checks;
+}
+
+function tables(results: BenchResults): Table[] {
+  const { machine, options } = results;
+  const out: Table[] = [];
+  out.push({
+    title: 'Machine',
+    head: ['', ''],
+    rows: [
+      ['CPU', `${machine.cpuModel}, ${machine.cores} cores (nproc ${machine.nproc})`],
+      ['memory', `${machine.memoryGiB.toFixed(1)} GiB`],
+      ['system', `${machine.os}, Linux ${machine.kernel}`],
+      ['Node.js', machine.node],
+      ...(machine.code ? [['code', machine.code]] : []),
+      ['tools', Object.values(machine.tools).join('; ')],
+      ['load average (1/5/15 min)', `before ${loads(machine.loadBefore)}; after ${loads(machine.loadAfter)}`],
+      ['run', `${results.startedAt.toISOString()} → ${results.finishedAt.toISOString()}${options.quick ? ' (--quick: not a measurement)' : ''}`],
+    ],
+  });
+  if (results.conversions.length > 0) {
+    out.push({
+      title: `Cold conversion (convertDroplet at level ${options.defaultLevel} into the filesystem store; median of ${options.repeat})`,
+      head: ['droplet', 'tar MB', 'entries', 'tgz MB', 'ours s', 'ours MB/s', 'ours CPU s', 'peak RSS MB', 'layer MB', 'reference s', 'ref MB/s', 'ref CPU s', 'ratio', `≤ ${TARGETS.conversionRatio}×`],
+      rows: results.conversions.map((c) => {
+        const ratio = c.ours.wallMs / c.reference.wallMs;
+        return [
+          c.droplet.label,
+          mb(c.droplet.uncompressedBytes),
+          String(c.droplet.entries),
+          mb(c.droplet.compressedBytes),
+          s(c.ours.wallMs),
+          rate(c.droplet.uncompressedBytes, c.ours.wallMs),
+          s(c.ours.cpuMs),
+          mb(c.ours.maxRssBytes),
+          mb(c.ours.layerBytes),
+          s(c.reference.wallMs),
+          rate(c.droplet.uncompressedBytes, c.reference.wallMs),
+          s(c.reference.cpuMs),
+          `${ratio.toFixed(2)}×`,
+          ratio <= TARGETS.conversionRatio ? 'met' : 'NOT MET',
+        ];
+      }),
+      notes: [
+        `reference: \`gzip -dc droplet.tgz | pigz -1 -p ${machine.cores} | sha256sum\` on the same file (page cache warm); runs alternate with ours.`,
+        `all runs (s): ${results.conversions.map((c) => `${c.droplet.label} ours ${c.oursRuns.map(s).join('/')}, reference ${c.referenceRuns.map(s).join('/')}`).join('; ')}.`,
+        `best run against best run: ${results.conversions.map((c) => `${c.droplet.label} ${(Math.min(...c.oursRuns) / Math.min(...c.referenceRuns)).toFixed(2)}×`).join(', ')}; CPU time, ours ÷ reference: ${results.conversions.map((c) => `${c.droplet.label} ${(c.ours.cpuMs / c.reference.cpuMs).toFixed(2)}×`).join(', ')}.`,
+        `MB/s: uncompressed droplet bytes per second. CPU: user + system of all threads. Peak RSS: the converting process's maxRSS (highest of the runs).`,
+        `memory at the end of the median run: ${results.conversions.map((c) => `${c.droplet.label} V8 heap ${mb(c.ours.heapUsedBytes)} MB used of ${mb(c.ours.heapTotalBytes)} MB, outside the heap (Buffers) ${mb(c.ours.externalBytes)} MB`).join('; ')}.`,
+        `same layer digest on every run: ${results.conversions.map((c) => `${c.droplet.label} ${c.reproducible ? 'yes' : 'NO'}`).join(', ')}.`,
+        `1-minute load average before each round: ${results.conversions.map((c) => `${c.droplet.label} ${loads(c.load)}`).join('; ')}.`,
+      ],
+    });
+    const levelRows: string[][] = [];
+    for (const c of results.conversions) {
+      const base = c.levels.find((l) => l.level === options.defaultLevel) ?? c.levels[0];
+      for (const l of c.levels) {
+        levelRows.push([
+          c.droplet.label,
+          String(l.level),
+          s(l.wallMs),
+          rate(c.droplet.uncompressedBytes, l.wallMs),
+          s(l.cpuMs),
+          mb(l.layerBytes),
+          `${((100 * l.layerBytes) / c.droplet.uncompressedBytes).toFixed(1)}%`,
+          base ? `${(l.wallMs / base.wallMs).toFixed(2)}×` : '',
+          base ? `${((100 * (l.layerBytes - base.layerBytes)) / base.layerBytes).toFixed(1)}%` : '',
+          `${(l.wallMs / c.reference.wallMs).toFixed(2)}×`,
+        ]);
+      }
+    }
+    out.push({
+      title: `Compression level of the droplet layer: time against size (medians of ${options.repeat}, runs interleaved with those above)`,
+      head: ['droplet', 'level', 'time s', 'MB/s', 'CPU s', 'layer MB', 'of tar', `time vs level ${options.defaultLevel}`, `size vs level ${options.defaultLevel}`, 'vs reference'],
+      rows: levelRows,
+    });
+  }
+  const http = results.http;
+  if (http) {
+    out.push({
+      title: `Warm pulls (autocannon, ${http.durationSeconds} s per registry and request in 2 alternating rounds, loopback): droplet-registry (node dist/cli.js serve, ${http.database}) vs CNCF distribution (docker-registry serve, filesystem)`,
+      head: ['request', 'conns', 'ours req/s', 'ours p99 ms', 'distribution req/s', 'distribution p99 ms', 'ratio', 'target'],
+      rows: http.scenarios.map((sc) => {
+        const blob = sc.name.startsWith('blob GET');
+        const ratio = blob ? sc.ours.bytesPerSecond / sc.distribution.bytesPerSecond : sc.ours.requestsPerSecond / sc.distribution.requestsPerSecond;
+        const target = sc.name.startsWith('manifest') || blob ? (ratio >= 1 && sc.ours.failures === 0 ? 'met' : 'NOT MET') : '—';
+        const figure = (f: typeof sc.ours): string => `${blob ? `${(f.bytesPerSecond / 1e6).toFixed(0)} MB/s (${f.requestsPerSecond.toFixed(1)} req/s)` : f.requestsPerSecond.toFixed(0)}${f.failures ? ` [${f.failures} failed]` : ''}`;
+        return [sc.name, String(sc.connections), figure(sc.ours), String(sc.ours.p99Ms), figure(sc.distribution), String(sc.distribution.p99Ms), `${ratio.toFixed(2)}×`, target];
+      }),
+      notes: [
+        `first manifest GET (cold: converts the ${mb(http.layerBytes)} MB droplet layer, level ${options.defaultLevel}): ${s(http.coldManifestMs)} s.`,
+        `manifest ${http.manifestDigest}; distribution serves the same digest: ${http.sameManifest ? 'yes' : 'NO'}. Blob: the droplet layer, ${mb(http.layerBytes)} MB.`,
+        'p99: the worse of the two rounds. The load generator runs on the same 2 cores as the server it measures, for both registries alike; both log each request at level info.',
+        `1-minute load average before each pair of runs: ${loads(http.load)}.`,
+      ],
+    });
+  }
+  const checks = targetChecks(results);
+  if (checks.length > 0) {
+    out.push({ title: 'Targets', head: ['target', 'measured', ''], rows: checks.map((c) => [c.target, c.measured, c.met ? 'met' : 'NOT MET']) });
+  }
+  return out;
+}
+
+export function renderText(results: BenchResults): string {
+  const lines: string[] = [];
+  for (const table of tables(results)) {
+    lines.push('', table.title, '');
+    const widths = table.head.map((h, i) => Math.max(h.length, ...table.rows.map((row) => (row[i] ?? '').length)));
+    const line = (cells: readonly string[]): string =>
+      cells
+        .map((cell, i) => (isNumeric(cell) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd();
+    if (table.head.some((h) => h.length > 0)) {
+      lines.push(line(table.head));
+      lines.push(widths.map((w) => '-'.repeat(w)).join('  '));
+    }
+    for (const row of table.rows) lines.push(line(row));
+    for (const note of table.notes ?? []) lines.push(`  ${note}`);
+  }
+  if (results.skipped.length > 0) lines.push('', 'Not measured', '', ...results.skipped.map((reason) => `  ${reason}`));
+  return `${lines.join('\n')}\n`;
+}
+
+export function renderMarkdown(results: BenchResults): string {
+  const { options } = results;
+  const parts: string[] = [
+    '# Performance',
+    '',
+    `Figures from \`npm run bench\` (bench/run.ts), all measured in one run on the machine described below; regenerate them with \`npm run --silent bench -- --markdown\`.`,
+    '',
+    '## Method',
+    '',
+    `Two droplets are generated deterministically from the seed \`${options.seed}\` (bench/lib/droplet-generator.ts) and cached in \`bench/.cache\`: ` +
+      'Node.js-buildpack-like trees of ~150 MB and ~1 GB (a large runtime binary and shared libraries that gzip to ~45%, a `node_modules` tree of thousands ' +
+      'of small files in nested packages, app source, incompressible static assets, `profile.d`, `staging_info.yml`), gzipped at level 6 like `tar -czf`. ' +
+      `**Cold conversion** runs \`convertDroplet\` in a fresh process per run (so its peak RSS is its own) from the page-cache-warm file into a fresh filesystem blobstore, ` +
+      `timing the conversion itself (not Node's start-up); the reference pipeline \`gzip -dc droplet.tgz | pigz -1 -p <cores> | sha256sum\` runs on the same file, ` +
+      `in ${options.repeat} round${options.repeat === 1 ? '' : 's'} of: the reference, then one conversion at each compared level; medians reported. ` +
+      `**Warm pulls**: the built server (\`node dist/cli.js serve\`, directory source, the droplet and the busybox rootfs) answers one manifest GET (which converts), ` +
+      'then skopeo copies the image into CNCF distribution (`docker-registry serve`, filesystem storage, Debian\'s configuration) and autocannon loads each registry in turn ' +
+      `for ${options.durationSeconds} s per request kind (two alternating rounds of ${options.durationSeconds / 2} s) on 127.0.0.1, after a 1 s warm-up of each; both servers log at level info to a file. ` +
+      'The load generator shares the 2 cores with the server, equally for both registries. Ratios: ours ÷ reference time for conversion (lower is better), ' +
+      'ours ÷ distribution for requests/s and MB/s (higher is better).',
+  ];
+  for (const table of tables(results)) {
+    parts.push('', `## ${table.title}`, '');
+    const head = table.head.some((h) => h.length > 0) ? table.head : table.head.map((_, i) => (i === 0 ? 'what' : 'value'));
+    parts.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i > 0 && table.rows.every((row) => isNumeric(row[i] ?? '')) ? ' ---: ' : ' --- ')).join('|')}|`);
+    for (const row of table.rows) parts.push(`| ${row.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`);
+    if (table.notes?.length) parts.push('', ...table.notes.map((note) => `- ${note}`));
+  }
+  if (results.skipped.length > 0) parts.push('', '## Not measured', '', ...results.skipped.map((reason) => `- ${reason}`));
+  return `${parts.join('\n')}\n`;
+}
+
+function isNumeric(cell: string): boolean {
+  return /^-?[\d.,]+(×|%| MB| MB\/s.*)?$/.test(cell);
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(bytes >= 1e8 ? 0 : 1);
+}
+
+function s(ms: number): string {
+  return (ms / 1000).toFixed(2);
+}
+
+function rate(bytes: number, ms: number): string {
+  return ((bytes / 1e6) / (ms / 1000)).toFixed(0);
+}
+
+function loads(values: readonly number[]): string {
+  return values.length ? values.map((v) => v.toFixed(2)).join(' / ') : '—';
+}

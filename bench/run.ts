@@ -1,0 +1,167 @@
+/**
+ * `npm run bench`: the performance benchmark of droplet-registry. Measures, in one run on one
+ * machine, cold conversion of generated droplets against `gzip -dc | pigz -1 | sha256sum`, and
+ * warm manifest and blob requests against CNCF distribution, then prints one set of tables with
+ * the targets of docs/performance.md checked. Progress goes to stderr; the tables to stdout, as
+ * markdown with `--markdown`.
+ *
+ *   npm run bench [-- --markdown] [--quick] [--repeat N] [--duration S] [--levels 1,3,6]
+ *                 [--skip-conversion] [--skip-http] [--no-build] [--database-url URL]
+ *                 [--save FILE] [--from FILE]
+ *
+ * Everything it starts is stopped by pid and its scratch directory removed, whatever happens;
+ * all traffic stays on 127.0.0.1 and every load run is bounded in time.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureConversion, type ConversionResult } from './lib/conversion.ts';
+import { ensureDroplet, type DropletSpec, type GeneratedDroplet } from './lib/droplet-generator.ts';
+import { measureHttp, REPOSITORY_ROOT, type HttpResult } from './lib/http.ts';
+import { describeMachine, provision } from './lib/machine.ts';
+import { mustRun, stopAll } from './lib/processes.ts';
+import { renderMarkdown, renderText, targetChecks, type BenchResults } from './lib/report.ts';
+
+const USAGE = `npm run bench -- [options]
+  --markdown          print the results as the markdown of docs/performance.md
+  --quick             a 30 MB droplet, 1 run, 3 s load runs: checks the harness, measures nothing
+  --repeat N          conversion runs per droplet, median reported (default 3)
+  --duration S        seconds per autocannon run (default 10)
+  --levels L,L,...    compression levels compared (default 1,3,6)
+  --seed TEXT         seed of the generated droplets (default droplet-registry-bench)
+  --skip-conversion   only the warm-pull part
+  --skip-http         only the conversion part
+  --no-build          use dist/ as it is (default: npm run build first)
+  --database-url URL  run the server on PostgreSQL (a schema of its own) instead of embedded PGlite
+  --save FILE         also write the raw results as JSON
+  --from FILE         measure nothing: print the results saved in FILE (with --markdown: as markdown)`;
+
+const { values } = parseArgs({
+  options: {
+    markdown: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    repeat: { type: 'string' },
+    duration: { type: 'string' },
+    levels: { type: 'string', default: '1,3,6' },
+    seed: { type: 'string', default: 'droplet-registry-bench' },
+    'skip-conversion': { type: 'boolean', default: false },
+    'skip-http': { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    'database-url': { type: 'string' },
+    save: { type: 'string' },
+    from: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
+if (values.from) {
+  const saved = JSON.parse(await readFile(values.from, 'utf8')) as BenchResults;
+  const results: BenchResults = { ...saved, startedAt: new Date(saved.startedAt), finishedAt: new Date(saved.finishedAt) };
+  process.stdout.write(values.markdown ? renderMarkdown(results) : renderText(results));
+  process.exit(0);
+}
+
+const DEFAULT_LEVEL = 1; // the registry's default COMPRESSION_LEVEL
+const quick = values.quick;
+const repeat = Number(values.repeat ?? (quick ? 1 : 3));
+const durationSeconds = Number(values.duration ?? (quick ? 3 : 10));
+const levels = values.levels.split(',').map(Number);
+if (!Number.isInteger(repeat) || repeat < 1 || !(durationSeconds >= 1 && durationSeconds <= 60) || levels.some((l) => !Number.isInteger(l) || l < 1 || l > 9)) {
+  process.stderr.write(`bad options\n${USAGE}\n`);
+  process.exit(2);
+}
+const SPECS: DropletSpec[] = quick
+  ? [{ label: '30MB', targetBytes: 30e6, seed: values.seed }]
+  : [
+      { label: '150MB', targetBytes: 150e6, seed: values.seed },
+      { label: '1GB', targetBytes: 1e9, seed: values.seed },
+    ];
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+};
+
+let scratch: string | undefined;
+const cleanUp = async (): Promise<void> => {
+  await stopAll();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+  scratch = undefined;
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping what the bench started`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const skipped: string[] = [];
+  const missing = provision({ pigz: 'pigz', 'docker-registry': 'docker-registry', skopeo: 'skopeo' }, log);
+  let doConversion = !values['skip-conversion'];
+  let doHttp = !values['skip-http'];
+  if (doConversion && missing.some((m) => m.startsWith('pigz'))) {
+    skipped.push('cold conversion: needs pigz (Debian package pigz) for the reference pipeline');
+    doConversion = false;
+  }
+  if (doHttp && missing.some((m) => m.startsWith('docker-registry') || m.startsWith('skopeo'))) {
+    skipped.push(`warm pulls: needs ${missing.join(', ')}`);
+    doHttp = false;
+  }
+  if (doHttp && !values['no-build']) {
+    log('building dist/ (npm run build)');
+    await mustRun('npm', ['run', 'build'], { cwd: REPOSITORY_ROOT, timeoutMs: 600_000 });
+  }
+  const machine = describeMachine();
+  log(`${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}; load average ${machine.loadBefore.map((v) => v.toFixed(2)).join(' ')}`);
+  if ((machine.loadBefore[0] ?? 0) > 0.5) log(`other processes are running (load average ${machine.loadBefore[0]?.toFixed(2)}): the figures will be noisy; the report shows the load of each round`);
+
+  scratch = await mkdtemp(join(tmpdir(), 'dr-bench-'));
+  const droplets: GeneratedDroplet[] = [];
+  for (const spec of SPECS) droplets.push(await ensureDroplet(join(import.meta.dirname, '.cache'), spec, log));
+
+  const conversions: ConversionResult[] = [];
+  if (doConversion) {
+    for (const droplet of droplets) {
+      log(`cold conversion of the ${droplet.label} droplet (${(droplet.uncompressedBytes / 1e6).toFixed(0)} MB, ${droplet.entries} entries)`);
+      conversions.push(await measureConversion(droplet, { repeat, defaultLevel: DEFAULT_LEVEL, levels, scratch, log }));
+    }
+  }
+
+  let http: HttpResult | undefined;
+  if (doHttp) {
+    const droplet = droplets[0] as GeneratedDroplet;
+    log(`warm pulls of an image with the ${droplet.label} droplet`);
+    http = await measureHttp({ dropletPath: droplet.path, scratch: join(scratch, 'http'), durationSeconds, databaseUrl: values['database-url'], log });
+  }
+  machine.loadAfter = loadavg();
+
+  const results: BenchResults = {
+    startedAt,
+    finishedAt: new Date(),
+    machine,
+    options: { repeat, durationSeconds, defaultLevel: DEFAULT_LEVEL, seed: values.seed, quick },
+    conversions,
+    http,
+    skipped,
+  };
+  process.stdout.write(values.markdown ? renderMarkdown(results) : renderText(results));
+  if (values.save) await writeFile(values.save, `${JSON.stringify(results, null, 2)}\n`);
+  const checks = targetChecks(results);
+  log(`${checks.filter((c) => c.met).length} of ${checks.length} targets met`);
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`failed: ${(error as Error).stack ?? String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await cleanUp();
+}
