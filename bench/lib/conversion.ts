@@ -14,6 +14,8 @@ const CHILD = join(import.meta.dirname, '..', 'convert-child.ts');
 
 export interface ConversionRun {
   readonly wallMs: number;
+  /** Of which: fsync and close of the layer file, after its last byte was written. */
+  readonly fsyncMs?: number;
   /** user + system CPU of the process (all threads: zlib runs on the libuv pool). */
   readonly cpuMs: number;
   readonly maxRssBytes: number;
@@ -62,6 +64,7 @@ export async function convertOnce(droplet: string, level: number, scratch: strin
     const out = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as {
       layer: { digest: string; diffId: string; size: number };
       wallMs: number;
+      fsyncMs: number;
       userMs: number;
       systemMs: number;
       maxRssBytes: number;
@@ -71,6 +74,7 @@ export async function convertOnce(droplet: string, level: number, scratch: strin
     };
     return {
       wallMs: out.wallMs,
+      fsyncMs: out.fsyncMs,
       cpuMs: out.userMs + out.systemMs,
       maxRssBytes: out.maxRssBytes,
       layerBytes: out.layer.size,

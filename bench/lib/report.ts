@@ -101,6 +101,9 @@ function tables(results: BenchResults): Table[] {
         `all runs (s): ${results.conversions.map((c) => `${c.droplet.label} ours ${c.oursRuns.map(s).join('/')}, reference ${c.referenceRuns.map(s).join('/')}`).join('; ')}.`,
         `best run against best run: ${results.conversions.map((c) => `${c.droplet.label} ${(Math.min(...c.oursRuns) / Math.min(...c.referenceRuns)).toFixed(2)}×`).join(', ')}; CPU time, ours ÷ reference: ${results.conversions.map((c) => `${c.droplet.label} ${(c.ours.cpuMs / c.reference.cpuMs).toFixed(2)}×`).join(', ')}.`,
         `MB/s: uncompressed droplet bytes per second. CPU: user + system of all threads. Peak RSS: the converting process's maxRSS (highest of the runs).`,
+        ...(results.conversions.every((c) => c.ours.fsyncMs !== undefined)
+          ? [`of which the layer's fsync, in the median run: ${results.conversions.map((c) => `${c.droplet.label} ${s(c.ours.fsyncMs ?? 0)} s`).join(', ')}.`]
+          : []),
         `memory at the end of the median run: ${results.conversions.map((c) => `${c.droplet.label} V8 heap ${mb(c.ours.heapUsedBytes)} MB used of ${mb(c.ours.heapTotalBytes)} MB, outside the heap (Buffers) ${mb(c.ours.externalBytes)} MB`).join('; ')}.`,
         `same layer digest on every run: ${results.conversions.map((c) => `${c.droplet.label} ${c.reproducible ? 'yes' : 'NO'}`).join(', ')}.`,
         `1-minute load average before each round: ${results.conversions.map((c) => `${c.droplet.label} ${loads(c.load)}`).join('; ')}.`,
