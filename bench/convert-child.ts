@@ -2,15 +2,22 @@
  * One cold conversion, alone in its own process so that its peak RSS is its own: reads the droplet
  * the way the directory source does (1 MiB reads), runs `convertDroplet` into a fresh filesystem
  * blobstore, and prints one JSON line with the layer, the wall time of the conversion and the
- * process's resource usage.
+ * process's resource usage. The conversion is the built code in dist/ (`npm run build`), as the
+ * server runs it: Node's stripping of src/'s TypeScript would add ~10 MB of RSS the server does
+ * not have (this file itself is still stripped, which adds ~15 MB the server does not have either).
  *
  *   node bench/convert-child.ts --droplet D.tgz --store DIR [--level N]
  */
 import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BlobStore } from '../src/blobstore/blob-store.ts';
-import { FsBlobStore } from '../src/blobstore/fs-blob-store.ts';
-import { convertDroplet } from '../src/conversion/convert-droplet.ts';
+
+const built = (path: string): string => new URL(`../dist/${path}`, import.meta.url).href;
+const { FsBlobStore } = (await import(built('blobstore/fs-blob-store.js'))) as typeof import('../src/blobstore/fs-blob-store.ts');
+const { convertDroplet } = (await import(built('conversion/convert-droplet.js'))) as typeof import('../src/conversion/convert-droplet.ts');
+const { capYoungGeneration } = (await import(built('conversion/young-generation.js'))) as typeof import('../src/conversion/young-generation.ts');
+// What the server's entry point (src/cli.ts) does at start.
+capYoungGeneration();
 
 const { values } = parseArgs({
   options: { droplet: { type: 'string' }, store: { type: 'string' }, level: { type: 'string', default: '1' } },

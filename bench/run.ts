@@ -32,7 +32,7 @@ const USAGE = `npm run bench -- [options]
   --seed TEXT         seed of the generated droplets (default droplet-registry-bench)
   --skip-conversion   only the warm-pull part
   --skip-http         only the conversion part
-  --no-build          use dist/ as it is (default: npm run build first)
+  --no-build          use dist/ as it is (default: npm run build first; both parts run dist/)
   --database-url URL  run the server on PostgreSQL (a schema of its own) instead of embedded PGlite
   --save FILE         also write the raw results as JSON
   --from FILE         measure nothing: print the results saved in FILE (with --markdown: as markdown)`;
@@ -114,7 +114,8 @@ async function main(): Promise<void> {
     skipped.push(`warm pulls: needs ${missing.join(', ')}`);
     doHttp = false;
   }
-  if (doHttp && !values['no-build']) {
+  // Both parts run the built code: the server is dist/cli.js, and convert-child.ts loads dist/ too.
+  if ((doHttp || doConversion) && !values['no-build']) {
     log('building dist/ (npm run build)');
     await mustRun('npm', ['run', 'build'], { cwd: REPOSITORY_ROOT, timeoutMs: 600_000 });
   }

@@ -1,10 +1,12 @@
 /**
- * The `droplet-registry` command: serve | migrate | import-rootfs | convert, each with --help.
+ * The `droplet-registry` command: serve | migrate | import-rootfs | convert | gc, each with --help.
  * Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config/load-config.ts';
 import { convertCommand, UsageError } from './commands/convert-command.ts';
+import { formatGcReport, gcCommand } from './commands/gc-command.ts';
+import { capYoungGeneration } from './conversion/young-generation.ts';
 import { createLogger } from './logger.ts';
 import { loadBaseLayers, openBlobStore, openDatabase, startRegistry } from './main.ts';
 
@@ -104,6 +106,24 @@ Builds the image a registry would serve for this droplet, without a server or da
       });
     },
   },
+  gc: {
+    summary: 'remove images and blobs that are no longer needed (garbage collection)',
+    usage: `droplet-registry gc [--dry-run] [--json] [--config FILE]
+
+Runs one garbage collection with the service's configuration (the same environment or --config
+file as serve): removes images whose droplet is gone from Cloud Controller (or the droplets
+folder) or that nobody pulled for GC_IMAGE_RETENTION_DAYS, then deletes blobs that no image has
+referenced for GC_BLOB_GRACE_MS. Safe while registries serve and convert. Prints what it removed.
+  --dry-run   remove nothing; print exactly what a real run would remove now
+  --json      print the report as JSON`,
+    run: async (args) => {
+      const { values } = parseArgs({ args, options: { config: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } }, strict: true });
+      const config = loadConfig({ file: values.config });
+      const logger = createLogger(config.logLevel, { fd: 2 });
+      const report = await gcCommand(config, { dryRun: values['dry-run'] === true }, logger);
+      process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatGcReport(report));
+    },
+  },
 };
 
 function configFrom(args: string[], overrides: { stacks?: Record<string, string> }): Config {
@@ -123,7 +143,10 @@ async function serve(args: string[]): Promise<void> {
   const logger = createLogger(config.logLevel);
   const registry = await startRegistry(config, logger);
   const stop = async (signal: string) => {
-    logger.info({ event: 'stopping', signal }, `${signal} received: finishing requests and conversions under way`);
+    logger.info(
+      { event: 'stopping', signal, timeoutMs: config.shutdownTimeoutMs },
+      `${signal} received: finishing requests and conversions under way (conversions still running in ${config.shutdownTimeoutMs} ms are handed back; a second signal ends the process at once)`,
+    );
     await registry.stop();
     logger.flush();
     process.exit(0);
@@ -169,5 +192,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Conversions would otherwise grow V8's young generation to ~48 MB of resident memory.
+capYoungGeneration();
 const code = await main(process.argv.slice(2));
 if (code !== 0 || process.argv[2] !== 'serve') process.exitCode = code;

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { createAuth, type Auth } from './auth/create-auth.ts';
 import type { BlobStore } from './blobstore/blob-store.ts';
 import { FsBlobStore } from './blobstore/fs-blob-store.ts';
+import { InstrumentedBlobStore } from './blobstore/instrumented-blob-store.ts';
 import { S3BlobStore } from './blobstore/s3-blob-store.ts';
 import { WebDavBlobStore } from './blobstore/webdav-blob-store.ts';
 import type { Config } from './config/load-config.ts';
@@ -21,13 +22,23 @@ import { prepareBaseLayers, type BaseLayers } from './images/base-layers.ts';
 import { ConversionSlots } from './images/conversion-slots.ts';
 import { ImageLandings } from './images/image-landings.ts';
 import { ImageService } from './images/image-service.ts';
+import { PullRecorder } from './images/pull-recorder.ts';
+import { MetricsListener } from './metrics/metrics-listener.ts';
+import { CountingReadyImageCache } from './metrics/ready-image-cache-metrics.ts';
+import { RegistryMetrics } from './metrics/registry-metrics.ts';
+import type { UpstreamMetrics } from './metrics/upstream-metrics.ts';
 import { parseRepositoryName } from './routes/v2-paths.ts';
 import { createServer } from './server/create-server.ts';
+import { Readiness } from './server/readiness.ts';
+import { readinessChecks } from './server/readiness-checks.ts';
+import { readTlsCredentials } from './server/tls.ts';
 import type { CapiClient } from './sources/capi/capi-client.ts';
 import { createCapiSource } from './sources/capi/create-capi-source.ts';
 import type { UaaUrl } from './sources/capi/uaa-url.ts';
 import { DirectorySource } from './sources/directory/directory-source.ts';
 import type { DropletSource } from './sources/droplet-source.ts';
+import { GarbageCollector, type GarbageCollectorOptions } from './workers/garbage-collector.ts';
+import { GcWorker } from './workers/gc-worker.ts';
 import { LeaderElection } from './workers/leader-election.ts';
 import { Prewarmer } from './workers/prewarmer.ts';
 
@@ -38,6 +49,8 @@ import { Prewarmer } from './workers/prewarmer.ts';
  */
 const STALE_STAGING_MS = 60 * 60 * 1000;
 const STAGING_SWEEP_INTERVAL_MS = 15 * 60 * 1000;
+/** Pulls are counted in memory and written this often (and at shutdown): no database write on the pull path. */
+const PULL_FLUSH_INTERVAL_MS = 5_000;
 
 export async function openDatabase(config: Config): Promise<Knex> {
   const { url, schema, poolMax, caCert } = config.database;
@@ -86,7 +99,7 @@ export function openBlobStore(config: Config): BlobStore {
  * The droplet source, and with the capi source its client (the pre-warmer reads audit events
  * through it) and UAA's URL (user logins use it).
  */
-export function openDropletSource(config: Config, logger: Logger): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl } {
+export function openDropletSource(config: Config, logger: Logger, metrics?: UpstreamMetrics): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl } {
   if (config.source === 'directory') return { source: new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack }) };
   if (config.auth === 'none') {
     logger.warn({ event: 'auth.none_forced' }, 'AUTH=none with the capi source (AUTH_NONE_FORCE): anyone who reaches this registry can pull every app of the foundation');
@@ -105,12 +118,13 @@ export function openDropletSource(config: Config, logger: Logger): { source: Dro
       downloadIdleTimeoutMs: config.capi.downloadIdleTimeoutMs,
     },
     logger,
+    metrics,
   );
   return { source, capi: client, uaaUrl };
 }
 
 /** Who may pull (AUTH) and who may use the admin endpoints. */
-function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefined, logger: Logger): Promise<Auth> {
+function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefined, logger: Logger, metrics?: UpstreamMetrics, capi?: CapiClient): Promise<Auth> {
   const configuredUaa = config.uaa.url;
   return createAuth(
     {
@@ -125,6 +139,7 @@ function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefi
       loginClientId: config.uaa.loginClientId,
       loginClientSecret: config.uaa.loginClientSecret,
       decisionTtlMs: config.authDecisionTtlMs,
+      allowGlobalAuditors: config.authAllowGlobalAuditors,
       adminScope: config.adminScope,
       loginFailuresLimit: config.loginFailures.limit,
       loginFailuresWindowMs: config.loginFailures.windowMs,
@@ -132,11 +147,13 @@ function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefi
     {
       uaaUrl: uaaUrl ?? (configuredUaa ? async () => configuredUaa : undefined),
       source,
+      capi,
       findApp: (name) => {
         const repository = parseRepositoryName(name);
         return 'appGuid' in repository ? source.findAppByGuid(repository.appGuid) : source.findApp(repository.org, repository.space, repository.app);
       },
       logger,
+      metrics,
     },
   );
 }
@@ -161,40 +178,103 @@ export interface Registry {
   readonly db: Knex;
   /** Converts newly staged droplets ahead of their first pull (capi source, PREWARM_ENABLED); started by `startRegistry`. */
   readonly prewarmer: Prewarmer | undefined;
-  /** Stops the pre-warmer and accepting requests, lets conversions under way finish, closes the database. */
+  /** What `/metrics` serves. */
+  readonly metrics: RegistryMetrics;
+  /** `/metrics` on its own port (METRICS_PORT); started by `startRegistry`. None: served on the main port. */
+  readonly metricsListener: MetricsListener | undefined;
+  /** Counts pulls in memory and writes them every few seconds. */
+  readonly pulls: PullRecorder;
+  /** Garbage collection on demand (`POST /admin/gc`); the periodic runs are `gcWorker`'s. */
+  readonly garbageCollector: GarbageCollector;
+  /** Collects every GC_INTERVAL_MS on one instance; started by `startRegistry`. None: GC_INTERVAL_MS=0. */
+  readonly gcWorker: GcWorker | undefined;
+  /**
+   * Stops the pre-warmer and accepting requests; lets requests and conversions under way finish
+   * within SHUTDOWN_TIMEOUT_MS, hands back the conversions still running then; closes the database.
+   */
   stop(): Promise<void>;
 }
 
+/** What `buildRegistry` takes besides its configuration. */
+export interface BuildOptions {
+  /** Wraps the configured blobstore (tests inject faults around the real store). */
+  readonly wrapBlobStore?: (blobs: BlobStore) => BlobStore;
+}
+
 /** Builds the registry from its configuration, ready to `server.start()` (or `server.inject`). */
-export async function buildRegistry(config: Config, logger: Logger): Promise<Registry> {
+export async function buildRegistry(config: Config, logger: Logger, options: BuildOptions = {}): Promise<Registry> {
   if (Object.keys(config.stacks).length === 0) {
     logger.warn('no stacks configured (STACKS): every droplet will answer MANIFEST_UNKNOWN until a rootfs is configured');
   }
+  // Before anything is opened: a wrong certificate or key is the operator's to fix first.
+  const tls = readTlsCredentials(config.tls);
   const db = await openDatabase(config);
   try {
-    const blobs = openBlobStore(config);
+    const metrics = new RegistryMetrics();
+    const configured = openBlobStore(config);
+    const blobs = new InstrumentedBlobStore(options.wrapBlobStore?.(configured) ?? configured, metrics.blobstore);
     await sweepStaging(blobs, logger);
     const baseLayers = await loadBaseLayers(config, db, blobs, logger);
-    const { source, capi, uaaUrl } = openDropletSource(config, logger);
-    const auth = await openAuth(config, source, uaaUrl, logger);
+    const { source, capi, uaaUrl } = openDropletSource(config, logger, metrics.upstream);
+    const auth = await openAuth(config, source, uaaUrl, logger, metrics.upstream, capi);
+    const slots = new ConversionSlots({ concurrency: config.conversion.concurrency, queue: config.conversion.queue });
+    metrics.conversions.observeLoad(slots);
+    const pulls = new PullRecorder({ db, flushIntervalMs: PULL_FLUSH_INTERVAL_MS, logger });
+    pulls.start();
     const images = new ImageService({
       db,
       blobs,
       source,
       baseLayers,
+      pulls,
       compressionLevel: config.conversion.compressionLevel,
       limits: { maxUncompressedBytes: config.conversion.maxUncompressedBytes, maxEntries: config.conversion.maxEntries },
       // The random part tells apart registries of one process (tests) and reused pids (containers).
       instance: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
       schema: config.database.schema,
-      slots: new ConversionSlots({ concurrency: config.conversion.concurrency, queue: config.conversion.queue }),
+      slots,
       landings: new ImageLandings({ db, schema: config.database.schema, logger }),
       leaseMs: config.conversion.leaseMs,
       manifestWaitMs: config.conversion.manifestWaitMs,
       logger,
+      metrics: metrics.conversions,
+      readyImages: new CountingReadyImageCache(metrics.readyImageCache),
     });
-    const server = await createServer({ host: config.host, port: config.port, images, auth, logger });
+    const garbageCollector = createGarbageCollector(config, {
+      db,
+      blobs,
+      source,
+      baseLayers,
+      logger,
+      onImageRemoved: (image) => images.readyImages.evictDroplet(image.dropletGuid),
+    });
+    // Runs on demand (POST /admin/gc) and periodic ones are recorded for /metrics.
+    const recordedGc = { collect: metrics.gc.wrap((options: { dryRun: boolean }) => garbageCollector.collect(options)) };
+    const gcWorker = config.gc.intervalMs > 0 ? createGcWorker(config, db, recordedGc, logger) : undefined;
+    const readiness = new Readiness(
+      readinessChecks({
+        db,
+        blobs,
+        baseLayers,
+        capi: uaaUrl ? { url: config.capi.url, caCert: config.capi.caCert, uaaUrl, uaaCaCert: config.uaa.caCert } : undefined,
+      }),
+    );
+    const server = await createServer({
+      host: config.host,
+      port: config.port,
+      tls,
+      images,
+      auth,
+      admin: { db, blobs, source, baseLayers, gc: recordedGc },
+      readiness,
+      logger,
+      metrics,
+      metricsOnThisPort: config.metrics.port === 0,
+      connectionLimits: { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs },
+    });
     const prewarmer = capi && config.prewarm.enabled ? createPrewarmer(config, db, capi, images, logger) : undefined;
+    if (prewarmer) metrics.prewarm.observe(prewarmer);
+    const metricsListener = config.metrics.port === 0 ? undefined : new MetricsListener({ host: config.metrics.host || config.host, port: config.metrics.port, metrics, logger });
     const sweeper = setInterval(() => void sweepStaging(blobs, logger).catch((error: unknown) => logger.warn({ err: error }, 'sweeping staged writes failed')), STAGING_SWEEP_INTERVAL_MS);
     sweeper.unref();
     return {
@@ -202,11 +282,18 @@ export async function buildRegistry(config: Config, logger: Logger): Promise<Reg
       images,
       db,
       prewarmer,
+      metrics,
+      metricsListener,
+      pulls,
+      garbageCollector,
+      gcWorker,
       async stop() {
         clearInterval(sweeper);
-        await prewarmer?.stop();
-        await server.stop({ timeout: 30_000 });
-        await images.drain();
+        // All at once: the listener closes now, and requests, conversions (the pre-warmer's too) and
+        // workers' rounds under way share SHUTDOWN_TIMEOUT_MS; conversions still running then are handed back.
+        await Promise.all([prewarmer?.stop(), gcWorker?.stop(), server.stop({ timeout: config.shutdownTimeoutMs }), images.drain(config.shutdownTimeoutMs)]);
+        await metricsListener?.stop();
+        await pulls.stop();
         await db.destroy();
       },
     };
@@ -235,11 +322,30 @@ function createPrewarmer(config: Config, db: Knex, capi: CapiClient, images: Ima
   });
 }
 
+/** Garbage collection as configured: the running configuration's base layers are always kept. */
+export function createGarbageCollector(
+  config: Config,
+  parts: { db: Knex; blobs: BlobStore; source: DropletSource; baseLayers: BaseLayers; logger: Logger; onImageRemoved?: GarbageCollectorOptions['onImageRemoved'] },
+): GarbageCollector {
+  const { baseLayers, ...rest } = parts;
+  return new GarbageCollector({
+    ...rest,
+    keepDigests: [...[...baseLayers.rootfs.values()].map((layer) => layer.digest), baseLayers.lifecycle.digest],
+    imageRetentionDays: config.gc.imageRetentionDays,
+    blobGraceMs: config.gc.blobGraceMs,
+  });
+}
+
+function createGcWorker(config: Config, db: Knex, collector: Pick<GarbageCollector, 'collect'>, logger: Logger): GcWorker {
+  return new GcWorker({ collector, leadership: new LeaderElection({ db, name: `gc ${config.database.schema}`, logger }), intervalMs: config.gc.intervalMs, logger });
+}
+
 /** Builds the registry and returns once it listens (and, with the capi source, pre-warms). */
 export async function startRegistry(config: Config, logger: Logger): Promise<Registry> {
   const registry = await buildRegistry(config, logger);
   try {
     await registry.server.start();
+    await registry.metricsListener?.start();
   } catch (error) {
     await registry.stop();
     throw error;
@@ -248,7 +354,9 @@ export async function startRegistry(config: Config, logger: Logger): Promise<Reg
     { event: 'started', url: registry.server.info.uri, droplets: config.dropletsDir, stacks: Object.keys(config.stacks) },
     `droplet-registry listening on ${registry.server.info.uri}`,
   );
+  if (registry.metricsListener) logger.info({ event: 'metrics.listening', url: registry.metricsListener.url }, `metrics on ${registry.metricsListener.url}/metrics`);
   if (registry.prewarmer) registry.prewarmer.start();
   else if (config.source === 'capi') logger.info({ event: 'prewarm.disabled' }, 'pre-warming is off (PREWARM_ENABLED=false): droplets are converted on their first pull');
+  registry.gcWorker?.start();
   return registry;
 }

@@ -1,14 +1,15 @@
 /**
  * A measurement prototype, not production code: the droplet conversion pipeline re-assembled from
- * src/conversion with the changes docs/performance.md proposes, to measure them before anyone
- * changes src/. Runs one variant on one droplet and prints its wall and CPU time, peak RSS and the
- * layer's digest and diff_id (compare them across variants: the same digest means byte-identical
- * layers).
+ * src/conversion with the changes docs/performance.md proposed, measured before src/ changed (they
+ * are in src/ now: `chunk=262144,coalesce=262144,parallel` is close to what convertDroplet does;
+ * `today` is the pipeline as it was before them). Kept for A/B runs of further variants. Runs one
+ * variant on one droplet and prints its wall and CPU time, peak RSS and the layer's digest and
+ * diff_id (compare them across variants: the same digest means byte-identical layers).
  *
  *   node_modules/.bin/node bench/experiments/conversion-variants.ts DROPLET.tgz VARIANT [LEVEL] [OUT]
  *
  * VARIANT is a comma-separated list of:
- *   today          convertDroplet's stages as they are (gunzip → tar rewrite → sha256 → gzip → sha256 → file)
+ *   today          convertDroplet's stages as they were (gunzip → tar rewrite → sha256 → gzip → sha256 → file)
  *   chunk=N        zlib chunkSize N bytes for gunzip and gzip (default 16384, zlib's)
  *   coalesce=N     batch the rewritten tar into writes of at least N bytes before hashing and gzip
  *   parallel       pigz-style gzip: 1 MiB blocks deflated on the thread pool, cores + 1 in flight

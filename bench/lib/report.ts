@@ -193,7 +193,7 @@ export function renderMarkdown(results: BenchResults): string {
     `Two droplets are generated deterministically from the seed \`${options.seed}\` (bench/lib/droplet-generator.ts) and cached in \`bench/.cache\`: ` +
       'Node.js-buildpack-like trees of ~150 MB and ~1 GB (a large runtime binary and shared libraries that gzip to ~45%, a `node_modules` tree of thousands ' +
       'of small files in nested packages, app source, incompressible static assets, `profile.d`, `staging_info.yml`), gzipped at level 6 like `tar -czf`. ' +
-      `**Cold conversion** runs \`convertDroplet\` in a fresh process per run (so its peak RSS is its own) from the page-cache-warm file into a fresh filesystem blobstore, ` +
+      `**Cold conversion** runs \`convertDroplet\` (the built code in \`dist/\`, as the server runs it) in a fresh process per run (so its peak RSS is its own) from the page-cache-warm file into a fresh filesystem blobstore, ` +
       `timing the conversion itself (not Node's start-up); the reference pipeline \`gzip -dc droplet.tgz | pigz -1 -p <cores> | sha256sum\` runs on the same file, ` +
       `in ${options.repeat} round${options.repeat === 1 ? '' : 's'} of: the reference, then one conversion at each compared level; medians reported. ` +
       `**Warm pulls**: the built server (\`node dist/cli.js serve\`, directory source, the droplet and the busybox rootfs) answers one manifest GET (which converts), ` +

@@ -6,14 +6,15 @@
  * (node, dist/, migrations/, node_modules/), the job directory holds the rendered templates.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { get, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { buildTar, standardDroplet } from '../support/build-droplet.ts';
@@ -33,6 +34,9 @@ const JOB = '/var/vcap/jobs/droplet-registry';
 const PID_FILE = '/var/vcap/sys/run/bpm/droplet-registry/droplet-registry.pid';
 const ROOTFS = '/var/vcap/packages/cflinuxfs4/rootfs.tar';
 const DROPLET_GUID = '8b3e1c44-1c0e-4f3a-9a55-6d2f2a1b0c9d';
+/** A droplet whose download is slow (a FIFO): its conversion is under way while drain runs. */
+const SLOW_DROPLET_GUID = '5d0c7e9a-3b1f-4c2e-8a6d-9f0e1b2c3d4a';
+const DROPLETS_DIR = '/var/vcap/data/droplet-registry/droplets';
 /** Big enough that a client reading nothing holds the response open (socket buffers are a few MB). */
 const ROOTFS_FILE_BYTES = 32 * 1024 * 1024;
 
@@ -40,6 +44,7 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
   let root: string;
   let database: TestDatabase;
   let port: number;
+  let metricsPort: number;
   let registry: DetachedProcess | undefined;
   let rootfsDigest: string;
 
@@ -53,6 +58,7 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
       droplet_registry: {
         port,
         bind_address: '127.0.0.1',
+        metrics: { port: metricsPort },
         source: 'directory',
         log_level: 'info',
         database: {
@@ -66,6 +72,7 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
         },
         rootfs_wait_timeout_in_seconds: 20,
         drain: { timeout_in_seconds: 60 },
+        shutdown_timeout_in_seconds: 45,
         health_check: { timeout_in_seconds: 2 },
       },
     };
@@ -86,6 +93,7 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
     database = (await postgres?.create()) as TestDatabase;
     root = makeScratchDir('bosh-vm');
     port = await freePort();
+    metricsPort = await freePort();
     // Packages: node and the service (this repository: dist/, migrations/, node_modules/).
     mkdirSync(onVm('/var/vcap/packages/node/bin'), { recursive: true });
     symlinkSync(realpathSync(join(REPOSITORY_ROOT, 'node_modules', '.bin', 'node')), onVm('/var/vcap/packages/node/bin/node'));
@@ -101,9 +109,16 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
       ]),
     );
     // A droplet for the directory source, under the default DROPLETS_DIR (DATA_DIR/droplets).
-    const appDir = onVm('/var/vcap/data/droplet-registry/droplets/my-org/dev/hello');
+    const appDir = onVm(`${DROPLETS_DIR}/my-org/dev/hello`);
     mkdirSync(appDir, { recursive: true });
     writeFileSync(join(appDir, `${DROPLET_GUID}.tgz`), await standardDroplet({ startCommand: 'node server.js' }));
+    const slowDir = onVm(`${DROPLETS_DIR}/my-org/dev/slow`);
+    mkdirSync(slowDir, { recursive: true });
+    execFileSync('mkfifo', [join(slowDir, `${SLOW_DROPLET_GUID}.tgz`)]);
+    writeFileSync(
+      join(slowDir, `${SLOW_DROPLET_GUID}.json`),
+      JSON.stringify({ guid: SLOW_DROPLET_GUID, state: 'STAGED', stack: 'cflinuxfs4', created_at: '2024-01-01T00:00:00Z', process_types: { web: './run.sh' } }),
+    );
     await installJob({ bootstrap: true, index: 0 });
   });
 
@@ -175,6 +190,22 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
     });
   });
 
+  it('bin/healthy reports not ready, naming why, while a stack\'s rootfs is missing from the blobstore, and ready once it is back', async () => {
+    const blob = onVm(`/var/vcap/store/droplet-registry/blobstore/blobs/sha256/${rootfsDigest.slice('sha256:'.length)}`);
+    renameSync(blob, `${blob}.away`);
+    let answer: Awaited<ReturnType<typeof script>> | undefined;
+    try {
+      await waitFor('bin/healthy to report not ready', async () => {
+        answer = await script('healthy');
+        return answer.code !== 0;
+      });
+    } finally {
+      renameSync(`${blob}.away`, blob);
+    }
+    assert.match(answer?.stderr ?? '', /droplet-registry is not ready \(HTTP 503\): .*"rootfs":\{"ok":false,"error":"the rootfs of stack cflinuxfs4 \(sha256:[0-9a-f]{64}\) is missing from the blobstore"\}/);
+    await waitFor('bin/healthy to pass again', async () => (await script('healthy')).code === 0);
+  });
+
   it('serves the imported rootfs as the first layer of an app image', async () => {
     const response = await fetch(`http://127.0.0.1:${port}/v2/my-org/dev/hello/manifests/latest`, {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
@@ -182,21 +213,37 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
     assert.equal(response.status, 200, await response.clone().text());
     const manifest = (await response.json()) as { layers: Array<{ digest: string; size: number }> };
     assert.equal(manifest.layers[0]?.digest, rootfsDigest);
+    // Metrics on the job's metrics port, where prom_scraper_config.yml points.
+    const scrape = parseYaml(readFileSync(onVm(`${JOB}/config/prom_scraper_config.yml`), 'utf8')) as { port: number; path: string };
+    const metrics = await fetch(`http://127.0.0.1:${scrape.port}${scrape.path}`);
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /^droplet_registry_conversions_total\{outcome="succeeded"\} 1$/m);
   });
 
-  it('drain stops the registry, waiting for the request under way, then prints 0', async () => {
+  it('drain stops the registry, waiting for the request and the conversion under way, then prints 0', async () => {
     const running = registry as DetachedProcess;
     // A client that takes the rootfs blob slowly: the response cannot finish until it reads.
     const blob = await openResponse(`http://127.0.0.1:${port}/v2/my-org/dev/hello/blobs/${rootfsDigest}`);
     assert.equal(blob.statusCode, 200);
     blob.pause();
-    await sleep(200);
+    // A pull converting a droplet whose download has not begun (its FIFO has no writer yet).
+    const pull = openResponse(`http://127.0.0.1:${port}/v2/my-org/dev/slow/manifests/latest`);
+    await waitFor('the conversion to start', () => running.logs().includes('conversion.started'));
 
     const drain = runScript(onVm(`${JOB}/bin/drain`));
     await sleep(2_500);
-    assert.equal(running.exit, null, 'the registry waits for the response under way');
+    assert.equal(running.exit, null, 'the registry waits for the response and the conversion under way');
     assert.equal(drain.done, false, 'drain waits for the registry');
     assert.notEqual((await script('healthy')).code, 0, 'a draining registry takes no new connections');
+
+    // The download arrives: the conversion finishes and the pull gets its manifest.
+    const fifo = createWriteStream(onVm(`${DROPLETS_DIR}/my-org/dev/slow/${SLOW_DROPLET_GUID}.tgz`));
+    fifo.end(await standardDroplet({ startCommand: './run.sh' }));
+    await finished(fifo);
+    const manifest = await pull;
+    assert.equal(manifest.statusCode, 200);
+    manifest.resume();
+    assert.equal(running.exit, null, 'still serving the slow blob client');
 
     let received = 0;
     blob.on('data', (chunk: Buffer) => {
@@ -213,6 +260,8 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
     assert.equal(existsSync(onVm(PID_FILE)), false, 'drain removes the pid file of the process it ended');
     assert.match(readFileSync(onVm('/var/vcap/sys/log/droplet-registry/drain.log'), 'utf8'), /exited after \d+s/);
     assert.match(running.logs(), /SIGTERM received/);
+    assert.match(running.logs(), /"event":"conversion\.succeeded"/);
+    assert.doesNotMatch(running.logs(), /conversion\.handed_back/, 'the conversion finished within the shutdown timeout');
   });
 
   it('afterwards bin/healthy fails and drain has nothing to do', async () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load-config.ts';
+import { makeThrowawayCertificates, throwawayCaProblem } from '../support/throwaway-ca.ts';
 import { applyOperations, checkOperation, find, type PatchOperation, type Yaml } from './support/go-patch.ts';
 import { defaultLinks, readJobSpec, RenderError, renderJob, REPOSITORY_ROOT, requireRuby, TOKEN_SIGNING_KEY } from './support/render-job.ts';
 
@@ -71,7 +72,11 @@ const FAKE_KEY = '-----BEGIN EC PRIVATE KEY-----\nMHcfake\n-----END EC PRIVATE K
 /** Fills in `((variables))` as the director would: example vars files first, then generated-like values. */
 function interpolate(document: Yaml, vars: Record<string, Yaml>): Yaml {
   const valueOf = (name: string, field: string | undefined): Yaml => {
-    if (name in vars) return vars[name] as Yaml;
+    if (name in vars) {
+      const value = vars[name] as Yaml;
+      // A certificate variable's fields: ((name.certificate)), ((name.private_key)).
+      return field && value && typeof value === 'object' && !Array.isArray(value) && field in value ? ((value as Record<string, Yaml>)[field] as Yaml) : value;
+    }
     if (name === 'system_domain') return 'sys.example.com';
     if (field === 'ca' || field === 'certificate') return FAKE_CA;
     if (field === 'private_key') return FAKE_KEY;
@@ -90,12 +95,28 @@ function interpolate(document: Yaml, vars: Record<string, Yaml>): Yaml {
   return walk(document);
 }
 
+let generatedTls: { certificate: string; private_key: string } | undefined;
+
+/**
+ * The generated ((droplet_registry_tls)): a real certificate and key (the template checks that
+ * they belong together), as CredHub would make them.
+ */
+function registryTls(): { certificate: string; private_key: string } {
+  if (!generatedTls) {
+    const problem = throwawayCaProblem();
+    if (problem) throw new Error(problem);
+    const made = makeThrowawayCertificates(['DNS:registry.sys.example.com']);
+    generatedTls = { certificate: made.cert, private_key: made.key };
+  }
+  return generatedTls;
+}
+
 /**
  * Renders the droplet-registry job of a manifest, links as the director would resolve them. The
  * example vars file's signing key is a placeholder (operators generate theirs): a real key stands in.
  */
 async function renderFromManifest(manifest: Yaml, names: readonly string[], templates?: string[]) {
-  const vars = Object.assign({}, ...names.map(exampleVars), { droplet_registry_token_signing_key: TOKEN_SIGNING_KEY }) as Record<string, Yaml>;
+  const vars = Object.assign({}, ...names.map(exampleVars), { droplet_registry_token_signing_key: TOKEN_SIGNING_KEY, droplet_registry_tls: registryTls() }) as Record<string, Yaml>;
   const filled = interpolate(manifest, vars);
   const properties = find(filled, `${JOB_PATH}/properties`) as object;
   const instances = find(filled, '/instance_groups/name=droplet-registry/instances') as number;
@@ -147,6 +168,8 @@ describe('ops-files', () => {
         assert.equal(config.capi.caCert, '/var/vcap/jobs/droplet-registry/config/certs/cc_ca.crt');
         assert.ok(config.database.url.startsWith('postgres://droplet_registry:'), config.database.url);
         assert.equal(files['config/certs/cc_ca.crt'], `${FAKE_CA}\n`);
+        assert.deepEqual(config.tls, { cert: '/var/vcap/jobs/droplet-registry/config/certs/tls.crt', key: '/var/vcap/jobs/droplet-registry/config/certs/tls.key' });
+        assert.equal(files['config/certs/tls.crt'], `${registryTls().certificate}\n`);
       });
     });
   }
@@ -158,7 +181,7 @@ describe('ops-files', () => {
     const url = new URL((JSON.parse(files['config/config.json'] as string) as { database: { url: string } }).database.url);
     assert.equal(url.host, 'registry-db.example.com:5432');
     assert.equal(url.searchParams.get('sslmode'), 'verify-full');
-    assert.equal(url.searchParams.get('sslrootcert'), '/var/vcap/jobs/droplet-registry/config/certs/database_ca.crt');
+    assert.equal((JSON.parse(files['config/config.json'] as string) as { database: { caCert: string } }).database.caCert, '/var/vcap/jobs/droplet-registry/config/certs/database_ca.crt');
     assert.match(files['config/certs/database_ca.crt'] as string, /BEGIN CERTIFICATE/);
   });
 
@@ -172,12 +195,21 @@ describe('ops-files', () => {
       assert.deepEqual(find(base, '/releases/name=droplet-registry'), { name: 'droplet-registry', version: 'latest' });
     });
 
-    it("registers registry.((system_domain)) on the registry's port, health-checked by the job's bin/healthy", () => {
+    it("registers registry.((system_domain)) on the registry's TLS port, gorouter verifying its certificate, health-checked by the job's bin/healthy", () => {
       const routes = find(base, '/instance_groups/name=droplet-registry/jobs/name=route_registrar/properties/route_registrar/routes') as Array<Record<string, Yaml>>;
       const route = routes.find((candidate) => candidate.name === 'droplet-registry');
       assert.ok(route);
       assert.deepEqual(route.uris, ['registry.((system_domain))']);
-      assert.equal(route.port, find(base, `${JOB_PATH}/properties/droplet_registry/port`));
+      assert.equal(route.tls_port, find(base, `${JOB_PATH}/properties/droplet_registry/port`));
+      assert.equal(route.port, undefined, 'no plain HTTP route');
+      const certificate = find(base, '/variables/name=droplet_registry_tls') as { type: string; options: { ca: string; alternative_names: string[]; extended_key_usage: string[] } };
+      assert.equal(certificate.type, 'certificate');
+      assert.ok(certificate.options.alternative_names.includes(route.server_cert_domain_san as string), "the name gorouter expects is in the registry's certificate");
+      assert.deepEqual(certificate.options.extended_key_usage, ['server_auth']);
+      // gorouter trusts service_cf_internal_ca (cf-deployment's router.ca_certs hold ((cc_tls.ca))).
+      assert.equal(certificate.options.ca, (find(base, '/variables/name=cc_tls/options') as { ca: string }).ca);
+      assert.equal(find(base, `${JOB_PATH}/properties/droplet_registry/tls/certificate`), '((droplet_registry_tls.certificate))');
+      assert.equal(find(base, `${JOB_PATH}/properties/droplet_registry/tls/private_key`), '((droplet_registry_tls.private_key))');
       const health = route.health_check as Record<string, string>;
       assert.ok(Object.values(readJobSpec().templates).some((destination) => `/var/vcap/jobs/droplet-registry/${destination}` === health.script_path));
       assert.match(health.timeout as string, /^\d+s$/);
@@ -223,7 +255,7 @@ describe('ops-files', () => {
 
     it('without the signing key variable, fails naming it (and the opt-out)', async (t) => {
       if (!requireRuby(t)) return;
-      const filled = interpolate(manifest, { droplet_registry_token_signing_key: '' });
+      const filled = interpolate(manifest, { droplet_registry_token_signing_key: '', droplet_registry_tls: registryTls() });
       const properties = find(filled, `${JOB_PATH}/properties`) as object;
       await assert.rejects(renderJob({ properties, links: defaultLinks(2), templates: ['config.json.erb'] }), /droplet_registry\.token\.signing_key is required .*droplet_registry_token_signing_key.*enable-unauthenticated-pulls\.yml/);
     });

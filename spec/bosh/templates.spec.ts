@@ -13,6 +13,8 @@ import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig, type Config } from '../../src/config/load-config.ts';
 import { configSchema } from '../../src/config/schema.ts';
+import { skipOrFail } from '../support/requirements.ts';
+import { makeThrowawayCertificates, throwawayCaProblem } from '../support/throwaway-ca.ts';
 import {
   defaultLinks,
   JOB_DIR,
@@ -35,6 +37,9 @@ const CA = '-----BEGIN CERTIFICATE-----\nMIIBfakefakefake\n-----END CERTIFICATE-
 const CERTS = '/var/vcap/jobs/droplet-registry/config/certs';
 const PREVIOUS_KEY = privateKeyPem();
 const CERT_FILES = ['cc_ca', 'uaa_ca', 'droplet_blobstore_ca', 'database_ca', 'webdav_blobstore_ca'];
+/** A real server certificate and key (openssl), for the HTTPS listener; null when openssl is missing. */
+const caProblem = throwawayCaProblem();
+const SERVER_TLS = caProblem ? null : makeThrowawayCertificates(['DNS:registry.sys.example.com']);
 
 /** Loads rendered config.json text with the service's real loader and an empty environment. */
 function loadRendered(json: string): Config {
@@ -149,6 +154,10 @@ describe('rendering', () => {
         droplet_registry: {
           port: 9443,
           bind_address: '127.0.0.1',
+          headers_timeout_in_seconds: 10,
+          request_timeout_in_seconds: 20,
+          metrics: { port: 9100, bind_address: '10.0.0.5' },
+          gc: { interval_in_seconds: 0, image_retention_days: 7, blob_grace_in_seconds: 600 },
           public_url: 'https://images.example.com',
           log_level: 'debug',
           source: 'capi',
@@ -168,7 +177,7 @@ describe('rendering', () => {
             login_client_id: 'droplet_registry_login',
             login_client_secret: 'login secret',
           },
-          auth: { type: 'uaa', decision_ttl_in_seconds: 0, admin_scope: 'registry.admin', login_failures: { limit: 0, window_in_seconds: 300 } },
+          auth: { type: 'uaa', decision_ttl_in_seconds: 0, admin_scope: 'registry.admin', login_failures: { limit: 0, window_in_seconds: 300 }, allow_global_auditors: false },
           token: { signing_key: TOKEN_SIGNING_KEY, previous_signing_key: PREVIOUS_KEY, ttl_in_seconds: 60, service: 'images.example.com' },
           prewarm: { enabled: false, interval_in_seconds: 30, concurrency: 4, initial_apps: 0 },
           stacks: [
@@ -177,7 +186,7 @@ describe('rendering', () => {
           ],
           default_stack: 'cflinuxfs5',
           lifecycle_tarball: '/var/vcap/packages/lifecycle/buildpack_app_lifecycle.tgz',
-          conversion: { compression_level: 6, max_uncompressed_bytes: 1_000_000, max_entries: 1000 },
+          conversion: { compression_level: 6, max_uncompressed_bytes: 1_000_000, max_entries: 1000, concurrency: 4, queue: 0, lease_in_seconds: 60, manifest_wait_in_seconds: 20 },
           blobstore: { type: 'fs', fs: { root: '/var/vcap/data/droplet-registry/blobs', shared: false } },
           database: {
             host: 'db.example.com',
@@ -197,13 +206,19 @@ describe('rendering', () => {
     const expected = {
       port: 9443,
       host: '127.0.0.1',
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 20_000,
+      metrics: { port: 9100, host: '10.0.0.5' },
+      gc: { intervalMs: 0, imageRetentionDays: 7, blobGraceMs: 600_000 },
+      authAllowGlobalAuditors: false,
       publicUrl: 'https://images.example.com',
       dataDir: '/var/vcap/data/droplet-registry',
       logLevel: 'debug',
       database: {
-        url: `postgres://reg%2Fuser:p%40ss%3Aw%2Frd%3F%23@db.example.com:6432/registry%20db?sslmode=verify-full&sslrootcert=${certs}/database_ca.crt`,
+        url: `postgres://reg%2Fuser:p%40ss%3Aw%2Frd%3F%23@db.example.com:6432/registry%20db?sslmode=verify-full`,
         schema: 'registry',
         poolMax: 3,
+        caCert: `${certs}/database_ca.crt`,
       },
       blobstore: { type: 'fs', fsRoot: '/var/vcap/data/droplet-registry/blobs' },
       source: 'capi',
@@ -234,7 +249,7 @@ describe('rendering', () => {
       stacks: { cflinuxfs4: '/var/vcap/data/rootfs/cflinuxfs4.tar.gz', cflinuxfs5: '/var/vcap/packages/cflinuxfs5/rootfs.tar' },
       defaultStack: 'cflinuxfs5',
       lifecycleTarball: '/var/vcap/packages/lifecycle/buildpack_app_lifecycle.tgz',
-      conversion: { compressionLevel: 6, maxUncompressedBytes: 1_000_000, maxEntries: 1000 },
+      conversion: { compressionLevel: 6, maxUncompressedBytes: 1_000_000, maxEntries: 1000, concurrency: 4, queue: 0, leaseMs: 60_000, manifestWaitMs: 20_000 },
     };
     // Keys the schema has gained beyond those the job renders keep their defaults; compare ours.
     assert.deepEqual(pickLike(config, expected), expected);
@@ -372,6 +387,44 @@ describe('rendering', () => {
     assert.equal(config.auth, 'none', 'auth auto is none with the directory source');
   });
 
+  it('renders plain HTTP and a 90 s shutdown by default', async (t) => {
+    if (!requireRuby(t)) return;
+    const files = await renderJob({ templates: ['config.json.erb', 'tls.crt.erb', 'tls.key.erb'] });
+    const config = loadRendered(files['config/config.json'] as string);
+    assert.deepEqual(config.tls, { cert: '', key: '' });
+    assert.equal(config.shutdownTimeoutMs, 90_000);
+    assert.equal(files['config/certs/tls.crt']?.trim(), '');
+    assert.equal(files['config/certs/tls.key']?.trim(), '');
+    const shorter = loadRendered(await renderTemplate('config.json.erb', { properties: withProperties({ shutdown_timeout_in_seconds: 20, drain: { timeout_in_seconds: 30 } }) }));
+    assert.equal(shorter.shutdownTimeoutMs, 20_000);
+  });
+
+  it('renders the HTTPS listener: certificate and key into config/certs, their paths in tls', async (t) => {
+    if (!requireRuby(t)) return;
+    if (!SERVER_TLS) return void skipOrFail(t, caProblem as string);
+    const files = await renderJob({ properties: withProperties({ tls: { certificate: SERVER_TLS.cert, private_key: SERVER_TLS.key } }) });
+    const config = loadRendered(files['config/config.json'] as string);
+    assert.deepEqual(config.tls, { cert: `${CERTS}/tls.crt`, key: `${CERTS}/tls.key` });
+    assert.equal(files['config/certs/tls.crt'], `${SERVER_TLS.cert}\n`);
+    assert.equal(files['config/certs/tls.key'], `${SERVER_TLS.key}\n`);
+  });
+
+  it('refuses a TLS key that is not the certificate\'s, or is no key, without showing it', async (t) => {
+    if (!requireRuby(t)) return;
+    if (!SERVER_TLS) return void skipOrFail(t, caProblem as string);
+    const secret = 'TOP-SECRET-TLS-KEY';
+    for (const [privateKey, message] of [
+      [PREVIOUS_KEY, /droplet_registry\.tls\.private_key is not the private key of droplet_registry\.tls\.certificate \(\/CN=[^)]+\) \(the value is not shown\)/],
+      [secret, /droplet_registry\.tls\.private_key must be an unencrypted PEM private key \(the value is not shown\)/],
+    ] as const) {
+      await assert.rejects(renderJob({ properties: withProperties({ tls: { certificate: SERVER_TLS.cert, private_key: privateKey } }), templates: ['config.json.erb'] }), (error: Error) => {
+        assert.match(error.message, message);
+        assert.ok(!error.message.includes(secret) && !error.message.includes('PRIVATE KEY'));
+        return true;
+      });
+    }
+  });
+
   it('renders an IPv6 database host in brackets', async (t) => {
     if (!requireRuby(t)) return;
     const config = loadRendered(await renderTemplate('config.json.erb', { properties: withProperties({ database: { host: 'fd00::5' } }) }));
@@ -416,6 +469,10 @@ describe('bad property values fail rendering with a message naming the property'
     ['a rootfs bpm would not show the registry', { stacks: [{ name: 'cflinuxfs4', rootfs: '/opt/rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must lie under \/var\/vcap\/packages\/, \/var\/vcap\/data\/, \/var\/vcap\/store\//],
     ['a relative rootfs path', { stacks: [{ name: 'cflinuxfs4', rootfs: 'rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must be an absolute path/],
     ['a compression level of 10', { conversion: { compression_level: 10 } }, /droplet_registry\.conversion\.compression_level must be an integer from 1 to 9/],
+    ['no conversion slot', { conversion: { concurrency: 0 } }, /droplet_registry\.conversion\.concurrency must be an integer of at least 1 \(got 0\)/],
+    ['a negative conversion queue', { conversion: { queue: -1 } }, /droplet_registry\.conversion\.queue must be an integer of at least 0/],
+    ['a conversion lease of 0', { conversion: { lease_in_seconds: 0 } }, /droplet_registry\.conversion\.lease_in_seconds must be an integer of at least 1/],
+    ['a manifest wait of 0', { conversion: { manifest_wait_in_seconds: 0 } }, /droplet_registry\.conversion\.manifest_wait_in_seconds must be an integer of at least 1/],
     ['a page size over CAPI\'s maximum', { cc: { page_size: 10_000 } }, /droplet_registry\.cc\.page_size must be an integer from 1 to 5000/],
     ['a CA that is not PEM', { cc: { ca_cert: 'not a certificate' } }, /droplet_registry\.cc\.ca_cert must be PEM certificates/],
     ['an unknown blobstore', { blobstore: { type: 'gcs' } }, /droplet_registry\.blobstore\.type must be one of: webdav, s3, fs \(got "gcs"\)/],
@@ -440,7 +497,19 @@ describe('bad property values fail rendering with a message naming the property'
     ['a blobstore under /var/vcap/packages', { blobstore: { fs: { root: '/var/vcap/packages/x' } } }, /droplet_registry\.blobstore\.fs\.root must be writable/],
     ['a database schema that is not an identifier', { database: { schema: 'Registry-1' } }, /droplet_registry\.database\.schema must be a lower-case SQL identifier/],
     ['a database host with a slash', { database: { host: 'db/x' } }, /droplet_registry\.database\.host must be a host name or IP address/],
+    ['a request timeout under the headers timeout', { headers_timeout_in_seconds: 30, request_timeout_in_seconds: 10 }, /droplet_registry\.request_timeout_in_seconds \(10\) must be at least droplet_registry\.headers_timeout_in_seconds \(30\)/],
+    ['a headers timeout of 0', { headers_timeout_in_seconds: 0 }, /droplet_registry\.headers_timeout_in_seconds must be an integer of at least 1/],
+    ['metrics on the registry\'s own port', { port: 9090, metrics: { port: 9090 } }, /droplet_registry\.metrics\.port must differ from droplet_registry\.port \(9090\), or be 0/],
+    ['a metrics port of 70000', { metrics: { port: 70_000 } }, /droplet_registry\.metrics\.port must be an integer from 0 to 65535/],
+    ['a metrics bind address with a space', { metrics: { bind_address: 'a b' } }, /droplet_registry\.metrics\.bind_address must be an IP address or host name/],
+    ['a blob grace period under 5 minutes', { gc: { blob_grace_in_seconds: 60 } }, /droplet_registry\.gc\.blob_grace_in_seconds must be an integer of at least 300 \(got 60\)/],
+    ['a negative retention', { gc: { image_retention_days: -1 } }, /droplet_registry\.gc\.image_retention_days must be an integer of at least 0/],
+    ['global auditors as a string', { auth: { allow_global_auditors: 'no' } }, /droplet_registry\.auth\.allow_global_auditors must be true or false/],
     ['a negative drain timeout', { drain: { timeout_in_seconds: -1 } }, /droplet_registry\.drain\.timeout_in_seconds must be an integer of at least 0/],
+    ['a shutdown timeout not under the drain timeout', { shutdown_timeout_in_seconds: 120 }, /droplet_registry\.shutdown_timeout_in_seconds \(120\) must be less than droplet_registry\.drain\.timeout_in_seconds \(120\)/],
+    ['a TLS certificate without its key', { tls: { certificate: CA } }, /droplet_registry\.tls\.certificate and droplet_registry\.tls\.private_key go together/],
+    ['a TLS key without its certificate', { tls: { private_key: PREVIOUS_KEY } }, /droplet_registry\.tls\.certificate and droplet_registry\.tls\.private_key go together/],
+    ['a TLS certificate that is not one', { tls: { certificate: CA, private_key: PREVIOUS_KEY } }, /droplet_registry\.tls\.certificate must be a PEM certificate/],
     ['a boolean that is a string', { prewarm: { enabled: 'yes' } }, /droplet_registry\.prewarm\.enabled must be true or false/],
     [
       'the fs blobstore on two instances',
@@ -580,10 +649,24 @@ describe('scripts', () => {
     assert.match(script, /^ {2}wait_for_rootfs c \/var\/vcap\/packages\/c\/rootfs\.tar$/m);
   });
 
-  it('healthy asks /healthz on the configured port, through loopback when bound to all interfaces', async (t) => {
+  it('healthy asks /readyz on the configured port, through loopback when bound to all interfaces, over HTTPS with TLS', async (t) => {
     if (!requireRuby(t)) return;
-    assert.match(await renderTemplate('healthy.erb', { properties: withProperties({ port: 9000 }) }), /'http:\/\/127\.0\.0\.1:9000\/healthz'/);
-    assert.match(await renderTemplate('healthy.erb', { properties: withProperties({ bind_address: '10.0.0.7' }) }), /'http:\/\/10\.0\.0\.7:8080\/healthz'/);
+    const plain = await renderTemplate('healthy.erb', { properties: withProperties({ port: 9000 }) });
+    assert.match(plain, /'http:\/\/127\.0\.0\.1:9000\/readyz'/);
+    assert.doesNotMatch(plain, /--insecure/);
+    assert.match(await renderTemplate('healthy.erb', { properties: withProperties({ bind_address: '10.0.0.7' }) }), /'http:\/\/10\.0\.0\.7:8080\/readyz'/);
+    const tls = await renderTemplate('healthy.erb', { properties: withProperties({ port: 8443, tls: { certificate: 'x', private_key: 'y' } }) });
+    assert.match(tls, /'https:\/\/127\.0\.0\.1:8443\/readyz'/);
+    assert.match(tls, /--insecure/, 'the certificate names the route, not loopback');
+  });
+
+  it('prom_scraper_config.yml points loggregator\'s prom_scraper at the metrics listener, else at the registry\'s port', async (t) => {
+    if (!requireRuby(t)) return;
+    const scrape = async (extra: object) => parseYaml(await renderTemplate('prom_scraper_config.yml.erb', { properties: withProperties(extra), spec: { id: 'registry-0-id' } })) as Record<string, unknown>;
+    assert.deepEqual(await scrape({}), { source_id: 'droplet-registry', instance_id: 'registry-0-id', path: '/metrics', port: 9090, scheme: 'http' });
+    assert.deepEqual(await scrape({ metrics: { port: 0 } }), { source_id: 'droplet-registry', instance_id: 'registry-0-id', path: '/metrics', port: 8080, scheme: 'http' });
+    const tls = await scrape({ port: 8443, metrics: { port: 0 }, tls: { certificate: 'x', private_key: 'y' } });
+    assert.deepEqual([tls.port, tls.scheme, tls.server_name], [8443, 'https', 'registry.sys.example.com']);
   });
 
   it('monit hands the process to bpm under the pid file drain reads', async (t) => {
@@ -605,17 +688,20 @@ function pickLike(actual: unknown, shape: unknown): unknown {
 }
 
 /**
- * Configuration keys the job leaves to the service's defaults for now: added to the schema while
- * the job was being extended (conversion slots and leases, the database CA as its own key; the job
- * verifies the database through `sslrootcert` in the URL instead). Each needs a property once it
- * has landed.
+ * Configuration keys the job leaves to the service's defaults for now: a key being added to the
+ * schema goes here until it has landed and the job has a property for it. Empty: the job renders
+ * every key.
  */
-const NOT_YET_EXPOSED = new Set(['database.caCert', 'conversion.concurrency', 'conversion.queue', 'conversion.leaseMs', 'conversion.manifestWaitMs']);
+const NOT_YET_EXPOSED = new Set<string>([]);
 
 /** The top-level keys config.json.erb renders. */
 const RENDERED_KEYS = new Set([
   'port',
   'host',
+  'headersTimeoutMs',
+  'requestTimeoutMs',
+  'tls',
+  'shutdownTimeoutMs',
   'publicUrl',
   'dataDir',
   'logLevel',
@@ -629,8 +715,11 @@ const RENDERED_KEYS = new Set([
   'authNoneForce',
   'token',
   'authDecisionTtlMs',
+  'authAllowGlobalAuditors',
   'adminScope',
   'loginFailures',
+  'metrics',
+  'gc',
   'dropletsDir',
   'stacks',
   'defaultStack',

@@ -6,7 +6,8 @@
  * is what runs. Entries are sorted, with fixed owners and mtimes, so one machine always builds the
  * same bytes.
  */
-import { createWriteStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -46,7 +47,7 @@ export async function buildBusyboxRootfs(path: string): Promise<void> {
 }
 
 async function rootfsEntries(): Promise<Entry[]> {
-  const busybox = await readFile(BUSYBOX_BINARY);
+  const busybox = await staticBusybox();
   const entries: Entry[] = [
     directory('bin'),
     file('bin/busybox', busybox, 0o755),
@@ -68,6 +69,36 @@ async function rootfsEntries(): Promise<Entry[]> {
     directory('var/tmp', 0o1777),
   ];
   return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * The busybox binary, which must be statically linked: the image has no dynamic loader, so a
+ * dynamic one fails every `docker run` with "exec …: no such file or directory". Debian's
+ * `busybox` package (dynamic) and `busybox-static` install to the same path; as root the static
+ * one is installed over the other.
+ */
+async function staticBusybox(): Promise<Buffer> {
+  let binary = existsSync(BUSYBOX_BINARY) ? await readFile(BUSYBOX_BINARY) : undefined;
+  if ((!binary || hasProgramInterpreter(binary)) && process.getuid?.() === 0) {
+    execFileSync('apt-get', ['install', '-y', '-qq', 'busybox-static'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+    binary = await readFile(BUSYBOX_BINARY);
+  }
+  if (!binary || hasProgramInterpreter(binary)) {
+    throw new Error(`${BUSYBOX_BINARY} must be a statically linked busybox (Debian package busybox-static) to build the test rootfs`);
+  }
+  return binary;
+}
+
+/** Whether a 64-bit little-endian ELF file names a program interpreter (PT_INTERP): it is dynamically linked. */
+function hasProgramInterpreter(elf: Buffer): boolean {
+  const PT_INTERP = 3;
+  const headersAt = Number(elf.readBigUInt64LE(0x20));
+  const headerSize = elf.readUInt16LE(0x36);
+  const headerCount = elf.readUInt16LE(0x38);
+  for (let index = 0; index < headerCount; index++) {
+    if (elf.readUInt32LE(headersAt + index * headerSize) === PT_INTERP) return true;
+  }
+  return false;
 }
 
 function directory(name: string, mode = 0o755, owner = 0): Entry {

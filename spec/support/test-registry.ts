@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { buildRegistry, type Registry } from '../../src/main.ts';
+import { buildRegistry, type BuildOptions, type Registry } from '../../src/main.ts';
 import { buildDroplet } from './build-droplet.ts';
 
 /** A small stand-in for a stack rootfs: enough entries to be a real layer. */
@@ -59,6 +59,8 @@ export async function createTestRegistry(options: {
   dropletsDir: string;
   dataDir?: string;
   env?: Record<string, string>;
+  /** Wraps the registry's blobstore, e.g. in a `FaultyBlobStore`. */
+  wrapBlobStore?: BuildOptions['wrapBlobStore'];
 }): Promise<TestRegistry> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'registry-data-')));
   const config = loadConfig({
@@ -75,7 +77,7 @@ export async function createTestRegistry(options: {
   });
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-  const registry = await buildRegistry(config, logger);
+  const registry = await buildRegistry(config, logger, { wrapBlobStore: options.wrapBlobStore });
   return {
     registry,
     dataDir,

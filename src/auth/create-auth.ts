@@ -5,12 +5,15 @@
  */
 import axios from 'axios';
 import type { Logger } from 'pino';
+import type { UpstreamMetrics } from '../metrics/upstream-metrics.ts';
+import type { CapiClient } from '../sources/capi/capi-client.ts';
 import type { UaaUrl } from '../sources/capi/uaa-url.ts';
 import { createAgents } from '../sources/capi/http-agents.ts';
 import type { AppRef, DropletSource } from '../sources/droplet-source.ts';
 import { AdminGuard } from './admin-guard.ts';
 import { DecisionCache } from './decision-cache.ts';
 import { DownloadPermission, type Decision } from './download-permission.ts';
+import { DownloadRoles } from './download-roles.ts';
 import { LoginThrottle } from './login-throttle.ts';
 import { OPEN_GATE, TokenGate, type PullGate } from './pull-gate.ts';
 import type { OriginSettings } from './registry-origin.ts';
@@ -33,6 +36,8 @@ export interface AuthSettings {
   readonly loginClientId: string;
   readonly loginClientSecret: string;
   readonly decisionTtlMs: number;
+  /** false: global auditors pull only with a role of the app's space or org (read from `/v3/roles`). */
+  readonly allowGlobalAuditors: boolean;
   readonly adminScope: string;
   readonly loginFailuresLimit: number;
   readonly loginFailuresWindowMs: number;
@@ -42,9 +47,13 @@ export interface AuthDependencies {
   /** UAA's URL (configured or discovered); none without the capi source and UAA_URL. */
   readonly uaaUrl: UaaUrl | undefined;
   readonly source: DropletSource;
+  /** Cloud Controller with the registry's token (the capi source); excluding global auditors needs it. */
+  readonly capi?: Pick<CapiClient, 'list'>;
   /** The app behind a repository name (NAME_UNKNOWN/NAME_INVALID when there is none). */
   readonly findApp: (name: string) => Promise<AppRef>;
   readonly logger: Logger;
+  /** Times the UAA and Cloud Controller calls of logins and pull decisions. */
+  readonly metrics?: UpstreamMetrics;
 }
 
 export interface Auth {
@@ -58,17 +67,22 @@ export interface Auth {
 export async function createAuth(settings: AuthSettings, deps: AuthDependencies): Promise<Auth> {
   const { uaaUrl, logger } = deps;
   const uaaHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.uaaCaCert) });
+  deps.metrics?.instrument(uaaHttp, 'uaa');
   const verifier = uaaUrl ? new UaaTokenVerifier({ uaaUrl, http: uaaHttp, logger }) : undefined;
   const admin = new AdminGuard({ verifier, scope: settings.adminScope });
   if (settings.mode === 'none') return { origin: settings.origin, gate: OPEN_GATE, tokens: undefined, admin };
   if (!uaaUrl || !verifier) throw new Error('AUTH=uaa needs UAA: the capi source or UAA_URL');
+  if (!settings.allowGlobalAuditors && !deps.capi) throw new Error('AUTH_ALLOW_GLOBAL_AUDITORS=false needs the capi source: the roles of global auditors are read from Cloud Controller');
   const tokens = new RegistryTokens({ keys: await loadTokenKeys(settings.signingKeyFiles), ttlSeconds: settings.tokenTtlSeconds });
+  const capiHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.capiCaCert) });
+  deps.metrics?.instrument(capiHttp, 'capi');
   const permission = new DownloadPermission({
     capiUrl: settings.capiUrl,
-    http: axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.capiCaCert) }),
+    http: capiHttp,
     source: deps.source,
     findApp: deps.findApp,
     decisions: new DecisionCache<Decision>({ ttlMs: settings.decisionTtlMs }),
+    ...(settings.allowGlobalAuditors || !deps.capi ? {} : { globalAuditorRoles: new DownloadRoles(deps.capi) }),
     logger,
   });
   const tokenService = new TokenService({

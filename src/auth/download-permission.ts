@@ -3,6 +3,12 @@
  * (reference §1.10): asked as the user, `GET /v3/droplets/:guid/download` without following the
  * redirect. A plain "can see the app" check is not enough: space supporters see apps but may not
  * download them. The name is resolved with the registry's own token; the question is the user's.
+ *
+ * Global auditors may download every droplet (the `cloud_controller.global_auditor` scope alone
+ * grants it), so CC's answer cannot exclude them; operators who do (AUTH_ALLOW_GLOBAL_AUDITORS=false)
+ * get a role check first: a global auditor without admin scopes pulls only while holding a role in
+ * the app's space or org that may download (`DownloadRoles`), and is refused 403 DENIED otherwise —
+ * they can see every app anyway, so hiding that it exists would protect nothing.
  */
 import { isAxiosError, type AxiosInstance } from 'axios';
 import type { Logger } from 'pino';
@@ -11,6 +17,7 @@ import { RegistryError } from '../errors/registry-error.ts';
 import { unavailable } from '../sources/capi/upstream-errors.ts';
 import type { AppRef, DropletSource } from '../sources/droplet-source.ts';
 import type { DecisionCache } from './decision-cache.ts';
+import type { DownloadRoles } from './download-roles.ts';
 import type { Refusal } from './registry-tokens.ts';
 import { badCredentials, type UaaIdentity } from './uaa-identity.ts';
 
@@ -26,8 +33,13 @@ export interface DownloadPermissionOptions {
   readonly findApp: (name: string) => Promise<AppRef>;
   /** Decisions by user and app. */
   readonly decisions: DecisionCache<Decision>;
+  /** Set when global auditors are excluded: where their roles are looked up. */
+  readonly globalAuditorRoles?: DownloadRoles;
   readonly logger: Logger;
 }
+
+const GLOBAL_AUDITOR = 'cloud_controller.global_auditor';
+const ADMIN_SCOPES = ['cloud_controller.admin', 'cloud_controller.admin_read_only'];
 
 /**
  * What Cloud Controller's answers mean. Download: 302 (or 200 with CC's `local` blobstore) and
@@ -55,14 +67,30 @@ export class DownloadPermission {
     const key = `${identity.userId} ${app.guid}`;
     const known = this.#options.decisions.get(key);
     if (known) return known;
+    const roles = this.#options.globalAuditorRoles;
+    if (roles && isGlobalAuditorOnly(identity) && !(await roles.holdsDownloadRole(identity.userId, app))) {
+      return this.#decided(identity, name, app, 'forbidden', 'global auditors are excluded (AUTH_ALLOW_GLOBAL_AUDITORS=false)');
+    }
     const droplet = await this.#someDroplet(app);
     // An app without droplets has nothing to pull; seeing it is enough to be told so. That answer
     // is not kept: once the app has a droplet, the download must be asked about.
     const decision = droplet
       ? await this.#ask(identity, `/v3/droplets/${droplet}/download`, DOWNLOAD_ANSWERS)
       : await this.#ask(identity, `/v3/apps/${app.guid}`, APP_ANSWERS);
-    if (droplet) this.#options.decisions.set(key, decision);
-    this.#options.logger.info({ event: 'auth.decision', user: identity.userName, userId: identity.userId, app: app.guid, name, decision }, `${identity.userName} → ${name}: ${decision}`);
+    return droplet ? this.#decided(identity, name, app, decision) : this.#logged(identity, name, app, decision);
+  }
+
+  /** Keeps the decision for the user and app, and logs it. */
+  #decided(identity: UaaIdentity, name: string, app: AppRef, decision: Decision, reason?: string): Decision {
+    this.#options.decisions.set(`${identity.userId} ${app.guid}`, decision);
+    return this.#logged(identity, name, app, decision, reason);
+  }
+
+  #logged(identity: UaaIdentity, name: string, app: AppRef, decision: Decision, reason?: string): Decision {
+    this.#options.logger.info(
+      { event: 'auth.decision', user: identity.userName, userId: identity.userId, app: app.guid, name, decision, ...(reason ? { reason } : {}) },
+      `${identity.userName} → ${name}: ${decision}${reason ? ` (${reason})` : ''}`,
+    );
     return decision;
   }
 
@@ -96,4 +124,9 @@ export class DownloadPermission {
       throw unavailable('Cloud Controller', `GET ${path.replace(/[0-9a-f-]{36}/g, ':guid')} as the user`, error, logger);
     }
   }
+}
+
+/** A global auditor whose token does not also carry admin or admin_read_only (which stay allowed). */
+function isGlobalAuditorOnly(identity: UaaIdentity): boolean {
+  return identity.scopes.includes(GLOBAL_AUDITOR) && !ADMIN_SCOPES.some((scope) => identity.scopes.includes(scope));
 }

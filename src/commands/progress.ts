@@ -9,7 +9,8 @@ export interface Progress {
 
 export function createProgress(label: string, total: number | undefined, stream: NodeJS.WriteStream = process.stderr): Progress {
   const started = performance.now();
-  let lastDraw = 0;
+  // Not 0: performance.now() counts from the process's start, so a draw in its first 100 ms would be skipped.
+  let lastDraw = Number.NEGATIVE_INFINITY;
   let lastQuarter = 0;
   const describe = (done: number): string => {
     const seconds = (performance.now() - started) / 1000;

@@ -12,6 +12,11 @@ import type { StackRootfsMap } from './stacks-format.ts';
 export interface Config {
   port: number;
   host: string;
+  /** Both set: the listener serves HTTPS. */
+  tls: { cert: string; key: string };
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  shutdownTimeoutMs: number;
   publicUrl: string;
   dataDir: string;
   logLevel: string;
@@ -45,13 +50,17 @@ export interface Config {
   capi: { url: string; caCert: string; timeoutMs: number; pageSize: number; blobstoreCaCert: string; downloadIdleTimeoutMs: number };
   uaa: { url: string; caCert: string; clientId: string; clientSecret: string; loginClientId: string; loginClientSecret: string };
   prewarm: { enabled: boolean; intervalMs: number; concurrency: number; initialApps: number };
+  gc: { intervalMs: number; imageRetentionDays: number; blobGraceMs: number };
   /** `auto` resolved: uaa with the capi source, none with the directory source. */
   auth: 'uaa' | 'none';
   authNoneForce: boolean;
   token: { signingKeys: string[]; ttlSeconds: number; service: string };
   authDecisionTtlMs: number;
+  authAllowGlobalAuditors: boolean;
   adminScope: string;
   loginFailures: { limit: number; windowMs: number };
+  /** `port` 0: /metrics on the main port; else a listener of its own on host:port (host empty: HOST). */
+  metrics: { port: number; host: string };
   dropletsDir: string;
   stacks: StackRootfsMap;
   defaultStack: string;
@@ -102,6 +111,10 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   checkSourceSettings({ ...values, source, auth });
   checkAuthSettings({ ...values, source, auth });
   checkBlobstoreSettings(values.blobstore);
+  if (values.metrics.port !== 0 && values.metrics.port === values.port) {
+    throw new ConfigError(`invalid configuration: metrics.port (METRICS_PORT) ${values.metrics.port} is also the registry's port; choose another, or 0 to serve /metrics on the registry's port`);
+  }
+  if (Boolean(values.tls.cert) !== Boolean(values.tls.key)) throw new ConfigError('invalid configuration: HTTPS needs both tls.cert (TLS_CERT) and tls.key (TLS_KEY), or neither for plain HTTP');
   const dataDir = resolve(values.dataDir);
   return {
     ...values,

@@ -57,6 +57,13 @@ export const customFormats = {
     },
     coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
   },
+  // Below this, blobs could be deleted while in-process caches and pulls under way still lead to them.
+  'gc-grace-ms': {
+    validate(value: unknown): void {
+      if (!Number.isInteger(value) || (value as number) < 300_000) throw new Error('must be a whole number of milliseconds of at least 300000 (5 minutes)');
+    },
+    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+  },
   'gzip-level': {
     validate(value: unknown): void {
       if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 9) throw new Error('must be an integer from 1 to 9');
@@ -77,6 +84,38 @@ export const configSchema = {
     format: String,
     default: '127.0.0.1',
     env: 'HOST',
+  },
+  tls: {
+    cert: {
+      doc: 'PEM file of the certificate (with its chain) the registry serves HTTPS with; set with TLS_KEY, the listener speaks HTTPS only.',
+      format: String,
+      default: '',
+      env: 'TLS_CERT',
+    },
+    key: {
+      doc: 'PEM file of the private key of TLS_CERT.',
+      format: String,
+      default: '',
+      env: 'TLS_KEY',
+    },
+  },
+  headersTimeoutMs: {
+    doc: 'A client that has not sent its request headers this long after starting a request is disconnected (408), so slow clients cannot hold connections (milliseconds).',
+    format: 'positive-int',
+    default: 30_000,
+    env: 'HEADERS_TIMEOUT_MS',
+  },
+  requestTimeoutMs: {
+    doc: 'A client that has not sent its whole request (headers and body) this long after starting it is disconnected (408); at least HEADERS_TIMEOUT_MS (milliseconds).',
+    format: 'positive-int',
+    default: 60_000,
+    env: 'REQUEST_TIMEOUT_MS',
+  },
+  shutdownTimeoutMs: {
+    doc: 'On SIGTERM, how long requests and conversions under way may take to finish (milliseconds); conversions still running then are cancelled and handed to another instance.',
+    format: 'nat',
+    default: 60_000,
+    env: 'SHUTDOWN_TIMEOUT_MS',
   },
   publicUrl: {
     doc: 'URL clients use to reach the registry (e.g. https://registry.sys.example.com); empty: taken from each request.',
@@ -284,6 +323,26 @@ export const configSchema = {
       env: 'PREWARM_INITIAL_APPS',
     },
   },
+  gc: {
+    intervalMs: {
+      doc: 'How often garbage collection runs in the service (one instance at a time), in milliseconds; 0: never (run `droplet-registry gc` instead).',
+      format: 'nat',
+      default: 3_600_000,
+      env: 'GC_INTERVAL_MS',
+    },
+    imageRetentionDays: {
+      doc: 'Images not pulled for this many days (counted from the last pull, else the conversion), failed conversions and abandoned ones older than that are removed; 0: never for age.',
+      format: 'nat',
+      default: 30,
+      env: 'GC_IMAGE_RETENTION_DAYS',
+    },
+    blobGraceMs: {
+      doc: 'Blobs referenced by no image for this long (milliseconds, at least 5 minutes) are deleted from the blobstore; keep it well above the longest conversion.',
+      format: 'gc-grace-ms',
+      default: 3_600_000,
+      env: 'GC_BLOB_GRACE_MS',
+    },
+  },
   auth: {
     doc: 'Who may pull: uaa (Cloud Foundry users, as Cloud Controller lets them download droplets; needs the capi source), none (anyone who reaches the registry; refused with the capi source unless AUTH_NONE_FORCE is set); auto: uaa with the capi source, none with the directory source.',
     format: ['auto', 'uaa', 'none'],
@@ -322,6 +381,12 @@ export const configSchema = {
     default: 60_000,
     env: 'AUTH_DECISION_TTL_MS',
   },
+  authAllowGlobalAuditors: {
+    doc: "Let global auditors (UAA scope cloud_controller.global_auditor) pull every app, as Cloud Controller lets them download every droplet; false: they pull only apps where they also hold a space developer, manager or auditor or org manager role (needs the capi source).",
+    format: Boolean,
+    default: true,
+    env: 'AUTH_ALLOW_GLOBAL_AUDITORS',
+  },
   adminScope: {
     doc: 'UAA scope a token needs for the /admin endpoints.',
     format: String,
@@ -340,6 +405,20 @@ export const configSchema = {
       format: 'nat',
       default: 60_000,
       env: 'LOGIN_FAILURES_WINDOW_MS',
+    },
+  },
+  metrics: {
+    port: {
+      doc: 'Port of a listener serving only GET /metrics (Prometheus), not routed by the gorouter; 0: /metrics is served on PORT instead (unauthenticated, public behind a route).',
+      format: 'port',
+      default: 0,
+      env: 'METRICS_PORT',
+    },
+    host: {
+      doc: 'Address the metrics listener binds to (METRICS_PORT set); empty: the same as HOST.',
+      format: String,
+      default: '',
+      env: 'METRICS_HOST',
     },
   },
   dropletsDir: {

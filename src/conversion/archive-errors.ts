@@ -6,10 +6,11 @@ import { TarParseError } from './rewrite-tar.ts';
 
 /**
  * What is wrong with the archive, as a predicate (`is not a gzip file`), or `undefined` when
- * `error` is not about the archive's format. `decompressedBytes` tells a file that is not gzip at
- * all from one with junk after its gzip stream: zlib reports both as a bad header.
+ * `error` is not about the archive's format. zlib reports a file that is not gzip at all and junk
+ * after its gzip stream both as a bad header: `startsAsGzip` (whether the input began with the
+ * gzip magic, see gzip-magic-probe.ts) tells them apart, or else whether anything was decompressed.
  */
-export function describeArchiveError(error: unknown, decompressedBytes: number): string | undefined {
+export function describeArchiveError(error: unknown, decompressedBytes: number, startsAsGzip = decompressedBytes > 0): string | undefined {
   if (error instanceof TarParseError) {
     switch (error.reason) {
       case 'truncated':
@@ -23,7 +24,7 @@ export function describeArchiveError(error: unknown, decompressedBytes: number):
   const { code, message } = error as NodeJS.ErrnoException;
   if (code === 'Z_BUF_ERROR') return 'is truncated (its gzip stream ends early)';
   if (code === 'Z_DATA_ERROR' && message === 'incorrect header check') {
-    return decompressedBytes === 0 ? 'is not a gzip file' : 'has data after the end of its gzip stream';
+    return startsAsGzip ? 'has data after the end of its gzip stream' : 'is not a gzip file';
   }
   if (typeof code === 'string' && code.startsWith('Z_')) return `has corrupt gzip data (${message})`;
   return undefined;

@@ -12,9 +12,11 @@ import { InvalidDropletError } from '../errors/registry-error.ts';
 import { describeArchiveError } from './archive-errors.ts';
 import { createByteMeter } from './byte-meter.ts';
 import { createEntryRuleState, rewriteDropletEntry } from './droplet-entry-rules.ts';
+import { createGzipMagicProbe } from './gzip-magic-probe.ts';
 import type { LayerDescriptor } from './layer-descriptor.ts';
 import { createTarRewrite, type TarEntryRule } from './rewrite-tar.ts';
 import { createStagingInfoCapture } from './staging-info.ts';
+import { LAYER_CHUNK_BYTES } from './stream-chunk-size.ts';
 import { storeTarLayer } from './store-layer.ts';
 
 /** Bounds against decompression bombs and entry floods. */
@@ -60,12 +62,14 @@ export async function convertDroplet(options: ConvertDropletOptions): Promise<La
     }
   };
   const stagingInfo = createStagingInfoCapture();
+  const magic = createGzipMagicProbe();
   try {
     const layer = await storeTarLayer(
       options.droplet,
       [
         createByteMeter((total) => options.onProgress?.(total)),
-        createGunzip(),
+        magic.stream,
+        createGunzip({ chunkSize: LAYER_CHUNK_BYTES }),
         createByteMeter(limitTarBytes),
         createTarRewrite(rule, { observe: stagingInfo.observe }),
       ],
@@ -75,7 +79,7 @@ export async function convertDroplet(options: ConvertDropletOptions): Promise<La
     if (info !== undefined) options.onStagingInfo?.(info);
     return layer;
   } catch (error) {
-    const problem = describeArchiveError(error, tarBytes);
+    const problem = describeArchiveError(error, tarBytes, magic.startsAsGzip());
     if (problem !== undefined) throw new InvalidDropletError(`droplet ${problem}`, { cause: error });
     throw error;
   }

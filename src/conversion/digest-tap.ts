@@ -15,32 +15,54 @@ export interface DigestTap {
   size(): number;
 }
 
-/** A fresh sha256 tap. */
-export function createDigestTap(): DigestTap {
+/** A running sha256 and byte count, fed by hand: for bytes a stage already sees (see reproducible-gzip.ts). */
+export interface DigestCounter {
+  update(bytes: Buffer): void;
+  /** Ends the hash: `update` may not be called after. */
+  finish(): void;
+  /** `sha256:<hex>` of everything fed; only once finished. */
+  digest(): string;
+  /** Bytes fed; only once finished. */
+  size(): number;
+}
+
+/** A fresh sha256 counter. */
+export function createDigestCounter(): DigestCounter {
   const hash = createHash('sha256');
   let size = 0;
   let digest: string | null = null;
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      size += chunk.length;
-      callback(null, chunk);
-    },
-    flush(callback) {
-      digest = `sha256:${hash.digest('hex')}`;
-      callback();
-    },
-  });
-  const ended = (): string => {
-    if (digest === null) throw new Error('the digest tap has not seen the end of its stream');
+  const finished = (): string => {
+    if (digest === null) throw new Error('the digest has not seen the end of its bytes');
     return digest;
   };
   return {
-    stream,
-    digest: ended,
+    update(bytes) {
+      hash.update(bytes);
+      size += bytes.length;
+    },
+    finish() {
+      digest ??= `sha256:${hash.digest('hex')}`;
+    },
+    digest: finished,
     size() {
-      ended();
+      finished();
       return size;
     },
   };
+}
+
+/** A fresh sha256 tap. */
+export function createDigestTap(): DigestTap {
+  const counter = createDigestCounter();
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      counter.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      counter.finish();
+      callback();
+    },
+  });
+  return { stream, digest: () => counter.digest(), size: () => counter.size() };
 }

@@ -41,15 +41,17 @@ export const LIFECYCLE_RULE: EntryRuleOptions = { prefix: 'tmp/lifecycle/', owne
 
 /**
  * What a rule remembers within one archive: every path emitted so far (relative to the prefix, to
- * keep it small: about 100 bytes an entry) and its type.
+ * keep it small: about 100 bytes an entry) and its type, and which of them are symlinks now.
  */
 export interface EntryRuleState {
   readonly emitted: Map<string, string>;
+  /** Paths whose latest entry is a symlink: nothing may be extracted through them. */
+  readonly symlinks: Set<string>;
 }
 
 /** A fresh state for one archive. */
 export function createEntryRuleState(): EntryRuleState {
-  return { emitted: new Map() };
+  return { emitted: new Map(), symlinks: new Set() };
 }
 
 /** The droplet rule: `./app/x` → `home/vcap/app/x`, owned by vcap; `null` drops the entry. */
@@ -69,9 +71,17 @@ const MAX_MTIME_MS = (2 ** 31 - 1) * 1000;
 export function rewriteArchiveEntry(header: Header, state: EntryRuleState, options: EntryRuleOptions): EntryHeader | null {
   const { archive } = options;
   const type = layerEntryType(header, archive);
+  // A layer header cuts a name at its NUL: what would be checked is not what Docker unpacks.
+  if (header.name.includes('\0')) throw new InvalidDropletError(`${describeEntry(header, archive)} has a NUL byte in its name`);
+  if (header.linkname?.includes('\0')) throw new InvalidDropletError(`${describeEntry(header, archive)} has a NUL byte in its link target`);
   const normalised = normalisePath(header.name, archive);
   if ('problem' in normalised) throw new InvalidDropletError(`${describeEntry(header, archive)} ${normalised.problem}`);
   const path = normalised.components.join('/');
+  const symlinkAbove = symlinkAncestor(normalised.components, state);
+  if (symlinkAbove !== undefined) {
+    // Docker and containerd follow the symlink when unpacking: the entry would land wherever it points.
+    throw new InvalidDropletError(`${describeEntry(header, archive)} lies under the symlink ${JSON.stringify(symlinkAbove)} earlier in the ${archive}`);
+  }
   if (path === '') {
     if (type === 'directory') return null;
     throw new InvalidDropletError(`${describeEntry(header, archive)} names the ${archive} root but is not a directory`);
@@ -93,7 +103,21 @@ export function rewriteArchiveEntry(header: Header, state: EntryRuleState, optio
   }
   if (type === 'link') rewritten.linkname = hardLinkTarget(header, state, options);
   state.emitted.set(path, type);
+  // A later entry of the same path replaces the symlink, as on extraction.
+  if (type === 'symlink') state.symlinks.add(path);
+  else state.symlinks.delete(path);
   return rewritten;
+}
+
+/** A directory above the entry that the archive made a symlink (the outermost), if any. */
+function symlinkAncestor(components: readonly string[], state: EntryRuleState): string | undefined {
+  if (state.symlinks.size === 0) return undefined;
+  let ancestor = '';
+  for (const component of components.slice(0, -1)) {
+    ancestor = ancestor === '' ? component : `${ancestor}/${component}`;
+    if (state.symlinks.has(ancestor)) return ancestor;
+  }
+  return undefined;
 }
 
 type LayerEntryType = 'file' | 'directory' | 'symlink' | 'link';

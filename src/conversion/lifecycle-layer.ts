@@ -13,10 +13,12 @@ import { InvalidDropletError } from '../errors/registry-error.ts';
 import { describeArchiveError } from './archive-errors.ts';
 import { createByteMeter } from './byte-meter.ts';
 import { createEntryRuleState, LIFECYCLE_RULE, rewriteArchiveEntry, ROOT_OWNER } from './droplet-entry-rules.ts';
+import { createGzipMagicProbe } from './gzip-magic-probe.ts';
 import { InvalidLayerFileError } from './invalid-layer-file-error.ts';
 import type { LayerDescriptor } from './layer-descriptor.ts';
 import { createTarRewrite } from './rewrite-tar.ts';
 import { storeTarLayer } from './store-layer.ts';
+import { LAYER_CHUNK_BYTES } from './stream-chunk-size.ts';
 
 /**
  * `/tmp/lifecycle/launcher <app dir> <start command> [<execution metadata>]`, run from /home/vcap
@@ -119,11 +121,13 @@ export async function buildLauncherLayer(blobs: BlobStore, compressionLevel: num
 export async function buildLifecycleLayerFromTarball(path: string, blobs: BlobStore, compressionLevel: number): Promise<LayerDescriptor> {
   const state = createEntryRuleState();
   let tarBytes = 0;
+  const magic = createGzipMagicProbe();
   try {
     return await storeTarLayer(
-      createReadStream(path),
+      createReadStream(path, { highWaterMark: LAYER_CHUNK_BYTES }),
       [
-        createGunzip(),
+        magic.stream,
+        createGunzip({ chunkSize: LAYER_CHUNK_BYTES }),
         createByteMeter((total) => {
           tarBytes = total;
         }),
@@ -133,7 +137,7 @@ export async function buildLifecycleLayerFromTarball(path: string, blobs: BlobSt
     );
   } catch (error) {
     if (error instanceof InvalidDropletError) throw new InvalidLayerFileError(`${path}: ${error.message}`, { cause: error });
-    const problem = describeArchiveError(error, tarBytes);
+    const problem = describeArchiveError(error, tarBytes, magic.startsAsGzip());
     if (problem !== undefined) throw new InvalidLayerFileError(`lifecycle tarball ${path} ${problem}`, { cause: error });
     throw error;
   }

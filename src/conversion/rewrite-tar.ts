@@ -58,6 +58,10 @@ export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions 
   const pack = tar.pack();
   let readerBehind = false;
   let waitingEntry: (() => void) | null = null;
+  // Entries extract announced and we have not finished copying: extract may finish (its input all
+  // consumed) while the last of them still waits for the reader, and the pack must not end first.
+  let entriesInProgress = 0;
+  let finalizeWhenCopied: (() => void) | null = null;
 
   const rewrite = new Duplex({
     write(chunk: Buffer, _encoding, callback) {
@@ -66,8 +70,12 @@ export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions 
     },
     final(callback) {
       extract.once('finish', () => {
-        pack.finalize();
-        callback();
+        const finalize = (): void => {
+          pack.finalize();
+          callback();
+        };
+        if (entriesInProgress === 0) finalize();
+        else finalizeWhenCopied = finalize;
       });
       extract.end(undefined);
     },
@@ -121,7 +129,17 @@ export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions 
     body.on('end', () => sink.end(undefined));
   };
 
-  extract.on('entry', (header, body, next) => {
+  extract.on('entry', (header, body, announce) => {
+    entriesInProgress += 1;
+    const next = (): void => {
+      entriesInProgress -= 1;
+      announce();
+      if (entriesInProgress === 0 && finalizeWhenCopied !== null) {
+        const finalize = finalizeWhenCopied;
+        finalizeWhenCopied = null;
+        finalize();
+      }
+    };
     const start = (): void => {
       let rewritten: EntryHeader | null;
       try {

@@ -1,12 +1,12 @@
 /**
- * The tail every built layer shares: tar → diff_id tap → reproducible gzip → digest tap → staged
- * blob, run as one `stream.pipeline` behind whatever stages produce the tar, and committed under
- * its digest only when all of it succeeded.
+ * The tail every built layer shares: tar → reproducible gzip (which also hashes the tar for the
+ * diff_id, block by block) → digest tap → staged blob, run as one `stream.pipeline` behind
+ * whatever stages produce the tar, and committed under its digest only when all of it succeeded.
  */
 import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStore } from '../blobstore/blob-store.ts';
-import { createDigestTap } from './digest-tap.ts';
+import { createDigestCounter, createDigestTap } from './digest-tap.ts';
 import { OCI_LAYER_GZIP, type LayerDescriptor } from './layer-descriptor.ts';
 import { createReproducibleGzip } from './reproducible-gzip.ts';
 import { writeStagedBlob } from './staged-write.ts';
@@ -30,12 +30,13 @@ export async function storeTarLayer(source: Readable, transforms: readonly Duple
   source.on('error', holdEarlyError);
   const stages: Array<Readable | Duplex> = [source, ...transforms];
   try {
-    const diffId = createDigestTap();
-    const gzip = createReproducibleGzip(options.compressionLevel);
+    const diffId = createDigestCounter();
+    const gzip = createReproducibleGzip(options.compressionLevel, { onInput: (block) => diffId.update(block) });
     const digest = createDigestTap();
-    stages.push(diffId.stream, gzip, digest.stream);
+    stages.push(gzip, digest.stream);
     return await writeStagedBlob(options.blobs, options.signal, async (writable) => {
       await pipeline([...stages, writable], { signal: options.signal });
+      diffId.finish();
       return {
         digest: digest.digest(),
         diffId: diffId.digest(),

@@ -46,7 +46,7 @@ export function postgresConnection(url: string, ssl: DatabaseOptions['ssl']): { 
  * any other mode turns TLS on with verification (against `ssl.ca` when given).
  */
 export async function createDatabase(options: DatabaseOptions): Promise<Knex> {
-  if (options.url) return createPostgres(options.url, options);
+  if (options.url) return connectPostgres(options.url, options);
   return createPglite(options);
 }
 
@@ -69,6 +69,35 @@ function createPostgres(url: string, options: DatabaseOptions): Knex {
     searchPath: [options.schema],
     pool: { min: 0, max: options.poolMax ?? 10 },
   });
+}
+
+/**
+ * Connects once before handing the pool out, so that a database the registry cannot use stops the
+ * start-up with a message that names it (never with its password) and says what to change,
+ * instead of a bare TLS or pg_hba.conf error from the first migration.
+ */
+async function connectPostgres(url: string, options: DatabaseOptions): Promise<Knex> {
+  const knex = createPostgres(url, options);
+  try {
+    await knex.raw('select 1');
+    return knex;
+  } catch (error) {
+    await knex.destroy();
+    const parsed = new URL(url);
+    const hint = connectionHint(error as Error & { code?: string });
+    throw new Error(`cannot connect to PostgreSQL at ${parsed.host}${parsed.pathname}: ${(error as Error).message}${hint ? ` (${hint})` : ''}`, { cause: error });
+  }
+}
+
+/** What to change for the connection failures that come from TLS settings. */
+function connectionHint(error: Error & { code?: string }): string | undefined {
+  if (error.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "the host in DATABASE_URL must be one the server's certificate names";
+  if (/certificate/i.test(error.message)) {
+    return "the server's certificate could not be verified: set DATABASE_CA_CERT to the CA that signed it (sslmode=no-verify skips verification)";
+  }
+  if (/no encryption/.test(error.message)) return 'the server accepts TLS sessions only: set sslmode=verify-full in DATABASE_URL and DATABASE_CA_CERT';
+  if (/does not support SSL/i.test(error.message)) return 'the server has TLS off: remove sslmode and DATABASE_CA_CERT, or turn ssl on in PostgreSQL';
+  return undefined;
 }
 
 async function createPglite(options: DatabaseOptions): Promise<Knex> {

@@ -10,6 +10,8 @@ export interface DbBlobRow {
   size: number;
   media_type: string;
   created_at: Date;
+  /** When garbage collection first found no image referencing it; deleted once that lasts the grace period. */
+  unreferenced_since: Date | null;
 }
 
 export type LayerKind = 'rootfs' | 'droplet' | 'lifecycle';
@@ -62,6 +64,9 @@ export interface DbImageRow {
   updated_at: Date;
   converted_at: Date | null;
   conversion_ms: number | null;
+  /** Last manifest pull (counted in memory, written every few seconds); garbage collection's retention starts here. */
+  last_pulled_at: Date | null;
+  pull_count: number;
 }
 
 /** A blob referenced by an image's manifest. */

@@ -3,7 +3,10 @@
  * knows how they go on the wire (distribution's errcode registry, one descriptor per code).
  */
 
-/** Wire codes of the distribution spec, plus distribution's `UNAVAILABLE` extension. */
+/**
+ * Wire codes of the distribution spec, plus distribution's `UNAVAILABLE` extension and two the
+ * admin API needs (`PARAMETER_INVALID`, `CONFLICT`), in the same error body.
+ */
 export type OciErrorCode =
   | 'BLOB_UNKNOWN'
   | 'DIGEST_INVALID'
@@ -19,6 +22,8 @@ export type OciErrorCode =
   | 'UNSUPPORTED'
   | 'TOOMANYREQUESTS'
   | 'UNAVAILABLE'
+  | 'PARAMETER_INVALID'
+  | 'CONFLICT'
   | 'UNKNOWN';
 
 interface ErrorDescriptor {
@@ -42,6 +47,8 @@ export const ERROR_DESCRIPTORS: Readonly<Record<OciErrorCode, ErrorDescriptor>> 
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
+  PARAMETER_INVALID: { status: 400, message: 'invalid request parameter' },
+  CONFLICT: { status: 409, message: 'the request conflicts with the state of the resource' },
   UNKNOWN: { status: 500, message: 'unknown error' },
 };
 

@@ -19,6 +19,16 @@ export class ConversionSlots {
     this.#queueLimit = limits.queue;
   }
 
+  /** Conversions holding a slot (the in-flight gauge). */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Conversions waiting for a slot (the queued gauge). */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
   /** Resolves to the release of a slot once one is free; TOOMANYREQUESTS when the queue is full. */
   async acquire(): Promise<() => void> {
     if (this.#running < this.#concurrency) {

@@ -28,11 +28,13 @@ import {
   findImage,
   findReadyImageByManifestDigest,
   finishConversionRecord,
+  releaseImageLease,
   renewImageLease,
   startConversionRecord,
   type ImageKey,
   type ImageState,
 } from '../db/queries/images.ts';
+import { requestImageConversion, type ConversionRequestOutcome } from '../db/queries/admin-images.ts';
 import { isBlobRecorded, recordBlob, recordLayer } from '../db/queries/layers.ts';
 import { InvalidDropletError, RegistryError } from '../errors/registry-error.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../sources/droplet-source.ts';
@@ -40,9 +42,12 @@ import { SingleFlight } from '../util/single-flight.ts';
 import type { BaseLayers } from './base-layers.ts';
 import type { ConversionSlots } from './conversion-slots.ts';
 import type { ImageLandings } from './image-landings.ts';
+import type { PullRecorder } from './pull-recorder.ts';
+import type { ConversionMetrics } from '../metrics/conversion-metrics.ts';
 import { isSha256Digest } from './digest.ts';
 import { assembleImage } from './assemble-image.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from './media-types.ts';
+import { ReadyImageCache } from './ready-image-cache.ts';
 
 /** A repository name: `org/space/app`, or an app guid alone (the original spike's form). */
 export type RepositoryRef = { readonly org: string; readonly space: string; readonly app: string } | { readonly appGuid: string };
@@ -71,46 +76,67 @@ export interface ImageServiceOptions {
   /** A manifest request waits this long for a conversion, then answers 429 (the conversion goes on). */
   readonly manifestWaitMs: number;
   readonly logger: Logger;
+  /** Counts manifest pulls and blob downloads (for garbage collection and the admin API); none: not counted. */
+  readonly pulls?: PullRecorder;
+  /** Conversion figures and image cache hits for /metrics; none: not recorded. */
+  readonly metrics?: ConversionMetrics;
+  /** Ready images and blob sizes answered from memory (ready-image-cache.ts); default: a fresh one. */
+  readonly readyImages?: ReadyImageCache;
 }
 
 /** Longest a waiter sleeps between looks at the image row, when no notification wakes it. */
 const MAX_POLL_MS = 2_000;
 /** Seconds a client whose manifest is still being converted is asked to wait before retrying. */
 const STILL_CONVERTING_RETRY_AFTER = 1;
+/** How long shutdown waits for cancelled conversions to clean up after themselves. */
+const HAND_BACK_GRACE_MS = 5_000;
 
 export class ImageService {
   readonly #options: ImageServiceOptions;
   readonly #conversions = new SingleFlight<ImageState>();
   #stopping = false;
+  /** Aborted when shutdown's time is up: conversions still running give their images back. */
+  readonly #handBack = new AbortController();
+  /** Warm pulls skip the database; whoever deletes images here evicts them (`evictDroplet`, `clear`). */
+  readonly readyImages: ReadyImageCache;
 
   constructor(options: ImageServiceOptions) {
     this.#options = options;
+    this.readyImages = options.readyImages ?? new ReadyImageCache();
   }
 
   /** The manifest for a tag (`latest` or a droplet guid) or a manifest digest. */
   async getManifest(repository: RepositoryRef, reference: string): Promise<ManifestAnswer> {
     const app = await this.#findApp(repository);
     if (isSha256Digest(reference)) {
-      const image = await findReadyImageByManifestDigest(this.#options.db, app.guid, reference);
+      const cached = this.readyImages.imageByManifest(app.guid, reference);
+      const image = cached ?? (await findReadyImageByManifestDigest(this.#options.db, app.guid, reference));
       if (!image?.manifest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} unknown to repository ${repositoryName(repository)}`);
+      if (!cached) this.readyImages.rememberManifest(app.guid, image);
+      this.#options.pulls?.manifestPulled(image.id);
       return { bytes: image.manifest, digest: reference, mediaType: OCI_MANIFEST };
     }
     const droplet = reference === 'latest' ? await this.#options.source.currentDroplet(app) : await this.#options.source.findDroplet(app, reference);
     const image = await this.#imageOf(app, droplet, this.#options.manifestWaitMs);
     if (!image.manifest || !image.manifestDigest) throw new Error(`image ${image.id} is ready without a manifest`);
+    this.#options.pulls?.manifestPulled(image.id);
     return { bytes: image.manifest, digest: image.manifestDigest, mediaType: OCI_MANIFEST };
   }
 
   /** Size of a blob that belongs to an image of this repository; BLOB_UNKNOWN otherwise. */
   async statBlob(repository: RepositoryRef, digest: string): Promise<{ size: number }> {
     const app = await this.#findApp(repository);
+    const cached = this.readyImages.blobSize(app.guid, digest);
+    if (cached !== undefined) return { size: cached };
     const size = await findAppImageBlobSize(this.#options.db, app.guid, digest);
     if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown to repository ${repositoryName(repository)}`, { detail: { digest } });
+    this.readyImages.rememberBlobSize(app.guid, digest, size);
     return { size };
   }
 
-  /** Where to send the client for a blob (a signed URL), or `null` to stream it from here. */
+  /** Where to send the client for a blob (a signed URL), or `null` to stream it from here; asked once per blob GET, so the download is counted here. */
   redirectUrl(digest: string): Promise<string | null> {
+    this.#options.pulls?.blobPulled(digest);
     return this.#options.blobs.redirectUrl(digest);
   }
 
@@ -128,9 +154,31 @@ export class ImageService {
     const app = await this.#options.source.findAppByGuid(appGuid);
     const droplet = await this.#options.source.findDroplet(app, dropletGuid);
     const key = this.#imageKey(droplet, this.#checkConvertible(droplet));
-    if ((await findImage(this.#options.db, key))?.state === 'ready') return 'ready';
+    if ((await findImage(this.#options.db, key))?.state === 'ready') {
+      this.#options.metrics?.lookup('prewarm', 'hit');
+      return 'ready';
+    }
     await this.#imageOf(app, droplet);
     return 'converted';
+  }
+
+  /**
+   * An operator's "convert this droplet now" (the admin API): a failed image gets a new attempt,
+   * even one whose droplet was at fault; a ready one is converted again only with `force` (and is
+   * not served until it lands again). Returns at once: the conversion runs in the background like
+   * one a pull started (a pull joins it). MANIFEST_UNKNOWN when the droplet cannot become an image here.
+   */
+  async convertDropletNow(app: AppRef, droplet: DropletFacts, options: { force: boolean }): Promise<ConversionRequestOutcome> {
+    const stack = this.#checkConvertible(droplet);
+    const key = this.#imageKey(droplet, stack);
+    const outcome = await requestImageConversion(this.#options.db, key, { appGuid: app.guid, stack, force: options.force });
+    if (outcome !== 'requested') return outcome;
+    this.readyImages.evictDroplet(droplet.guid);
+    this.#conversions.run(JSON.stringify(key), () => this.#obtain(app, droplet, stack, key)).catch((error: unknown) => {
+      // Recorded on the image row (failed) when the conversion ran; a full queue leaves it pending for the next pull.
+      this.#options.logger.warn({ event: 'conversion.request_failed', droplet: droplet.guid, err: error }, `requested conversion of droplet ${droplet.guid} failed: ${(error as Error).message}`);
+    });
+    return 'requested';
   }
 
   /** Resolves the repository; NAME_UNKNOWN when there is no app behind it. */
@@ -145,11 +193,20 @@ export class ImageService {
     return ['latest', ...droplets.map((droplet) => droplet.guid)].sort();
   }
 
-  /** Settles once conversions under way have ended; requests waiting on other instances give up (graceful shutdown). */
-  async drain(): Promise<void> {
+  /**
+   * Graceful shutdown: requests waiting on other instances give up, no conversion starts, and
+   * those under way may finish within `timeoutMs`; then they are cancelled, their staged blobs
+   * discarded and their leases released, so another instance takes them over at once.
+   */
+  async drain(timeoutMs = Infinity): Promise<void> {
     this.#stopping = true;
     await this.#options.landings.stop();
-    await this.#conversions.drain();
+    const settled = this.#conversions.drain();
+    if (await settlesWithin(settled, timeoutMs)) return;
+    this.#handBack.abort(new Error('this registry instance is shutting down'));
+    if (!(await settlesWithin(settled, HAND_BACK_GRACE_MS))) {
+      this.#options.logger.warn({ event: 'conversion.hand_back_stuck', conversions: this.#conversions.size }, 'conversions did not stop when cancelled; their leases will run out');
+    }
   }
 
   #findApp(repository: RepositoryRef): Promise<AppRef> {
@@ -164,10 +221,20 @@ export class ImageService {
   async #imageOf(app: AppRef, droplet: DropletFacts, waitMs?: number): Promise<ImageState> {
     const stack = this.#checkConvertible(droplet);
     const key = this.#imageKey(droplet, stack);
-    const known = await findImage(this.#options.db, key);
-    if (known?.state === 'ready') return known;
+    const cached = this.readyImages.image(key);
+    const known = cached ?? (await findImage(this.#options.db, key));
+    const trigger = waitMs === undefined ? 'prewarm' : 'pull';
+    if (known?.state === 'ready') {
+      this.#options.metrics?.lookup(trigger, 'hit');
+      if (!cached) this.readyImages.rememberImage(key, app.guid, known);
+      return known;
+    }
     if (known?.state === 'failed' && !known.retryable) throw conversionFailed(droplet, known.error);
-    const flight = this.#conversions.run(JSON.stringify(key), () => this.#obtain(app, droplet, stack, key));
+    this.#options.metrics?.lookup(trigger, 'miss');
+    const flight = this.#conversions.run(JSON.stringify(key), () => this.#obtain(app, droplet, stack, key)).then((image) => {
+      this.readyImages.rememberImage(key, app.guid, image);
+      return image;
+    });
     if (waitMs === undefined) return flight;
     return withDeadline(flight, waitMs, () => {
       const message = `droplet ${droplet.guid} is still being converted into an image; retry the request to go on waiting`;
@@ -195,6 +262,8 @@ export class ImageService {
       }
       const release = await this.#options.slots.acquire();
       try {
+        // The slot may have come free because shutdown cancelled the conversion holding it.
+        if (this.#stopping) throw new RegistryError('UNAVAILABLE', 'this registry instance is shutting down; try again', { retryAfter: 1 });
         const imageId = await claimImageConversion(db, key, { appGuid: app.guid, stack, instance, leaseMs });
         // Null: another instance claimed it (or finished it) since we looked.
         if (imageId !== null) return await this.#convert(app, droplet, stack, imageId);
@@ -237,13 +306,21 @@ export class ImageService {
     const heartbeat = this.#heartbeat(imageId, log);
     let bytesIn = 0;
     const written: string[] = [];
+    const handBack = this.#handBack.signal;
+    let stopReading = (): void => undefined;
     try {
       const rootfs = baseLayers.rootfs.get(stack) as LayerDescriptor;
+      const dropletStream = await this.#options.source.openDroplet(app, droplet, { signal: handBack });
+      this.#options.metrics?.watchDroplet(dropletStream);
+      // Cancelling the download fails the conversion's pipeline, which cancels its staged write.
+      stopReading = () => void dropletStream.destroy(handBack.reason as Error);
+      if (handBack.aborted) stopReading();
+      else handBack.addEventListener('abort', stopReading, { once: true });
       const image = await assembleImage({
         app,
         droplet,
         stack,
-        dropletStream: await this.#options.source.openDroplet(app, droplet),
+        dropletStream,
         rootfs,
         lifecycle: baseLayers.lifecycle,
         blobs,
@@ -274,11 +351,14 @@ export class ImageService {
         { event: 'conversion.succeeded', ms: conversionMs, bytesIn, bytesOut: dropletLayer.size, uncompressed: dropletLayer.uncompressedSize, manifest: image.manifestDigest },
         'droplet converted',
       );
+      this.#options.metrics?.succeeded({ seconds: conversionMs / 1000, bytesIn, bytesOut: dropletLayer.size });
       return { id: imageId, state: 'ready', manifest: image.manifestBytes, manifestDigest: image.manifestDigest, error: null, retryable: true, leaseHeld: false };
     } catch (error) {
+      if (handBack.aborted) return await this.#giveBack(imageId, conversionId, { written, bytesIn, heartbeat, log });
       const retryable = !(error instanceof InvalidDropletError);
       const reason = (error as Error).message;
       log.warn({ event: 'conversion.failed', err: error, retryable }, `droplet conversion failed: ${reason}`);
+      this.#options.metrics?.failed(error, { seconds: (performance.now() - started) / 1000, bytesIn });
       await this.#discardUnrecorded(written, log);
       await failImage(db, imageId, { error: reason, retryable, instance }).catch((e: unknown) => log.error({ err: e }, 'could not record the failed conversion'));
       await finishConversionRecord(db, conversionId, { state: 'failed', error: reason, bytesIn }).catch(() => {});
@@ -288,7 +368,21 @@ export class ImageService {
       throw new RegistryError('UNAVAILABLE', `conversion of droplet ${droplet.guid} failed; try again`, { retryAfter: 5, cause: error });
     } finally {
       clearInterval(heartbeat);
+      handBack.removeEventListener('abort', stopReading);
     }
+  }
+
+  /** A conversion cancelled by shutdown: nothing of it kept, its lease released, waiters elsewhere woken to take it over. */
+  async #giveBack(imageId: number, conversionId: string, attempt: { written: string[]; bytesIn: number; heartbeat: NodeJS.Timeout; log: Logger }): Promise<never> {
+    const { db, schema, instance } = this.#options;
+    // No renewal may come after the release.
+    clearInterval(attempt.heartbeat);
+    await this.#discardUnrecorded(attempt.written, attempt.log);
+    await releaseImageLease(db, imageId, instance).catch((e: unknown) => attempt.log.error({ err: e }, 'could not release the conversion lease; it will run out'));
+    await finishConversionRecord(db, conversionId, { state: 'failed', error: 'handed back: its instance was shutting down', bytesIn: attempt.bytesIn }).catch(() => {});
+    await announceImageLanded(db, schema, imageId).catch(() => {});
+    attempt.log.info({ event: 'conversion.handed_back', image: imageId, bytesIn: attempt.bytesIn }, 'shutting down: conversion cancelled and handed back to the other instances');
+    throw new RegistryError('UNAVAILABLE', 'this registry instance is shutting down; try again', { retryAfter: 1 });
   }
 
   /** Renews the lease every third of its length, so a missed renewal or two do not lose it. */
@@ -320,6 +414,19 @@ export class ImageService {
       }
     }
   }
+}
+
+/** Whether `work` settles within `ms` (Infinity: waits for it). */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms === Infinity) {
+    await work;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([work.then(() => true), timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The work's outcome, or `timeout()`'s error when it takes longer than `ms`; the work goes on either way. */

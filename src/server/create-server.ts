@@ -1,37 +1,60 @@
 /**
- * Composes the hapi server: the OCI error translator, the API-version header, request logging,
- * the `/v2/` routes behind the pull gate, the token endpoint, the admin auth strategy and the
- * health probe. Knows nothing of configuration files: `main` hands it the pieces.
+ * Composes the hapi server: request ids, the OCI error translator, the API-version header, request logging,
+ * the `/v2/` routes behind the pull gate, the token endpoint, the admin auth strategy and API, the
+ * health (`/healthz`) and readiness (`/readyz`) probes. Knows nothing of configuration files: `main` hands it the pieces.
  */
 import Hapi from '@hapi/hapi';
 import type { Logger } from 'pino';
 import type { Auth } from '../auth/create-auth.ts';
 import type { ImageService } from '../images/image-service.ts';
+import { metricsRoute } from '../metrics/metrics-route.ts';
+import type { RegistryMetrics } from '../metrics/registry-metrics.ts';
+import { adminRoutes } from '../routes/admin/admin-routes.ts';
+import type { AdminServices } from '../routes/admin/admin-services.ts';
 import { API_VERSION, API_VERSION_HEADER } from '../routes/oci-headers.ts';
 import { tokenRoutes } from '../routes/token.ts';
 import { v2Routes } from '../routes/v2-routes.ts';
 import { registerAdminAuth } from './admin-auth.ts';
+import { applyConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { registerOciErrorTranslator } from './oci-error-translator.ts';
+import { readinessRoute, type Readiness } from './readiness.ts';
+import { registerRequestIds, requestIdOf } from './request-id.ts';
+import type { TlsCredentials } from './tls.ts';
 
 export interface ServerOptions {
   readonly host: string;
   readonly port: number;
+  /** Given: the listener serves HTTPS with this certificate. */
+  readonly tls?: TlsCredentials | undefined;
   readonly images: ImageService;
   readonly auth: Auth;
+  /** What the `/admin` endpoints work with, besides `images` and `auth.origin`. */
+  readonly admin: Omit<AdminServices, 'images' | 'origin'>;
+  /** What `/readyz` checks. */
+  readonly readiness: Readiness;
   readonly logger: Logger;
+  /** How long a client may take to send its request (slow clients are disconnected). */
+  readonly connectionLimits: ConnectionLimits;
+  /** Every request is recorded into it; with `metricsOnThisPort`, `GET /metrics` serves it too. */
+  readonly metrics?: RegistryMetrics;
+  readonly metricsOnThisPort?: boolean;
 }
 
 export async function createServer(options: ServerOptions): Promise<Hapi.Server> {
   const server = Hapi.server({
     host: options.host,
     port: options.port,
+    ...(options.tls ? { tls: options.tls } : {}),
     router: { stripTrailingSlash: false },
     routes: { response: { emptyStatusCode: 200 } },
   });
   // Longer than the keep-alive of load balancers in front (gorouter: 90 s idle), so they close first.
   server.listener.keepAliveTimeout = 95_000;
+  applyConnectionLimits(server.listener, options.connectionLimits);
 
   registerOciErrorTranslator(server);
+  // After the translator, so the id goes on the response it makes of an error.
+  registerRequestIds(server);
   server.ext('onPreResponse', (request, h) => {
     const response = request.response;
     if (request.path.startsWith('/v2')) {
@@ -41,11 +64,15 @@ export async function createServer(options: ServerOptions): Promise<Hapi.Server>
     return h.continue;
   });
   logRequests(server, options.logger);
+  options.metrics?.http.recordRequests(server);
 
   registerAdminAuth(server, options.auth.admin);
   server.route(v2Routes(options.images, options.auth));
   if (options.auth.tokens) server.route(tokenRoutes(options.auth.tokens, options.auth.origin));
+  server.route(adminRoutes({ ...options.admin, images: options.images, origin: options.auth.origin }));
   server.route({ method: 'GET', path: '/healthz', handler: () => ({ status: 'ok' }) });
+  server.route(readinessRoute(options.readiness));
+  if (options.metrics && options.metricsOnThisPort) server.route(metricsRoute(options.metrics));
   return server;
 }
 
@@ -55,7 +82,7 @@ function logRequests(server: Hapi.Server, logger: Logger): void {
     logger.info(
       {
         event: 'request',
-        request: request.info.id,
+        request: requestIdOf(request),
         method: request.method.toUpperCase(),
         path: request.path,
         status: response?.statusCode,
@@ -65,7 +92,7 @@ function logRequests(server: Hapi.Server, logger: Logger): void {
     );
   });
   server.events.on({ name: 'request', channels: 'app' }, (request, event) => {
-    if (event.tags.includes('error')) logger.error({ request: request.info.id, err: describeError(event.error ?? event.data) }, 'request failed');
+    if (event.tags.includes('error')) logger.error({ request: requestIdOf(request), err: describeError(event.error ?? event.data) }, 'request failed');
   });
 }
 

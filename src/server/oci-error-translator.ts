@@ -5,7 +5,11 @@
  * endpoints answer in the same shape.
  */
 import type { Request, ResponseToolkit, Server } from '@hapi/hapi';
+import { isDatabaseConnectionError } from '../db/connection-errors.ts';
 import { ERROR_DESCRIPTORS, RegistryError, type OciErrorCode } from '../errors/registry-error.ts';
+
+/** Seconds a client is asked to wait when the database connection was lost (the pool reconnects at once). */
+const DATABASE_RETRY_AFTER = 2;
 
 const BOOM_CODES: Record<number, OciErrorCode> = {
   400: 'NAME_INVALID',
@@ -35,6 +39,9 @@ export function toRegistryError(error: Error): RegistryError {
     const code = BOOM_CODES[error.output.statusCode] ?? 'UNKNOWN';
     return new RegistryError(code, error.message || undefined);
   }
+  if (isDatabaseConnectionError(error)) {
+    return new RegistryError('UNAVAILABLE', 'the registry database is unavailable; try again', { retryAfter: DATABASE_RETRY_AFTER, cause: error });
+  }
   return new RegistryError('UNKNOWN');
 }
 
@@ -44,7 +51,8 @@ export function registerOciErrorTranslator(server: Server): void {
     const response = request.response;
     if (!(response instanceof Error) || !/^\/(?:v2|admin)(?:\/|$)/.test(request.path)) return h.continue;
     const error = toRegistryError(response);
-    if (error.code === 'UNKNOWN') request.log(['error'], response);
+    // Unexpected failures, and the lost database an operator must see, go to the log with their cause.
+    if (error.code === 'UNKNOWN' || error.cause === response) request.log(['error'], response);
     const body: { code: OciErrorCode; message: string; detail?: unknown } = { code: error.code, message: error.message };
     if (error.detail !== undefined) body.detail = error.detail;
     const answer = h.response({ errors: [body] }).code(ERROR_DESCRIPTORS[error.code].status).type('application/json');

@@ -39,6 +39,13 @@ export interface DropletSource {
   currentDroplet(app: AppRef): Promise<DropletFacts>;
   /** One of the app's droplets by guid; MANIFEST_UNKNOWN when it is not this app's. */
   findDroplet(app: AppRef, dropletGuid: string): Promise<DropletFacts>;
+  /**
+   * Any droplet by guid, with the app it belongs to, for callers that know only the droplet (the
+   * admin API, garbage collection). `null` when Cloud Controller (or the folder) has no such
+   * droplet; a source that cannot be reached throws (UNAVAILABLE) rather than answer `null`, so
+   * "gone" is never inferred from an outage.
+   */
+  lookupDroplet(dropletGuid: string): Promise<{ app: AppRef; droplet: DropletFacts } | null>;
   /** The app's STAGED droplets, for `tags/list`. */
   listStagedDroplets(app: AppRef): Promise<DropletFacts[]>;
   /** The droplet's `.tgz` bytes, streamed; checksum verified by the source where it has one. */

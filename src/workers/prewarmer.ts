@@ -38,7 +38,7 @@ export interface PrewarmerOptions {
   readonly initialApps: number;
 }
 
-/** What the pre-warmer has done since this process started (metrics come later). */
+/** What the pre-warmer has done since this process started; `/metrics` reads it at each scrape (prewarm-metrics.ts). */
 export interface PrewarmCounters {
   /** Audit events dealt with for good (warmed, skipped or given up), each counted once. */
   eventsSeen: number;

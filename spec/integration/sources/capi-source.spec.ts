@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { ServerInjectResponse } from '@hapi/hapi';
+import { pino } from 'pino';
+import { RegistryError } from '../../../src/errors/registry-error.ts';
+import { createCapiSource } from '../../../src/sources/capi/create-capi-source.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
 import { seedFoundation, startCfSimulator, type CfSimulator, type SeededFoundation } from '../../support/cf-simulator/index.ts';
 import { buildTinyRootfs, createTestRegistry, type TestRegistry } from '../../support/test-registry.ts';
@@ -303,6 +306,48 @@ describe('Cloud Foundry source', () => {
       assert.equal((await configured.registry.server.inject('/v2/acme/development/web/tags/list')).statusCode, 200);
       assert.equal(cf.requests.count('GET /'), 0);
       await configured.close();
+    });
+  });
+
+  describe('lookupDroplet (a droplet known only by its guid)', () => {
+    const source = () =>
+      createCapiSource(
+        { capiUrl: cf.capiUrl, capiCaCert: '', uaaUrl: cf.uaaUrl, uaaCaCert: '', clientId: seed.serviceClient.id, clientSecret: seed.serviceClient.secret, timeoutMs: 2000, pageSize: 50, blobstoreCaCert: '', downloadIdleTimeoutMs: 2000 },
+        pino({ level: 'silent' }),
+      ).source;
+
+    it('finds the droplet and its app, org and space', async () => {
+      const found = await source().lookupDroplet(seed.droplets.webPrevious.guid);
+      assert.ok(found);
+      assert.equal(found.droplet.guid, seed.droplets.webPrevious.guid);
+      assert.equal(found.droplet.state, 'STAGED');
+      assert.equal(found.droplet.stack, 'cflinuxfs4');
+      assert.deepEqual(found.app, {
+        guid: seed.apps.web.guid,
+        name: 'web',
+        space: { guid: seed.spaces.development.guid, name: 'development' },
+        org: { guid: seed.spaces.development.orgGuid, name: 'acme' },
+      });
+      assert.equal((await source().lookupDroplet(seed.droplets.failingFailed.guid))?.droplet.state, 'FAILED', 'droplets in any state exist');
+    });
+
+    it('answers null for a deleted, an unknown and a malformed guid', async () => {
+      const app = cf.foundation.createApp(seed.spaces.development, { name: 'looked-up' });
+      const doomed = cf.foundation.addDroplet(app, { bits: await standardDroplet({ startCommand: './b' }) });
+      assert.ok(await source().lookupDroplet(doomed.guid));
+      cf.foundation.deleteDroplet(doomed);
+      assert.equal(await source().lookupDroplet(doomed.guid), null);
+      assert.equal(await source().lookupDroplet('00000000-0000-4000-8000-000000000000'), null);
+      cf.requests.reset();
+      assert.equal(await source().lookupDroplet('../v3/apps'), null);
+      assert.equal(cf.requests.count('GET /v3/droplets/:guid'), 0, 'a value that is no guid is not sent to CAPI');
+    });
+
+    it('throws UNAVAILABLE, never null, when Cloud Controller fails', async () => {
+      cf.faults.failNext(1, 503, { route: 'GET /v3/droplets/:guid' });
+      await assert.rejects(source().lookupDroplet(seed.droplets.webCurrent.guid), (error: unknown) => error instanceof RegistryError && error.code === 'UNAVAILABLE');
+      cf.faults.failNext(1, 502, { route: 'GET /v3/apps/:guid' });
+      await assert.rejects(source().lookupDroplet(seed.droplets.webCurrent.guid), (error: unknown) => error instanceof RegistryError && error.code === 'UNAVAILABLE');
     });
   });
 });

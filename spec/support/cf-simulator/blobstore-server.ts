@@ -65,7 +65,7 @@ export async function startBlobstoreServer(blobstore: Blobstore, foundation: Fou
         nginxError(response, 404, 'Not Found');
         return;
       }
-      sendBlob(request, response, blob.bytes, deps.faults.takeDownloadCut());
+      sendBlob(request, response, blob.bytes, deps.faults.takeDownloadCut(), deps.faults.takeDownloadStall());
     },
     host,
     port,
@@ -74,11 +74,16 @@ export async function startBlobstoreServer(blobstore: Blobstore, foundation: Fou
   return server;
 }
 
-/** Sends the bytes; with `cutAfter`, promises them all but drops the connection after that many. */
-function sendBlob(request: IncomingMessage, response: ServerResponse, bytes: Buffer, cutAfter: number | null): void {
+/**
+ * Sends the bytes; with `cutAfter`, promises them all but drops the connection after that many;
+ * with `stallAfter`, sends that many and then nothing (the simulator's stop closes the connection).
+ */
+function sendBlob(request: IncomingMessage, response: ServerResponse, bytes: Buffer, cutAfter: number | null, stallAfter: number | null): void {
   response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) });
   if (request.method === 'HEAD') {
     response.end();
+  } else if (stallAfter !== null) {
+    response.write(bytes.subarray(0, stallAfter));
   } else if (cutAfter === null) {
     response.end(bytes);
   } else {

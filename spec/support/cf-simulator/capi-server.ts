@@ -16,6 +16,7 @@ import { dropletRoutes } from './capi/droplet-routes.ts';
 import { CcError, RATE_LIMIT_BODY, UNKNOWN_ERROR_BODY, unknownRequest } from './capi/errors.ts';
 import { organizationRoutes } from './capi/organization-routes.ts';
 import { Permissions } from './capi/permissions.ts';
+import { roleRoutes } from './capi/role-routes.ts';
 import { rootRoutes } from './capi/root-routes.ts';
 import type { CapiContext, CapiReply, CapiRoute } from './capi/routes.ts';
 import { spaceRoutes } from './capi/space-routes.ts';
@@ -24,7 +25,7 @@ import type { InjectedStatus } from './faults.ts';
 import { admit, sendRouterError, type FrontDoorDeps } from './front-door.ts';
 import { listen, routeMatcher, sendJson, type ListeningServer } from './http.ts';
 
-const ROUTES = [...rootRoutes, ...organizationRoutes, ...spaceRoutes, ...appRoutes, ...dropletRoutes, ...stackRoutes, ...auditEventRoutes].map((route) =>
+const ROUTES = [...rootRoutes, ...organizationRoutes, ...spaceRoutes, ...appRoutes, ...dropletRoutes, ...stackRoutes, ...auditEventRoutes, ...roleRoutes].map((route) =>
   routeMatcher(route.name, route),
 );
 

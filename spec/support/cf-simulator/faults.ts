@@ -28,6 +28,7 @@ export class Faults {
   readonly #failures: Array<Counted<InjectedStatus>> = [];
   readonly #delays: Array<Counted<number>> = [];
   #downloadCut: { bytes: number; remaining: number } | null = null;
+  #downloadStall: { bytes: number; remaining: number } | null = null;
   readonly #wrongChecksums = new Set<string>();
   readonly #rejectedClients = new Set<string>();
   /** When set, droplet download redirects carry URLs whose `expires` is already past (the blobstore answers 410). */
@@ -48,6 +49,11 @@ export class Faults {
     this.#downloadCut = { bytes, remaining: count };
   }
 
+  /** The next `count` blobstore downloads send the full headers, then only `bytes` bytes, then nothing more until the client hangs up (a download that hangs). */
+  stallDownloadsAfter(bytes: number, count = 1): void {
+    this.#downloadStall = { bytes, remaining: count };
+  }
+
   /** CAPI advertises a checksum for this droplet that does not match its bits. */
   advertiseWrongChecksum(dropletGuid: string): void {
     this.#wrongChecksums.add(dropletGuid);
@@ -63,6 +69,7 @@ export class Faults {
     this.#failures.length = 0;
     this.#delays.length = 0;
     this.#downloadCut = null;
+    this.#downloadStall = null;
     this.#wrongChecksums.clear();
     this.#rejectedClients.clear();
     this.expireSignedUrls = false;
@@ -84,6 +91,14 @@ export class Faults {
     if (!cut || cut.remaining <= 0) return null;
     cut.remaining -= 1;
     return cut.bytes;
+  }
+
+  /** For the blobstore: how many bytes of this download to send before stalling, if it is to stall (consumes one). */
+  takeDownloadStall(): number | null {
+    const stall = this.#downloadStall;
+    if (!stall || stall.remaining <= 0) return null;
+    stall.remaining -= 1;
+    return stall.bytes;
   }
 
   isChecksumWrong(dropletGuid: string): boolean {

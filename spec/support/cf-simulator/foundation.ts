@@ -16,6 +16,8 @@ export type DropletState = 'AWAITING_UPLOAD' | 'PROCESSING_UPLOAD' | 'STAGING' |
 export type SpaceRole = 'developer' | 'manager' | 'auditor' | 'supporter';
 /** `user` is plain org membership, which every space role implies. */
 export type OrgRole = 'user' | 'manager' | 'auditor' | 'billing_manager';
+/** A role's `type` in `/v3/roles` (`RoleTypes`): `organization_<OrgRole>` or `space_<SpaceRole>`. */
+export type RoleType = `organization_${OrgRole}` | `space_${SpaceRole}`;
 export type ChecksumType = 'sha256' | 'sha1';
 /** Droplet `.tgz` bytes, or a function producing them on first use (so big droplets are built only if downloaded). */
 export type DropletBits = Buffer | (() => Buffer | Promise<Buffer>);
@@ -90,6 +92,30 @@ export interface Stack {
   readonly createdAt: Date;
 }
 
+/**
+ * One role assignment, as CCDB keeps it: a space role names its space, an org role its org (the
+ * other is null). Creation order is CC's `id` order.
+ */
+export interface Role {
+  readonly guid: string;
+  readonly type: RoleType;
+  readonly userGuid: string;
+  readonly spaceGuid: string | null;
+  readonly orgGuid: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/**
+ * CC's user row (CC makes one when the user's first token arrives; here, with their first role, as
+ * only role holders are ever listed). Name and origin live in UAA.
+ */
+export interface CcUser {
+  readonly guid: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
 /** Who did something, as CC records it (`actor_name` is the user's email). */
 export interface Actor {
   readonly guid: string;
@@ -153,8 +179,8 @@ export class Foundation {
   readonly #droplets = new Map<string, Droplet>();
   readonly #stacks = new Map<string, Stack>();
   readonly #events: AuditEvent[] = [];
-  readonly #spaceRoles = new Map<string, Set<SpaceRole>>();
-  readonly #orgRoles = new Map<string, Set<OrgRole>>();
+  readonly #roles: Role[] = [];
+  readonly #users = new Map<string, CcUser>();
   readonly #blobs = new Map<string, Promise<DropletBlob>>();
   #frozenTime: Date | null = null;
   readonly defaultActor: Actor;
@@ -309,18 +335,21 @@ export class Foundation {
     return droplet;
   }
 
-  /** Gives a user a space role; like CC, that also makes them a member (`user`) of the space's org. */
-  grantSpaceRole(userGuid: string, space: Ref, role: SpaceRole): void {
+  /**
+   * Gives a user a space role. CC refuses one to a user who is not a member of the space's org;
+   * here the membership (`organization_user`) is granted first, as `cf set-space-role` users do.
+   */
+  grantSpaceRole(userGuid: string, space: Ref, role: SpaceRole): Role {
     const target = this.#mustGet(this.#spaces, space, 'space');
-    roleSet(this.#spaceRoles, `${userGuid}/${target.guid}`).add(role);
-    roleSet(this.#orgRoles, `${userGuid}/${target.orgGuid}`).add('user');
+    this.#grant(userGuid, 'organization_user', null, target.orgGuid);
+    return this.#grant(userGuid, `space_${role}`, target.guid, null);
   }
 
-  grantOrgRole(userGuid: string, org: Ref, role: OrgRole): void {
+  /** Gives a user an org role, and membership (`organization_user`) with it. */
+  grantOrgRole(userGuid: string, org: Ref, role: OrgRole): Role {
     const target = this.#mustGet(this.#orgs, org, 'org');
-    const roles = roleSet(this.#orgRoles, `${userGuid}/${target.guid}`);
-    roles.add('user');
-    roles.add(role);
+    const membership = this.#grant(userGuid, 'organization_user', null, target.guid);
+    return role === 'user' ? membership : this.#grant(userGuid, `organization_${role}`, null, target.guid);
   }
 
   /** Appends an audit event at the clock's current second (CAPI calls this for downloads). */
@@ -364,12 +393,28 @@ export class Foundation {
     return [...this.#events];
   }
 
+  /** Every role assignment, in creation order. */
+  roles(): readonly Role[] {
+    return [...this.#roles];
+  }
+
+  role(guid: string): Role | undefined {
+    return this.#roles.find((role) => role.guid === guid);
+  }
+
+  /** CC's user row: there once the user holds (or held) a role. */
+  user(guid: string): CcUser | undefined {
+    return this.#users.get(guid);
+  }
+
   spaceRoles(userGuid: string, spaceGuid: string): ReadonlySet<SpaceRole> {
-    return this.#spaceRoles.get(`${userGuid}/${spaceGuid}`) ?? new Set();
+    const held = this.#roles.filter((role) => role.userGuid === userGuid && role.spaceGuid === spaceGuid);
+    return new Set(held.map((role) => role.type.replace(/^space_/, '') as SpaceRole));
   }
 
   orgRoles(userGuid: string, orgGuid: string): ReadonlySet<OrgRole> {
-    return this.#orgRoles.get(`${userGuid}/${orgGuid}`) ?? new Set();
+    const held = this.#roles.filter((role) => role.userGuid === userGuid && role.orgGuid === orgGuid);
+    return new Set(held.map((role) => role.type.replace(/^organization_/, '') as OrgRole));
   }
 
   /** The droplet's bits and digests, produced once; null when it has none. */
@@ -387,6 +432,17 @@ export class Foundation {
     return blob;
   }
 
+  /** The role, created unless the user already holds it there (CC answers 422 to a duplicate). */
+  #grant(userGuid: string, type: RoleType, spaceGuid: string | null, orgGuid: string | null): Role {
+    const existing = this.#roles.find((role) => role.userGuid === userGuid && role.type === type && role.spaceGuid === spaceGuid && role.orgGuid === orgGuid);
+    if (existing) return existing;
+    const at = this.now();
+    if (!this.#users.has(userGuid)) this.#users.set(userGuid, { guid: userGuid, createdAt: at, updatedAt: at });
+    const role: Role = { guid: randomUUID(), type, userGuid, spaceGuid, orgGuid, createdAt: at, updatedAt: at };
+    this.#roles.push(role);
+    return role;
+  }
+
   #recordAppEvent(type: string, app: App, actor: Actor, data: Record<string, unknown>): void {
     const space = this.#spaces.get(app.spaceGuid);
     this.recordEvent({ type, actor, target: { guid: app.guid, type: 'app', name: app.name }, data, spaceGuid: app.spaceGuid, orgGuid: space?.orgGuid ?? null });
@@ -402,15 +458,6 @@ export class Foundation {
     if (!found) throw new Error(`cf-simulator: no ${kind} with guid ${guid}`);
     return found;
   }
-}
-
-function roleSet<T>(map: Map<string, Set<T>>, key: string): Set<T> {
-  let roles = map.get(key);
-  if (!roles) {
-    roles = new Set();
-    map.set(key, roles);
-  }
-  return roles;
 }
 
 function digest(algorithm: 'sha1' | 'sha256', bytes: Buffer): string {

@@ -20,7 +20,7 @@ import { startUaaServer } from './uaa-server.ts';
 import { Uaa } from './uaa.ts';
 
 export { DOWNLOAD_MATRIX, seedFoundation, type MatrixRole, type SeededFoundation, type SeededUser, type SeedOptions } from './seed.ts';
-export type { Actor, App, AuditEvent, Droplet, DropletBits, DropletState, Lifecycle, Org, OrgRole, Space, SpaceRole } from './foundation.ts';
+export type { Actor, App, AuditEvent, CcUser, Droplet, DropletBits, DropletState, Lifecycle, Org, OrgRole, Role, RoleType, Space, SpaceRole } from './foundation.ts';
 export type { FaultScope, InjectedStatus, SimulatedServer } from './faults.ts';
 export type { RecordedRequest } from './request-log.ts';
 export type { AddClientOptions, AddUserOptions, IssueTokenOptions, UaaClient, UaaUser } from './uaa.ts';

@@ -141,6 +141,11 @@ export class Uaa {
     return this.#users.get(username);
   }
 
+  /** The user with this id (CC's user guid), for the name and origin CC shows with its users. */
+  userById(guid: string): UaaUser | undefined {
+    return [...this.#users.values()].find((user) => user.guid === guid);
+  }
+
   /** The user a refresh token was issued to, if it is a valid, unexpired refresh token of this client. */
   refreshTokenOwner(refreshToken: string, client: UaaClient): UaaUser | null {
     const claims = verifyRs256(refreshToken, this.keys.verificationKeys())?.claims;

@@ -180,6 +180,22 @@ describe('rewriteDropletEntry', () => {
     it('refuses PAX sparse files, whose body would unpack wrong', () => {
       rejects({ name: './app/sparse', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } }, /is a sparse file/);
     });
+
+    it('refuses NUL bytes in names and link targets, which a layer header would cut', () => {
+      rejects({ name: './app/x\u0000y' }, /droplet entry "\.\/app\/x\\u0000y" has a NUL byte in its name/);
+      rejects({ name: './app/l', type: 'symlink', linkname: '/etc\u0000x' }, /has a NUL byte in its link target/);
+    });
+
+    it('refuses entries under a symlink the droplet made earlier, until an entry of that path replaces it', () => {
+      const state = createEntryRuleState();
+      rewrite({ name: './app/', type: 'directory' }, state);
+      rewrite({ name: './app/x', type: 'symlink', linkname: '/etc' }, state);
+      rejects({ name: './app/x/passwd' }, /droplet entry "\.\/app\/x\/passwd" lies under the symlink "app\/x" earlier in the droplet/, state);
+      rejects({ name: './app/x/deep/shadow', type: 'link', linkname: './app/y' }, /lies under the symlink "app\/x"/, state);
+      assert.equal(rewrite({ name: './app/xy' }, state)?.name, 'home/vcap/app/xy', 'a sibling sharing the prefix is fine');
+      rewrite({ name: './app/x/', type: 'directory' }, state);
+      assert.equal(rewrite({ name: './app/x/passwd' }, state)?.name, 'home/vcap/app/x/passwd');
+    });
   });
 });
 

@@ -163,7 +163,7 @@ const SHELLS: ReadonlyArray<{ readonly label: string; readonly bash: boolean; se
     label: 'busybox sh',
     bash: false,
     async setup(t) {
-      const missing = provisionCommands({ busybox: 'busybox' });
+      const missing = provisionCommands({ busybox: 'busybox-static' });
       if (missing) return skipOrFail(t, missing);
       const busybox = which('busybox');
       return { shell: [busybox, 'sh'], path: await pathOf('busybox', ['sh', 'sed', 'dirname'], () => busybox) };

@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { gunzipSync } from 'node:zlib';
-import { createReproducibleGzip } from '../../../src/conversion/reproducible-gzip.ts';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { createReproducibleGzip, type ReproducibleGzipOptions } from '../../../src/conversion/reproducible-gzip.ts';
+import { provisionCommands, skipOrFail } from '../../support/requirements.ts';
 
-async function gzip(chunks: Buffer[], level: number): Promise<Buffer> {
+async function gzip(chunks: Buffer[], level: number, options: ReproducibleGzipOptions = {}): Promise<Buffer> {
   const out: Buffer[] = [];
   await pipeline(
     Readable.from(chunks),
-    createReproducibleGzip(level),
+    createReproducibleGzip(level, options),
     new Writable({
       write(chunk: Buffer, _encoding, callback) {
         out.push(chunk);
@@ -27,8 +32,10 @@ function split(data: Buffer, size: number): Buffer[] {
   return chunks;
 }
 
-// Compressible and incompressible stretches, like a real layer.
-const DATA = Buffer.concat([randomBytes(150_000), Buffer.alloc(300_000, 'layer '), randomBytes(70_000)]);
+const MiB = 1024 * 1024;
+// Compressible and incompressible stretches across several 1 MiB blocks, like a real layer; the
+// repeated text straddles block boundaries, where only the dictionary lets deflate reach back.
+const DATA = Buffer.concat([randomBytes(700_000), Buffer.alloc(1_500_000, 'layer '), randomBytes(300_000), Buffer.alloc(600_000, 'tar '), randomBytes(1234)]);
 
 describe('createReproducibleGzip', () => {
   it('writes a gzip header with mtime 0 and no file name', async () => {
@@ -38,18 +45,65 @@ describe('createReproducibleGzip', () => {
     assert.deepEqual([...bytes.subarray(4, 8)], [0, 0, 0, 0], 'mtime 0');
   });
 
-  it('gives the same bytes for the same input, however it is chunked', async () => {
+  it('gives the same bytes for the same input, however it is chunked and however many blocks deflate at once', async () => {
     for (const level of [1, 6, 9]) {
       const reference = await gzip([DATA], level);
-      assert.ok((await gzip([DATA], level)).equals(reference), `level ${level}, same chunks`);
-      for (const size of [1000, 4096, 65_536]) {
+      assert.ok(gunzipSync(reference).equals(DATA), `level ${level} round-trips`);
+      for (const size of [1000, 65_536, MiB + 1]) {
         assert.ok((await gzip(split(DATA, size), level)).equals(reference), `level ${level}, ${size}-byte chunks`);
       }
-      assert.ok(gunzipSync(reference).equals(DATA));
+      for (const blocksInFlight of [1, 2, 8]) {
+        assert.ok((await gzip(split(DATA, 300_000), level, { blocksInFlight })).equals(reference), `level ${level}, ${blocksInFlight} blocks in flight`);
+      }
     }
   });
 
-  it('refuses level 0, whose stored blocks follow the input chunking, and levels zlib does not have', () => {
+  it('compresses about as well as one zlib stream, the blocks reaching back across their boundaries', async () => {
+    const ours = await gzip([DATA], 6);
+    const single = gzipSync(DATA, { level: 6 });
+    assert.ok(Math.abs(ours.length - single.length) / single.length < 0.005, `${ours.length} bytes against zlib's ${single.length}`);
+  });
+
+  it('writes exactly what one zlib gzip stream writes for input under one block', async () => {
+    const small = DATA.subarray(0, 300_000);
+    for (const level of [1, 6, 9]) assert.ok((await gzip(split(small, 7000), level)).equals(gzipSync(small, { level })), `level ${level}`);
+    assert.ok((await gzip([], 1)).equals(gzipSync(Buffer.alloc(0), { level: 1 })), 'empty input');
+  });
+
+  it('ends a stream whose length is a whole number of blocks', async () => {
+    const exact = DATA.subarray(0, 2 * MiB);
+    assert.ok(gunzipSync(await gzip(split(exact, 100_000), 1)).equals(exact));
+  });
+
+  it('hands every input byte to onInput once, in order', async () => {
+    const seen = createHash('sha256');
+    let bytes = 0;
+    await gzip(split(DATA, 50_000), 1, {
+      onInput: (block) => {
+        seen.update(block);
+        bytes += block.length;
+      },
+    });
+    assert.equal(bytes, DATA.length);
+    assert.equal(seen.digest('hex'), createHash('sha256').update(DATA).digest('hex'));
+  });
+
+  it('writes a stream that gzip -t and gunzip accept', async (t) => {
+    const missing = provisionCommands({ gzip: 'gzip', gunzip: 'gzip' });
+    if (missing) {
+      skipOrFail(t, missing);
+      return;
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'block-gzip-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'layer.tar.gz');
+    await writeFile(path, await gzip(split(DATA, 200_000), 1));
+    execFileSync('gzip', ['-t', path]);
+    assert.ok(execFileSync('gunzip', ['-c', path], { maxBuffer: 64 * MiB }).equals(DATA));
+  });
+
+  it('refuses level 0 and levels zlib does not have, and no blocks in flight', () => {
     for (const level of [0, 10, -1, 1.5]) assert.throws(() => createReproducibleGzip(level), RangeError, String(level));
+    assert.throws(() => createReproducibleGzip(1, { blocksInFlight: 0 }), RangeError);
   });
 });

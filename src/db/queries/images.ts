@@ -185,3 +185,11 @@ export async function finishConversionRecord(
     finished_at: db.fn.now(),
   });
 }
+
+/**
+ * Gives up the lease `instance` holds on a converting image without recording a failure (it is
+ * shutting down): another instance may claim the conversion at once instead of after the lease.
+ */
+export async function releaseImageLease(db: Db, imageId: number, instance: string): Promise<void> {
+  await db('images').where({ id: imageId, instance, state: 'converting' }).update({ lease_expires_at: null, updated_at: db.fn.now() });
+}

@@ -71,6 +71,17 @@ export class CapiSource implements DropletSource {
     return toFacts(droplet, app.guid);
   }
 
+  async lookupDroplet(dropletGuid: string): Promise<{ app: AppRef; droplet: DropletFacts } | null> {
+    const droplet = GUID.test(dropletGuid) ? await this.#capi.get<CapiDroplet>(`/v3/droplets/${dropletGuid}`) : null;
+    if (!droplet) return null;
+    // CC deletes an app's droplets with the app; an app that is gone all the same means no droplet.
+    const app = await this.findAppByGuid(droplet.relationships.app.data.guid).catch((error: unknown) => {
+      if (error instanceof RegistryError && error.code === 'NAME_UNKNOWN') return null;
+      throw error;
+    });
+    return app && { app, droplet: toFacts(droplet, app.guid) };
+  }
+
   async listStagedDroplets(app: AppRef): Promise<DropletFacts[]> {
     const { resources } = await this.#capi.list<CapiDroplet>(`/v3/apps/${app.guid}/droplets`, { states: 'STAGED' });
     return resources.map((droplet) => toFacts(droplet, app.guid));

@@ -4,6 +4,7 @@
  */
 import axios from 'axios';
 import type { Logger } from 'pino';
+import type { UpstreamMetrics } from '../../metrics/upstream-metrics.ts';
 import { CapiClient } from './capi-client.ts';
 import { CapiSource } from './capi-source.ts';
 import { createAgents } from './http-agents.ts';
@@ -30,11 +31,15 @@ export interface CapiParts {
   readonly uaaUrl: UaaUrl;
 }
 
-export function createCapiSource(settings: CapiSourceSettings, logger: Logger): CapiParts {
+/** `metrics`: times every call to Cloud Controller, UAA and the droplet blobstore. */
+export function createCapiSource(settings: CapiSourceSettings, logger: Logger, metrics?: UpstreamMetrics): CapiParts {
   const capiHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.capiCaCert) });
   const uaaHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.uaaCaCert) });
   // No overall timeout for downloads (droplets may be large); the client enforces an idle timeout.
   const blobstoreHttp = axios.create({ ...createAgents(settings.blobstoreCaCert) });
+  metrics?.instrument(capiHttp, 'capi');
+  metrics?.instrument(uaaHttp, 'uaa');
+  metrics?.instrument(blobstoreHttp, 'cc_blobstore');
   const uaaUrl = uaaUrlResolver(settings, capiHttp, logger);
   const token = new ServiceToken({ uaaUrl, clientId: settings.clientId, clientSecret: settings.clientSecret, http: uaaHttp, logger });
   const client = new CapiClient({ baseUrl: settings.capiUrl, token, http: capiHttp, blobstoreHttp, logger, downloadIdleTimeoutMs: settings.downloadIdleTimeoutMs, pageSize: settings.pageSize });

@@ -11,9 +11,13 @@
  * (sidecar `created_at`, else the file's mtime; ties broken by guid). Org, space and app names
  * match through their repository form (see repository-names.ts). Guids of orgs, spaces and apps
  * are derived from their names (name-based UUIDs), so they are stable across restarts.
+ *
+ * Directory listings, `current` and the sidecars are read once and then reused while a `stat`
+ * says they are unchanged (unchanged-path-cache.ts), so a warm pull costs a few `stat`s rather
+ * than four `readdir`s and failed opens; a droplet dropped into the folder is seen at once.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,6 +25,7 @@ import { RegistryError } from '../../errors/registry-error.ts';
 import { verifyChecksum } from '../checksum-verifier.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../droplet-source.ts';
 import { pickByRepositoryComponent } from '../repository-names.ts';
+import { UnchangedPathCache } from './unchanged-path-cache.ts';
 
 const DROPLET_FILE = /^(?:droplet_)?([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})\.(?:tgz|tar\.gz)$/;
 
@@ -28,6 +33,15 @@ interface DropletFile {
   readonly guid: string;
   readonly path: string;
 }
+
+/** What a directory holds: its subdirectories, and the names of all its entries. */
+interface Listing {
+  readonly directories: readonly string[];
+  readonly names: ReadonlySet<string>;
+}
+
+/** Paths remembered per cache: far more than the apps a folder holds, still a few MB at most. */
+const MAX_CACHED_PATHS = 20_000;
 
 interface SidecarDroplet {
   state?: string;
@@ -42,6 +56,9 @@ interface SidecarDroplet {
 export class DirectorySource implements DropletSource {
   readonly #root: string;
   readonly #defaultStack: string;
+  readonly #listings = new UnchangedPathCache(readListing, { maxEntries: MAX_CACHED_PATHS });
+  readonly #currentFiles = new UnchangedPathCache((path) => readFile(path, 'utf8'), { maxEntries: MAX_CACHED_PATHS });
+  readonly #sidecars = new UnchangedPathCache(async (path) => parseSidecar(await readFile(path, 'utf8'), path), { maxEntries: MAX_CACHED_PATHS });
 
   constructor(options: { root: string; defaultStack: string }) {
     this.#root = options.root;
@@ -57,12 +74,7 @@ export class DirectorySource implements DropletSource {
         detail: { name: `${org}/${space}/${app}` },
       });
     }
-    return {
-      guid: nameBasedGuid('app', orgName, spaceName, appName),
-      name: appName,
-      space: { guid: nameBasedGuid('space', orgName, spaceName), name: spaceName },
-      org: { guid: nameBasedGuid('org', orgName), name: orgName },
-    };
+    return appRef(orgName, spaceName, appName);
   }
 
   async findAppByGuid(appGuid: string): Promise<AppRef> {
@@ -77,32 +89,42 @@ export class DirectorySource implements DropletSource {
   }
 
   async currentDroplet(app: AppRef): Promise<DropletFacts> {
-    const current = await readFile(join(this.#appDir(app), 'current'), 'utf8').then(
-      (text) => text.trim(),
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return null;
-        throw error;
-      },
-    );
-    if (current) return this.findDroplet(app, current);
-    const staged = await this.listStagedDroplets(app);
+    const listing = await this.#appListing(app);
+    const current = listing.names.has('current')
+      ? await this.#currentFiles.get(join(this.#appDir(app), 'current')).then(
+          (text) => text.trim(),
+          (error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return null; // removed since the listing
+            throw error;
+          },
+        )
+      : null;
+    if (current) return this.#findDropletIn(app, listing, current);
+    const staged = await this.#stagedDropletsIn(app, listing);
     const newest = staged.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.guid.localeCompare(a.guid))[0];
     if (!newest) throw new RegistryError('MANIFEST_UNKNOWN', `app ${app.name} has no current droplet`);
     return newest;
   }
 
   async findDroplet(app: AppRef, dropletGuid: string): Promise<DropletFacts> {
-    const file = (await this.#dropletFiles(app)).find((candidate) => candidate.guid === dropletGuid);
-    if (!file) {
-      throw new RegistryError('MANIFEST_UNKNOWN', `droplet ${dropletGuid} not found for app ${app.name}`);
+    return this.#findDropletIn(app, await this.#appListing(app), dropletGuid);
+  }
+
+  async lookupDroplet(dropletGuid: string): Promise<{ app: AppRef; droplet: DropletFacts } | null> {
+    for (const org of await this.#directories(this.#root)) {
+      for (const space of await this.#directories(join(this.#root, org))) {
+        for (const name of await this.#directories(join(this.#root, org, space))) {
+          const app = appRef(org, space, name);
+          const file = (await this.#dropletFiles(app)).find((candidate) => candidate.guid === dropletGuid);
+          if (file) return { app, droplet: await this.#facts(app, file) };
+        }
+      }
     }
-    return this.#facts(app, file);
+    return null;
   }
 
   async listStagedDroplets(app: AppRef): Promise<DropletFacts[]> {
-    const files = await this.#dropletFiles(app);
-    const facts = await Promise.all(files.map((file) => this.#facts(app, file)));
-    return facts.filter((droplet) => droplet.state === 'STAGED');
+    return this.#stagedDropletsIn(app, await this.#appListing(app));
   }
 
   async openDroplet(app: AppRef, droplet: DropletFacts, options: { signal?: AbortSignal } = {}): Promise<Readable> {
@@ -121,34 +143,55 @@ export class DirectorySource implements DropletSource {
   }
 
   async #directories(parent: string): Promise<string[]> {
-    const entries = await readdir(parent, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return [];
+    return [...(await this.#listing(parent)).directories];
+  }
+
+  /** The listing of `dir`; empty when it is gone or not a directory. */
+  async #listing(dir: string): Promise<Listing> {
+    return this.#listings.get(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return EMPTY_LISTING;
       throw error;
     });
-    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  }
+
+  #appListing(app: AppRef): Promise<Listing> {
+    return this.#listing(this.#appDir(app));
   }
 
   async #dropletFiles(app: AppRef): Promise<DropletFile[]> {
+    return this.#dropletFilesIn(app, await this.#appListing(app));
+  }
+
+  #dropletFilesIn(app: AppRef, listing: Listing): DropletFile[] {
     const dir = this.#appDir(app);
-    const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [];
-      throw error;
-    });
-    return names.flatMap((name) => {
+    return [...listing.names].flatMap((name) => {
       const guid = DROPLET_FILE.exec(name)?.[1];
       return guid ? [{ guid, path: join(dir, name) }] : [];
     });
   }
 
-  async #facts(app: AppRef, file: DropletFile): Promise<DropletFacts> {
-    const sidecarPath = join(this.#appDir(app), `${file.guid}.json`);
-    const sidecar = await readFile(sidecarPath, 'utf8').then(
-      (text) => parseSidecar(text, sidecarPath),
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return {} as SidecarDroplet;
-        throw error;
-      },
-    );
+  async #findDropletIn(app: AppRef, listing: Listing, dropletGuid: string): Promise<DropletFacts> {
+    const file = this.#dropletFilesIn(app, listing).find((candidate) => candidate.guid === dropletGuid);
+    if (!file) {
+      throw new RegistryError('MANIFEST_UNKNOWN', `droplet ${dropletGuid} not found for app ${app.name}`);
+    }
+    return this.#facts(app, file, listing);
+  }
+
+  async #stagedDropletsIn(app: AppRef, listing: Listing): Promise<DropletFacts[]> {
+    const facts = await Promise.all(this.#dropletFilesIn(app, listing).map((file) => this.#facts(app, file, listing)));
+    return facts.filter((droplet) => droplet.state === 'STAGED');
+  }
+
+  async #facts(app: AppRef, file: DropletFile, listing?: Listing): Promise<DropletFacts> {
+    const sidecarName = `${file.guid}.json`;
+    const hasSidecar = (listing ?? (await this.#appListing(app))).names.has(sidecarName);
+    const sidecar: SidecarDroplet = hasSidecar
+      ? await this.#sidecars.get(join(this.#appDir(app), sidecarName)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return {}; // removed since the listing
+          throw error;
+        })
+      : {};
     const createdAt = sidecar.created_at ?? (await stat(file.path)).mtime.toISOString().replace(/\.\d+Z$/, 'Z');
     return {
       guid: file.guid,
@@ -164,6 +207,13 @@ export class DirectorySource implements DropletSource {
   }
 }
 
+const EMPTY_LISTING: Listing = { directories: [], names: new Set() };
+
+async function readListing(dir: string): Promise<Listing> {
+  const entries: Dirent[] = await readdir(dir, { withFileTypes: true });
+  return { directories: entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name), names: new Set(entries.map((entry) => entry.name)) };
+}
+
 function parseSidecar(text: string, path: string): SidecarDroplet {
   try {
     const value: unknown = JSON.parse(text);
@@ -172,6 +222,16 @@ function parseSidecar(text: string, path: string): SidecarDroplet {
   } catch (error) {
     throw new RegistryError('MANIFEST_UNKNOWN', `droplet metadata ${path} is not valid: ${(error as Error).message}`);
   }
+}
+
+/** The app in folder `<org>/<space>/<app>` (its directory names, not repository forms). */
+function appRef(org: string, space: string, app: string): AppRef {
+  return {
+    guid: nameBasedGuid('app', org, space, app),
+    name: app,
+    space: { guid: nameBasedGuid('space', org, space), name: space },
+    org: { guid: nameBasedGuid('org', org), name: org },
+  };
 }
 
 /** A stable UUID-shaped id for a name path (the directory source has no Cloud Controller guids). */

@@ -3,7 +3,8 @@
  * quoted in the reference). `base` is the URL links start with: the simulator's own, where real CC
  * uses its external `https://api.<sys>` even when called on an internal address.
  */
-import type { App, AuditEvent, Droplet, DropletBlob, Org, Space, Stack } from '../foundation.ts';
+import type { App, AuditEvent, CcUser, Droplet, DropletBlob, Org, Role, Space, Stack } from '../foundation.ts';
+import type { UaaUser } from '../uaa.ts';
 
 export type Redaction = 'none' | 'show' | 'list';
 
@@ -149,5 +150,40 @@ export function presentEvent(event: AuditEvent, base: string) {
     space: event.spaceGuid === null ? null : { guid: event.spaceGuid },
     organization: event.orgGuid === null ? null : { guid: event.orgGuid },
     links: { self: { href: `${base}/v3/audit_events/${event.guid}` } },
+  };
+}
+
+/** `role_presenter.rb`: a space role links its space (organization `null`), an org role its org. */
+export function presentRole(role: Role, base: string) {
+  const user = { href: `${base}/v3/users/${encodeURIComponent(role.userGuid)}` };
+  return {
+    guid: role.guid,
+    created_at: timestamp(role.createdAt),
+    updated_at: timestamp(role.updatedAt),
+    type: role.type,
+    relationships: {
+      user: { data: { guid: role.userGuid } },
+      space: { data: role.spaceGuid === null ? null : { guid: role.spaceGuid } },
+      organization: { data: role.orgGuid === null ? null : { guid: role.orgGuid } },
+    },
+    links: {
+      self: { href: `${base}/v3/roles/${role.guid}` },
+      user,
+      ...(role.spaceGuid !== null ? { space: { href: `${base}/v3/spaces/${role.spaceGuid}` } } : { organization: { href: `${base}/v3/organizations/${role.orgGuid}` } }),
+    },
+  };
+}
+
+/** `user_presenter.rb`: name and origin from UAA; a client (no UAA user) shows its guid as `presentation_name`. */
+export function presentUser(user: CcUser, uaaUser: UaaUser | undefined, base: string) {
+  return {
+    guid: user.guid,
+    created_at: timestamp(user.createdAt),
+    updated_at: timestamp(user.updatedAt),
+    username: uaaUser?.username ?? null,
+    presentation_name: uaaUser?.username ?? user.guid,
+    origin: uaaUser?.origin ?? null,
+    metadata: EMPTY_METADATA,
+    links: { self: { href: `${base}/v3/users/${encodeURIComponent(user.guid)}` } },
   };
 }

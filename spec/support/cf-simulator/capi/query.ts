@@ -2,7 +2,7 @@
  * Query-string parsing and validation the way CC's list messages do it (`list_message.rb`,
  * `base_message.rb`, `events_list_message.rb`): Rack's `key[op]=value` nesting, comma-separated
  * lists, `page`/`per_page`/`order_by` rules, `include`, whole-second timestamp filters, and one 400
- * CF-BadQueryParameter listing every problem.
+ * CF-BadQueryParameter (or the endpoint's own error) listing every problem.
  */
 import { badQueryParameter } from './errors.ts';
 
@@ -17,6 +17,11 @@ export interface QuerySpec {
   readonly include?: readonly string[];
   /** Columns `order_by` accepts (with an optional `+`/`-`); presence makes the endpoint a paginated list. */
   readonly orderBy?: readonly string[];
+  /**
+   * The error for invalid parameters: most controllers' `invalid_param!` (400 CF-BadQueryParameter,
+   * the default); some, such as roles, call `unprocessable!` (422) instead.
+   */
+  readonly invalid?: (messages: readonly string[]) => Error;
 }
 
 export type RelationalOperator = 'lt' | 'lte' | 'gt' | 'gte';
@@ -49,7 +54,7 @@ const WHOLE_SECOND = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 const DEFAULT_PER_PAGE = 50;
 const MAX_PER_PAGE = 5000;
 
-/** Parses and validates; throws 400 CF-BadQueryParameter with all problems found. */
+/** Parses and validates; throws 400 CF-BadQueryParameter (or `spec.invalid`'s error) with all problems found. */
 export function parseQuery(search: URLSearchParams, spec: QuerySpec): ParsedQuery {
   const paginated = spec.orderBy !== undefined;
   const allowed = [...(paginated ? PAGINATION_KEYS : []), ...(spec.lists ?? []), ...(spec.scalars ?? []), ...(spec.timestamps ?? []), ...(spec.include ? ['include'] : [])];
@@ -105,7 +110,7 @@ export function parseQuery(search: URLSearchParams, spec: QuerySpec): ParsedQuer
     if (conditions) timestamps.set(key, conditions);
   }
 
-  if (errors.length > 0) throw badQueryParameter(errors);
+  if (errors.length > 0) throw (spec.invalid ?? badQueryParameter)(errors);
 
   const hrefParams: Array<readonly [string, string]> = [];
   for (const key of requested) {

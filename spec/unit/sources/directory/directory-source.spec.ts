@@ -108,6 +108,26 @@ describe('DirectorySource', () => {
     await assert.rejects(text(await source.openDroplet(app, await source.findDroplet(app, 'bad'))), /does not match its sha256 checksum/);
   });
 
+  it('looks a droplet up by guid alone, with the app it is in, whatever its state', async () => {
+    const found = await source.lookupDroplet('bbb');
+    assert.ok(found);
+    assert.equal(found.droplet.stack, 'cflinuxfs3');
+    assert.deepEqual(found.app, await source.findApp('my-org', 'dev', 'hello-app'));
+    assert.equal(found.droplet.appGuid, found.app.guid);
+    assert.equal((await source.lookupDroplet('aaa'))?.droplet.guid, 'aaa', "cf download-droplet's file name");
+    assert.equal((await source.lookupDroplet('ccc'))?.droplet.state, 'FAILED');
+  });
+
+  it('answers null for a droplet that is not (or no longer) in the folder', async () => {
+    assert.equal(await source.lookupDroplet('zzz'), null);
+    const dir = appDir('My Org', 'dev', 'short-lived');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'gone.tgz'), 'x');
+    assert.ok(await source.lookupDroplet('gone'));
+    await rm(join(dir, 'gone.tgz'));
+    assert.equal(await source.lookupDroplet('gone'), null);
+  });
+
   it('says which metadata file is broken', async () => {
     const dir = appDir('My Org', 'dev', 'broken');
     await mkdir(dir, { recursive: true });
