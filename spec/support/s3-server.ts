@@ -60,6 +60,8 @@ type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 interface S3rverStore {
   getObject(bucket: string, key: string, range?: { start: number; end?: number }): Promise<{ content: Readable | null } | null>;
   putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ md5: string }>;
+  deleteObject(bucket: string, key: string): Promise<void>;
+  getResourcePath(bucket: string, key: string, resource: string): string;
 }
 
 interface S3rver {
@@ -148,6 +150,14 @@ ${uploads.map((upload) => `<Upload><Key>${escapeXml(upload.key)}</Key><UploadId>
   const getObject = server.store.getObject.bind(server.store);
   server.store.getObject = (bucketName, key, range) =>
     getObject(bucketName, key, range?.end === 0 ? { ...range, end: new Number(0) as unknown as number } : range);
+
+  // s3rver's deleteObject also removes the directories a key's path left empty, racing any upload
+  // that has just created one of them (`staging/` for two staged writes: "ENOENT … open", thrown
+  // outside any request, which ends the test process). S3 has no directories: delete the files only.
+  server.store.deleteObject = async (bucketName, key) => {
+    const files = ['object', 'object.md5', 'metadata.json'].map((resource) => server.store.getResourcePath(bucketName, key, resource));
+    await Promise.all(files.map((file) => rm(file, { force: true })));
+  };
 
   const { port } = await server.run();
   return {

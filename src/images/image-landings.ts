@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import { isEmbeddedDatabase } from '../db/create-database.ts';
 import { IMAGE_LANDED_CHANNEL } from '../db/queries/images.ts';
+import { logContext } from '../logger.ts';
 
 export interface ImageLandingsOptions {
   readonly db: Knex;
@@ -31,7 +32,8 @@ export class ImageLandings {
   /** Resolves when the image's conversion ends (ready or failed), or after `pollMs` at the latest. */
   wait(imageId: number, pollMs: number): Promise<void> {
     if (this.#stopped) return Promise.resolve();
-    void this.#listen();
+    // Outside the waiting request's log context: the listening session outlives that request.
+    logContext.exit(() => void this.#listen());
     return new Promise((resolve) => {
       const waiters = this.#waiters.get(imageId) ?? new Set();
       this.#waiters.set(imageId, waiters);

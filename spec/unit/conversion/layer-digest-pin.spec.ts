@@ -74,7 +74,7 @@ async function fixedDroplet(): Promise<Buffer> {
  * Changed once, deliberately, when deflate was spread over the cores in 1 MiB blocks
  * (reproducible-gzip.ts): before it, level 1 gave sha256:8c5100fa…0ad0 (2,897,520 bytes) and level 6
  * sha256:7e34e531…e36a (2,717,592 bytes), the same before and after the byte-identical changes
- * (large zlib chunks, batched writes); the diff_id did not change.
+ * (large zlib chunks, hashing inside the gzip stage); the diff_id did not change.
  */
 const PINNED: Record<number, { digest: string; diffId: string; size: number }> = {
   1: {
