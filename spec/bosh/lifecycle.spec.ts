@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { get, type IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { finished } from 'node:stream/promises';
@@ -25,6 +24,7 @@ import { NO_SKIP, provisionCommands } from '../support/requirements.ts';
 import { ensureServerBuilt } from '../support/start-registry.ts';
 import { eachDatabase, type TestDatabase } from '../support/test-database.ts';
 import { relocate, renderJob, REPOSITORY_ROOT } from './support/render-job.ts';
+import { freePort } from '../support/free-port.ts';
 
 const postgres = eachDatabase().find((variant) => variant.name === 'postgres');
 const toolProblem = provisionCommands({ ruby: 'ruby', curl: 'curl' });
@@ -297,13 +297,3 @@ function openResponse(url: string): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => get(url, resolve).on('error', reject));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}

@@ -13,11 +13,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { provisionCommands } from './requirements.ts';
+import { freePort } from './free-port.ts';
 
 export interface NginxBlobstore {
   /** The internal server (`/admin/`, `/read/`): `http://127.0.0.1:<port>` */
@@ -233,17 +234,6 @@ function sshaPassword(password: string): string {
   const salt = randomBytes(8);
   const digest = createHash('sha1').update(password).update(salt).digest();
   return `{SSHA}${Buffer.concat([digest, salt]).toString('base64')}`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Polls the port until nginx accepts connections, failing as soon as nginx exits. */

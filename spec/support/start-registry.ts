@@ -4,13 +4,13 @@
  * environment and shutdown on SIGTERM. Each instance has its own port and data directory.
  */
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { configEnvironmentVariables } from '../../src/config/load-config.ts';
 import { spawnDetached } from './clients/detached-process.ts';
 import { runCommand } from './clients/run-command.ts';
 import { makeScratchDir, removeScratchDir } from './clients/scratch-dir.ts';
 import { waitFor } from './clients/wait-for.ts';
+import { freePort } from './free-port.ts';
 
 export interface RunningRegistry {
   /** `http://127.0.0.1:PORT` */
@@ -75,14 +75,3 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   return { url, host, logs: server.logs, kill: () => process.kill(-server.pid, 'SIGKILL'), stop };
 }
 
-/** A port nobody listens on right now, chosen by the kernel. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}

@@ -5,14 +5,14 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { FileReadStream } from './file-read-stream.ts';
 import { blobKey, newStagingKey, STAGING_PREFIX } from './blob-keys.ts';
 import { BlobNotFoundError, type BlobStat, type BlobStore, type ByteRange, type StagedBlob } from './blob-store.ts';
 
 /**
- * Bytes per read of a served blob and buffered per staged write: each fs call is a thread-pool
- * round trip, and 1 MiB reads serve a layer ~1.5× faster than the 64 KiB default
- * (docs/performance.md) for at most 1 MiB held per open stream.
+ * Bytes buffered per staged write: each fs call is a thread-pool round trip, so writes are large
+ * (served blobs are read in chunks of the same size: file-read-stream.ts).
  */
 const STREAM_BUFFER_BYTES = 1024 * 1024;
 
@@ -62,12 +62,8 @@ export class FsBlobStore implements BlobStore {
     const handle = await open(path, 'r').catch((error: unknown) => {
       throw isNotFound(error) ? new BlobNotFoundError(digest) : error;
     });
-    try {
-      return handle.createReadStream({ start: options.range?.start, end: options.range?.end, highWaterMark: STREAM_BUFFER_BYTES, signal: options.signal });
-    } catch (error) {
-      await handle.close(); // an impossible range: the stream never took the handle
-      throw error;
-    }
+    const stream = new FileReadStream(handle, options.range ?? { start: 0, end: Number.POSITIVE_INFINITY });
+    return options.signal ? addAbortSignal(options.signal, stream) : stream;
   }
 
   async put(digest: string, bytes: Buffer): Promise<void> {

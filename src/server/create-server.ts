@@ -47,6 +47,10 @@ export async function createServer(options: ServerOptions): Promise<Hapi.Server>
     ...(options.tls ? { tls: options.tls } : {}),
     router: { stripTrailingSlash: false },
     routes: { response: { emptyStatusCode: 200 } },
+    // Blobs are served as application/octet-stream, which hapi would gzip for any client sending
+    // `Accept-Encoding: gzip` (Go's HTTP client always does): layers are gzip already, and the
+    // client needs the blob's own bytes, Content-Length and ranges.
+    mime: { override: { 'application/octet-stream': { compressible: false } } },
   });
   // Longer than the keep-alive of load balancers in front (gorouter: 90 s idle), so they close first.
   server.listener.keepAliveTimeout = 95_000;

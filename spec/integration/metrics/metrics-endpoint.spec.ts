@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +15,7 @@ import { startRegistry, type Registry } from '../../../src/main.ts';
 import { buildDroplet, standardDroplet } from '../../support/build-droplet.ts';
 import { buildTinyRootfs, createTestRegistry, writeDroplet, type TestRegistry } from '../../support/test-registry.ts';
 import { has, parseExposition, total, type Sample } from './exposition.ts';
+import { freePort } from '../../support/free-port.ts';
 
 const GUID = '5a5a5a5a-1111-4111-8111-111111111111';
 const HOSTILE_GUID = '5a5a5a5a-2222-4222-8222-222222222222';
@@ -186,14 +186,3 @@ describe('metrics on a port of their own (METRICS_PORT)', () => {
   });
 });
 
-/** A port nobody listens on right now, chosen by the kernel. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}

@@ -135,8 +135,11 @@ for (const database of eachDatabase()) {
       const config = JSON.parse((await inject('GET', `/v2/my-org/dev/hello/blobs/${manifest.config.digest}`)).payload);
       assert.deepEqual(config.config.Cmd, ['./run-a.sh', '']);
       for (const [index, layer] of (manifest.layers as Array<{ digest: string; size: number; mediaType: string }>).entries()) {
-        const res = await inject('GET', `/v2/my-org/dev/hello/blobs/${layer.digest}`);
+        // What Go's HTTP client (docker, containerd, skopeo) sends: the layer must still come as stored, not gzipped again.
+        const res = await inject('GET', `/v2/my-org/dev/hello/blobs/${layer.digest}`, { 'accept-encoding': 'gzip' });
         assert.equal(res.statusCode, 200);
+        assert.equal(res.headers['content-encoding'], undefined);
+        assert.equal(Number(res.headers['content-length']), layer.size);
         assert.equal(res.rawPayload.length, layer.size);
         assert.equal(sha256(res.rawPayload), layer.digest);
         assert.equal(sha256(gunzipSync(res.rawPayload)), config.rootfs.diff_ids[index]);
