@@ -3,35 +3,17 @@
  * registry left behind (embedded database, filesystem blobstore, droplets folder).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import type { GcReport } from '../../../src/workers/gc-report.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
-import { CLI, ensureServerBuilt, REPOSITORY_ROOT } from '../../support/start-registry.ts';
+import { runCli as cli } from '../../support/run-cli.ts';
+import { ensureServerBuilt } from '../../support/start-registry.ts';
 import { buildTinyRootfs, createTestRegistry, writeDroplet } from '../../support/test-registry.ts';
 
-const NODE = join(REPOSITORY_ROOT, 'node_modules', '.bin', 'node');
 const GUID = '33333333-3333-4333-8333-333333333333';
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(NODE, [CLI, ...args], { env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code: number; stdout: string; stderr: string };
-    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-  }
-}
 
 describe('droplet-registry gc', () => {
   let work: string;

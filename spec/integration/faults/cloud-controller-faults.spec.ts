@@ -15,7 +15,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { ServerInjectResponse } from '@hapi/hapi';
 import { FsBlobStore } from '../../../src/blobstore/fs-blob-store.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
-import { seedFoundation, startCfSimulator, type CfSimulator, type SeededFoundation } from '../../support/cf-simulator/index.ts';
+import { capiSourceEnv, type CfSimulator, type SeededFoundation, seedFoundation, startCfSimulator } from '../../support/cf-simulator/index.ts';
 import { storageProblems } from '../../support/storage-invariants.ts';
 import { eachDatabase, type TestDatabase } from '../../support/test-database.ts';
 import { buildTinyRootfs, createTestRegistry, type TestRegistry } from '../../support/test-registry.ts';
@@ -61,12 +61,7 @@ describe('Cloud Controller failing during a conversion', () => {
       stacks: { cflinuxfs4: join(work, 'rootfs.tgz') },
       dropletsDir: join(work, 'unused'),
       env: {
-        CAPI_URL: cf.capiUrl,
-        UAA_CLIENT_ID: seed.serviceClient.id,
-        UAA_CLIENT_SECRET: seed.serviceClient.secret,
-        AUTH: 'none',
-        AUTH_NONE_FORCE: 'true',
-        PREWARM_ENABLED: 'false',
+        ...capiSourceEnv(cf, seed),
         CAPI_TIMEOUT_MS: '1000',
         DROPLET_DOWNLOAD_IDLE_TIMEOUT_MS: '500',
       },

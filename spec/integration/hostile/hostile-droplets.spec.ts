@@ -16,7 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { convertDroplet } from '../../../src/conversion/convert-droplet.ts';
 import { InvalidDropletError } from '../../../src/errors/registry-error.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
-import { seedFoundation, startCfSimulator, type CfSimulator, type SeededFoundation } from '../../support/cf-simulator/index.ts';
+import { capiSourceEnv, type CfSimulator, type SeededFoundation, seedFoundation, startCfSimulator } from '../../support/cf-simulator/index.ts';
 import { generateHostileDroplet } from '../../support/hostile-droplet-generator.ts';
 import { MemoryBlobStore } from '../../support/memory-blob-store.ts';
 import { END_OF_ARCHIVE, gnuLongName, paxHeader, paxRecord, rawEntry } from '../../support/raw-tar.ts';
@@ -69,12 +69,7 @@ describe('hostile droplets pulled through the registry', () => {
       stacks: { cflinuxfs4: join(work, 'rootfs.tgz') },
       dropletsDir: join(work, 'unused'),
       env: {
-        CAPI_URL: cf.capiUrl,
-        UAA_CLIENT_ID: seed.serviceClient.id,
-        UAA_CLIENT_SECRET: seed.serviceClient.secret,
-        AUTH: 'none',
-        AUTH_NONE_FORCE: 'true',
-        PREWARM_ENABLED: 'false',
+        ...capiSourceEnv(cf, seed),
         CONVERSION_MAX_ENTRIES: String(LIMITS.maxEntries),
         CONVERSION_MAX_UNCOMPRESSED_BYTES: String(LIMITS.maxUncompressedBytes),
       },

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { standardDroplet } from '../../support/build-droplet.ts';
-import { seedFoundation, startCfSimulator, type CfSimulator, type SeededFoundation } from '../../support/cf-simulator/index.ts';
+import { capiSourceEnv, type CfSimulator, type SeededFoundation, seedFoundation, startCfSimulator } from '../../support/cf-simulator/index.ts';
 import { waitFor } from '../../support/clients/wait-for.ts';
 import { privatePostgresProblem, startPrivatePostgres, type PrivatePostgres } from '../../support/private-postgres.ts';
 import { describeFailure } from '../../../src/server/readiness.ts';
@@ -137,13 +137,8 @@ describe('/readyz with the capi source', () => {
       stacks: { cflinuxfs4: rootfsPath },
       dropletsDir: join(work, 'unused'),
       env: {
-        CAPI_URL: cf.capiUrl,
+        ...capiSourceEnv(cf, seed),
         UAA_URL: cf.uaaUrl,
-        UAA_CLIENT_ID: seed.serviceClient.id,
-        UAA_CLIENT_SECRET: seed.serviceClient.secret,
-        AUTH: 'none',
-        AUTH_NONE_FORCE: 'true',
-        PREWARM_ENABLED: 'false',
       },
     });
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { standardDroplet } from '../../support/build-droplet.ts';
-import { seedFoundation, startCfSimulator, type CfSimulator, type SeededFoundation } from '../../support/cf-simulator/index.ts';
+import { capiSourceEnv, type CfSimulator, type SeededFoundation, seedFoundation, startCfSimulator } from '../../support/cf-simulator/index.ts';
 import { waitFor } from '../../support/clients/wait-for.ts';
 import { eachDatabase, type TestDatabase } from '../../support/test-database.ts';
 import { buildTinyRootfs, createTestRegistry, type TestRegistry } from '../../support/test-registry.ts';
@@ -62,13 +62,8 @@ describe('graceful shutdown', { skip: await postgres.skipReason() }, () => {
       env: {
         BLOBSTORE_FS_ROOT: blobstoreDir,
         DATABASE_SCHEMA: database.schema,
-        CAPI_URL: cf.capiUrl,
+        ...capiSourceEnv(cf, seed),
         UAA_URL: cf.uaaUrl,
-        UAA_CLIENT_ID: seed.serviceClient.id,
-        UAA_CLIENT_SECRET: seed.serviceClient.secret,
-        AUTH: 'none',
-        AUTH_NONE_FORCE: 'true',
-        PREWARM_ENABLED: 'false',
         ...env,
       },
     });

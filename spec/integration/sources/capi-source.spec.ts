@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { RegistryError } from '../../../src/errors/registry-error.ts';
 import { createCapiSource } from '../../../src/sources/capi/create-capi-source.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
-import { seedFoundation, startCfSimulator, type CfSimulator, type SeededFoundation } from '../../support/cf-simulator/index.ts';
+import { capiSourceEnv, type CfSimulator, type SeededFoundation, seedFoundation, startCfSimulator } from '../../support/cf-simulator/index.ts';
 import { buildTinyRootfs, createTestRegistry, type TestRegistry } from '../../support/test-registry.ts';
 
 function error(res: ServerInjectResponse): { code: string; message: string; detail?: { reason?: string } } {
@@ -29,12 +29,7 @@ describe('Cloud Foundry source', () => {
 
   const inject = (url: string, method = 'GET') => registry.registry.server.inject({ method, url });
   const capiEnv = (extra: Record<string, string> = {}) => ({
-    CAPI_URL: cf.capiUrl,
-    UAA_CLIENT_ID: seed.serviceClient.id,
-    UAA_CLIENT_SECRET: seed.serviceClient.secret,
-    AUTH: 'none',
-    AUTH_NONE_FORCE: 'true',
-    PREWARM_ENABLED: 'false',
+    ...capiSourceEnv(cf, seed),
     CAPI_TIMEOUT_MS: '2000',
     ...extra,
   });

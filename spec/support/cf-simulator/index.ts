@@ -19,6 +19,7 @@ import { RequestLog } from './request-log.ts';
 import { startUaaServer } from './uaa-server.ts';
 import { Uaa } from './uaa.ts';
 
+import type { SeededFoundation } from './seed.ts';
 export { DOWNLOAD_MATRIX, seedFoundation, type MatrixRole, type SeededFoundation, type SeededUser, type SeedOptions } from './seed.ts';
 export type { Actor, App, AuditEvent, CcUser, Droplet, DropletBits, DropletState, Lifecycle, Org, OrgRole, Role, RoleType, Space, SpaceRole } from './foundation.ts';
 export type { FaultScope, InjectedStatus, SimulatedServer } from './faults.ts';
@@ -53,6 +54,22 @@ export interface CfSimulator {
   readonly requests: RequestLog;
   /** Closes the three servers (dropping open connections and stalled requests). */
   stop(): Promise<void>;
+}
+
+/**
+ * Registry settings (environment variables) for the capi source on this simulator, reading the
+ * seeded foundation through its service client, with nobody logging in and no pre-warming: what
+ * a test of the pull path needs; its own settings go after it.
+ */
+export function capiSourceEnv(cf: CfSimulator, seed: SeededFoundation): Record<string, string> {
+  return {
+    CAPI_URL: cf.capiUrl,
+    UAA_CLIENT_ID: seed.serviceClient.id,
+    UAA_CLIENT_SECRET: seed.serviceClient.secret,
+    AUTH: 'none',
+    AUTH_NONE_FORCE: 'true',
+    PREWARM_ENABLED: 'false',
+  };
 }
 
 export async function startCfSimulator(options: StartCfSimulatorOptions = {}): Promise<CfSimulator> {
