@@ -143,6 +143,8 @@ function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefi
       adminScope: config.adminScope,
       loginFailuresLimit: config.loginFailures.limit,
       loginFailuresWindowMs: config.loginFailures.windowMs,
+      maxRepositoriesPerToken: config.token.maxRepositories,
+      upstreamConcurrency: config.authUpstreamConcurrency,
     },
     {
       uaaUrl: uaaUrl ?? (configuredUaa ? async () => configuredUaa : undefined),

@@ -715,6 +715,7 @@ const RENDERED_KEYS = new Set([
   'authNoneForce',
   'token',
   'authDecisionTtlMs',
+  'authUpstreamConcurrency',
   'authAllowGlobalAuditors',
   'adminScope',
   'loginFailures',

@@ -5,11 +5,13 @@
  */
 import axios from 'axios';
 import type { Logger } from 'pino';
+import { RegistryError } from '../errors/registry-error.ts';
 import type { UpstreamMetrics } from '../metrics/upstream-metrics.ts';
 import type { CapiClient } from '../sources/capi/capi-client.ts';
 import type { UaaUrl } from '../sources/capi/uaa-url.ts';
 import { createAgents } from '../sources/capi/http-agents.ts';
 import type { AppRef, DropletSource } from '../sources/droplet-source.ts';
+import { BoundedSlots } from '../util/bounded-slots.ts';
 import { AdminGuard } from './admin-guard.ts';
 import { DecisionCache } from './decision-cache.ts';
 import { DownloadPermission, type Decision } from './download-permission.ts';
@@ -22,6 +24,9 @@ import { loadTokenKeys } from './signing-keys.ts';
 import { TokenService } from './token-service.ts';
 import { UaaPasswordGrant } from './uaa-password-grant.ts';
 import { UaaTokenVerifier } from './uaa-token-verifier.ts';
+
+/** Token requests that may wait for an upstream slot, per slot: a burst of pulls queues, a flood is refused. */
+const UPSTREAM_QUEUE_PER_SLOT = 16;
 
 export interface AuthSettings {
   readonly mode: 'uaa' | 'none';
@@ -41,6 +46,10 @@ export interface AuthSettings {
   readonly adminScope: string;
   readonly loginFailuresLimit: number;
   readonly loginFailuresWindowMs: number;
+  /** Distinct repositories decided per token request. */
+  readonly maxRepositoriesPerToken: number;
+  /** Token requests of the instance asking Cloud Controller about repositories at once. */
+  readonly upstreamConcurrency: number;
 }
 
 export interface AuthDependencies {
@@ -91,6 +100,12 @@ export async function createAuth(settings: AuthSettings, deps: AuthDependencies)
     passwordGrant: new UaaPasswordGrant({ uaaUrl, clientId: settings.loginClientId, clientSecret: settings.loginClientSecret, http: uaaHttp, logger }),
     permission,
     throttle: new LoginThrottle({ limit: settings.loginFailuresLimit, windowMs: settings.loginFailuresWindowMs }),
+    maxRepositories: settings.maxRepositoriesPerToken,
+    upstream: new BoundedSlots({
+      concurrency: settings.upstreamConcurrency,
+      queue: settings.upstreamConcurrency * UPSTREAM_QUEUE_PER_SLOT,
+      refusal: () => new RegistryError('TOOMANYREQUESTS', 'the registry is asking Cloud Controller about too many pulls right now; try again shortly', { retryAfter: 1 }),
+    }),
     logger,
   });
   return { origin: settings.origin, gate: new TokenGate(tokens), tokens: tokenService, admin };

@@ -3,6 +3,7 @@
  * may really be a UAA access token (`cf oauth-token` prints `bearer eyJ…`; people paste it with or
  * without the prefix).
  */
+import { decodeProtectedHeader } from 'jose';
 
 export interface Credentials {
   readonly username: string;
@@ -21,10 +22,20 @@ export function basicCredentials(authorization: string | undefined): Credentials
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-/** The UAA access token a password is, or `undefined` when it is a password. */
+/**
+ * The UAA access token a password is, or `undefined` when it is a password. Three dot-separated
+ * words (`correct.horse.battery`) are a password unless the first decodes to a JWS header; a real
+ * token that fails verification is refused as one, never sent to UAA as a password (an expired
+ * `cf oauth-token` would count towards UAA locking the user out).
+ */
 export function uaaTokenIn(password: string): string | undefined {
   const candidate = password.trim().replace(/^bearer\s+/i, '');
-  return JWT_SHAPE.test(candidate) ? candidate : undefined;
+  if (!JWT_SHAPE.test(candidate)) return undefined;
+  try {
+    return typeof decodeProtectedHeader(candidate).alg === 'string' ? candidate : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The token of a `Bearer` Authorization header (any case, as Cloud Controller accepts it). */

@@ -23,6 +23,12 @@ import { badCredentials, type UaaIdentity } from './uaa-identity.ts';
 
 export type Decision = 'granted' | Refusal;
 
+/** A decision about a repository name, with the app it was decided for (none when no app is behind the name). */
+export interface RepositoryDecision {
+  readonly decision: Decision;
+  readonly appGuid?: string;
+}
+
 export interface DownloadPermissionOptions {
   readonly capiUrl: string;
   /** For Cloud Controller (its CA, timeouts); given the user's token, never the registry's. */
@@ -56,14 +62,20 @@ export class DownloadPermission {
     this.#options = options;
   }
 
-  async decide(identity: UaaIdentity, name: string): Promise<Decision> {
+  /** What Cloud Controller says of the user and the app behind `name` now; a grant is bound to that app's guid. */
+  async decide(identity: UaaIdentity, name: string): Promise<RepositoryDecision> {
     let app: AppRef;
     try {
       app = await this.#options.findApp(name);
     } catch (error) {
-      if (error instanceof RegistryError && (error.code === 'NAME_UNKNOWN' || error.code === 'NAME_INVALID')) return 'not_found';
+      if (error instanceof RegistryError && (error.code === 'NAME_UNKNOWN' || error.code === 'NAME_INVALID')) return { decision: 'not_found' };
       throw error;
     }
+    return { decision: await this.#decideForApp(identity, name, app), appGuid: app.guid };
+  }
+
+  /** Decisions are kept by user and app guid, never by name: a name may point at another app tomorrow. */
+  async #decideForApp(identity: UaaIdentity, name: string, app: AppRef): Promise<Decision> {
     const key = `${identity.userId} ${app.guid}`;
     const known = this.#options.decisions.get(key);
     if (known) return known;

@@ -3,6 +3,8 @@
  * and a repository endpoint a token granting pull on that repository; otherwise 401 with a
  * challenge naming the scope to ask for. A token that records Cloud Controller's refusal answers
  * as Cloud Controller did: 403 DENIED, or 404 NAME_UNKNOWN (whether the app exists stays hidden).
+ * A granted repository comes with the guid of the app that was checked: the request is served
+ * from that app, never from whatever the name resolves to by now.
  */
 import { RegistryError } from '../errors/registry-error.ts';
 import { bearerToken } from './credentials.ts';
@@ -17,14 +19,17 @@ export interface GateRequest {
 export interface PullGate {
   /** `GET /v2/`: any valid token. */
   admit(request: GateRequest): Promise<void>;
-  /** A repository endpoint: pull on `name`. */
-  authorize(request: GateRequest, name: string): Promise<void>;
+  /**
+   * A repository endpoint: pull on `name`. Resolves to the guid of the app the grant is bound to,
+   * or `undefined` when nothing was checked (AUTH=none: the name is resolved as it stands).
+   */
+  authorize(request: GateRequest, name: string): Promise<string | undefined>;
 }
 
 /** AUTH=none: everyone may pull everything. */
 export const OPEN_GATE: PullGate = {
   admit: async () => {},
-  authorize: async () => {},
+  authorize: async () => undefined,
 };
 
 export class TokenGate implements PullGate {
@@ -38,9 +43,10 @@ export class TokenGate implements PullGate {
     if (!(await this.#grant(request))) throw unauthorized(request.origin);
   }
 
-  async authorize(request: GateRequest, name: string): Promise<void> {
+  async authorize(request: GateRequest, name: string): Promise<string> {
     const grant = await this.#grant(request);
-    if (grant?.access.includes(name)) return;
+    const granted = grant?.access.find((access) => access.name === name);
+    if (granted) return granted.appGuid;
     const refusal = grant?.denied.find((denied) => denied.name === name)?.reason;
     if (refusal === 'not_found') throw new RegistryError('NAME_UNKNOWN', `repository ${name} not found`, { detail: { name } });
     if (refusal === 'forbidden') {

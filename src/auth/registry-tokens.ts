@@ -3,6 +3,10 @@
  * user is, which repositories they may pull and which ones Cloud Controller refused them (so a
  * refusal can answer 403 or 404 rather than a new challenge). The token server decides; every
  * instance holding the same keys verifies without asking anyone.
+ *
+ * A grant names the app Cloud Controller was asked about (`app_guid` beside the repository name in
+ * the `access` claim), and a pull with the token reaches that app only: names can change while a
+ * token lives (a space manager renames their space to another space's name), the app's guid cannot.
  */
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
@@ -12,13 +16,19 @@ import type { TokenKeys } from './signing-keys.ts';
 /** Why a repository was refused: 403 DENIED, or 404 NAME_UNKNOWN (the app's existence stays hidden). */
 export type Refusal = 'forbidden' | 'not_found';
 
+/** A repository the user may pull, bound to the app it named when Cloud Controller was asked. */
+export interface RepositoryAccess {
+  readonly name: string;
+  readonly appGuid: string;
+}
+
 /** What a token grants. */
 export interface Grant {
   /** The UAA user id (or client id, for a client's token). */
   readonly subject: string;
   readonly userName: string;
-  /** Repository names the user may pull. */
-  readonly access: readonly string[];
+  /** Repositories the user may pull. */
+  readonly access: readonly RepositoryAccess[];
   readonly denied: ReadonlyArray<{ readonly name: string; readonly reason: Refusal }>;
 }
 
@@ -53,7 +63,7 @@ export class RegistryTokens {
     const now = Math.floor(this.#now() / 1000);
     const token = await new SignJWT({
       user_name: grant.userName,
-      access: grant.access.map((name) => ({ type: 'repository', name, actions: ['pull'] })),
+      access: grant.access.map(({ name, appGuid }) => ({ type: 'repository', name, actions: ['pull'], app_guid: appGuid })),
       denied: grant.denied.map(({ name, reason }) => ({ name, reason })),
     })
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: keys.signing.kid })
@@ -105,14 +115,15 @@ function toGrant(payload: JWTPayload): Grant | undefined {
   return {
     subject: sub,
     userName,
-    access: access.filter(isRepositoryPull).map((entry) => entry.name),
+    access: access.filter(isBoundRepositoryPull).map((entry) => ({ name: entry.name, appGuid: entry.app_guid })),
     denied: denied.filter(isRefusal),
   };
 }
 
-function isRepositoryPull(entry: unknown): entry is { name: string } {
-  const { type, name, actions } = (entry ?? {}) as Record<string, unknown>;
-  return type === 'repository' && typeof name === 'string' && Array.isArray(actions) && actions.includes('pull');
+/** A pull grant with the app it is bound to; one without (a token of an older registry) grants nothing. */
+function isBoundRepositoryPull(entry: unknown): entry is { name: string; app_guid: string } {
+  const { type, name, actions, app_guid: appGuid } = (entry ?? {}) as Record<string, unknown>;
+  return type === 'repository' && typeof name === 'string' && typeof appGuid === 'string' && appGuid !== '' && Array.isArray(actions) && actions.includes('pull');
 }
 
 function isRefusal(entry: unknown): entry is { name: string; reason: Refusal } {

@@ -2,10 +2,18 @@
  * The token server (distribution's model: it decides, the registry verifies): logs the user in
  * with UAA — a password through the password grant, or a UAA token verified locally — asks Cloud
  * Controller, as that user, about each repository in the requested scopes, and signs a registry
- * token with what was granted and what was refused. Failed logins are throttled before UAA is asked.
+ * token with what was granted (bound to the app's guid) and what was refused. Failed logins are
+ * throttled before UAA is asked.
+ *
+ * What one request may cost upstream is bounded: at most `maxRepositories` distinct repositories
+ * are decided, `PER_REQUEST_CONCURRENCY` of them at once, and a request deciding anything holds one
+ * of the instance's `upstream` slots meanwhile (or waits in its bounded queue, or is refused 429),
+ * so no user can spend the registry's Cloud Controller rate limit.
  */
 import type { Logger } from 'pino';
 import { RegistryError } from '../errors/registry-error.ts';
+import type { BoundedSlots } from '../util/bounded-slots.ts';
+import { mapConcurrently } from '../util/map-concurrently.ts';
 import { requestedRepositories } from './access-scopes.ts';
 import { uaaTokenIn, type Credentials } from './credentials.ts';
 import type { DownloadPermission } from './download-permission.ts';
@@ -31,8 +39,15 @@ export interface TokenServiceOptions {
   readonly passwordGrant: UaaPasswordGrant;
   readonly permission: DownloadPermission;
   readonly throttle: LoginThrottle;
+  /** Distinct repositories decided per request; the rest are not granted. */
+  readonly maxRepositories: number;
+  /** Shared by every token request of the instance: one slot per request deciding repositories. */
+  readonly upstream: BoundedSlots;
   readonly logger: Logger;
 }
+
+/** Decisions of one request in flight at once: a pull asks for one repository, a multi-repository client rarely for more. */
+const PER_REQUEST_CONCURRENCY = 4;
 
 export class TokenService {
   readonly #options: TokenServiceOptions;
@@ -43,14 +58,15 @@ export class TokenService {
 
   /** 401 (with the Bearer challenge) for bad credentials, 429 while throttled, 503 when UAA or Cloud Controller fail. */
   async issue(request: TokenRequest): Promise<IssuedToken> {
-    const { tokens, permission, logger } = this.#options;
+    const { tokens, permission, upstream, maxRepositories, logger } = this.#options;
     const identity = await this.#login(request);
-    const names = requestedRepositories(request.scopes);
-    const decisions = await Promise.all(names.map(async (name) => ({ name, decision: await permission.decide(identity, name) })));
+    const names = requestedRepositories(request.scopes, maxRepositories);
+    const decisions =
+      names.length === 0 ? [] : await upstream.run(() => mapConcurrently(names, PER_REQUEST_CONCURRENCY, async (name) => ({ name, ...(await permission.decide(identity, name)) })));
     const grant: Grant = {
       subject: identity.userId,
       userName: identity.userName,
-      access: decisions.filter(({ decision }) => decision === 'granted').map(({ name }) => name),
+      access: decisions.flatMap(({ name, decision, appGuid }) => (decision === 'granted' && appGuid !== undefined ? [{ name, appGuid }] : [])),
       denied: decisions.flatMap(({ name, decision }) => (decision === 'granted' ? [] : [{ name, reason: decision }])),
     };
     logger.info({ event: 'token.issued', user: identity.userName, access: grant.access, denied: grant.denied }, `registry token for ${identity.userName}`);
@@ -60,8 +76,7 @@ export class TokenService {
   async #login(request: TokenRequest): Promise<UaaIdentity> {
     const { throttle, verifier, passwordGrant, logger } = this.#options;
     const { username, password } = request.credentials;
-    const userKey = `user:${username.toLowerCase()}`;
-    const keys = [userKey, `address:${request.clientAddress}`];
+    const keys = [userThrottleKey(username), `address:${request.clientAddress}`];
     const wait = throttle.retryAfter(keys);
     if (wait > 0) {
       logger.warn({ event: 'login.throttled', user: username, address: request.clientAddress, retryAfter: wait }, `login of ${username} throttled`);
@@ -70,7 +85,9 @@ export class TokenService {
     const uaaToken = uaaTokenIn(password);
     try {
       const identity = uaaToken ? await verifier.verify(uaaToken) : await passwordGrant.login(username, password);
-      throttle.forget(userKey);
+      // Only the name UAA vouched for: a login with one's own UAA token under a victim's name must
+      // not wipe the failures of guesses at the victim's password.
+      throttle.forget(userThrottleKey(identity.userName));
       return identity;
     } catch (error) {
       if (!(error instanceof RegistryError && error.code === 'UNAUTHORIZED')) throw error;
@@ -80,4 +97,9 @@ export class TokenService {
       throw new RegistryError('UNAUTHORIZED', error.message, { headers: { 'WWW-Authenticate': bearerChallenge(request.origin) } });
     }
   }
+}
+
+/** Usernames are case-insensitive in UAA, so are their failure counts. */
+function userThrottleKey(userName: string): string {
+  return `user:${userName.toLowerCase()}`;
 }

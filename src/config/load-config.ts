@@ -54,7 +54,8 @@ export interface Config {
   /** `auto` resolved: uaa with the capi source, none with the directory source. */
   auth: 'uaa' | 'none';
   authNoneForce: boolean;
-  token: { signingKeys: string[]; ttlSeconds: number; service: string };
+  token: { signingKeys: string[]; ttlSeconds: number; service: string; maxRepositories: number };
+  authUpstreamConcurrency: number;
   authDecisionTtlMs: number;
   authAllowGlobalAuditors: boolean;
   adminScope: string;

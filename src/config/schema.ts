@@ -374,6 +374,18 @@ export const configSchema = {
       default: '',
       env: 'TOKEN_SERVICE',
     },
+    maxRepositories: {
+      doc: 'Distinct repositories one token request is decided for (its first ones, in order); the rest are not granted and cost no Cloud Controller call. Docker and containerd ask for one per request.',
+      format: 'positive-int',
+      default: 16,
+      env: 'TOKEN_MAX_REPOSITORIES',
+    },
+  },
+  authUpstreamConcurrency: {
+    doc: "Token requests this instance lets ask Cloud Controller about repositories at once (each decides 4 repositories at a time, up to 3 calls each); 16 more per slot wait, beyond that token requests answer 429. Keeps logins from spending the registry's Cloud Controller rate limit.",
+    format: 'positive-int',
+    default: 8,
+    env: 'AUTH_UPSTREAM_CONCURRENCY',
   },
   authDecisionTtlMs: {
     doc: "How long a user's pull permission for an app, as Cloud Controller answered it, is reused (milliseconds).",

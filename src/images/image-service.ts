@@ -50,7 +50,14 @@ import { OCI_CONFIG, OCI_MANIFEST } from './media-types.ts';
 import { ReadyImageCache } from './ready-image-cache.ts';
 
 /** A repository name: `org/space/app`, or an app guid alone (the original spike's form). */
-export type RepositoryRef = { readonly org: string; readonly space: string; readonly app: string } | { readonly appGuid: string };
+export type RepositoryName = { readonly org: string; readonly space: string; readonly app: string } | { readonly appGuid: string };
+
+/**
+ * A repository as a request reaches it: its name and, when a registry token granted it, the app
+ * that grant was decided for. Such a request is served from that app whatever the name resolves
+ * to by now (org, space and app names change; guids do not).
+ */
+export type RepositoryRef = RepositoryName & { readonly grantedAppGuid?: string | undefined };
 
 export interface ManifestAnswer {
   readonly bytes: Buffer;
@@ -211,6 +218,7 @@ export class ImageService {
 
   #findApp(repository: RepositoryRef): Promise<AppRef> {
     const { source } = this.#options;
+    if (repository.grantedAppGuid !== undefined) return source.findAppByGuid(repository.grantedAppGuid);
     return 'appGuid' in repository ? source.findAppByGuid(repository.appGuid) : source.findApp(repository.org, repository.space, repository.app);
   }
 
@@ -444,6 +452,6 @@ function conversionFailed(droplet: DropletFacts, reason: string | null): Registr
 }
 
 /** The repository's name as clients spell it. */
-export function repositoryName(repository: RepositoryRef): string {
+export function repositoryName(repository: RepositoryName): string {
   return 'appGuid' in repository ? repository.appGuid : `${repository.org}/${repository.space}/${repository.app}`;
 }

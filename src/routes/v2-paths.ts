@@ -3,7 +3,7 @@
  * parameter must be last), so one catch-all route hands the path here and dispatches on the kind.
  */
 import { RegistryError } from '../errors/registry-error.ts';
-import type { RepositoryRef } from '../images/image-service.ts';
+import type { RepositoryName } from '../images/image-service.ts';
 
 // distribution-spec's grammar for names, tags and digests.
 const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
@@ -13,10 +13,10 @@ const APP_GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 const ENDPOINT = /^(.+)\/(manifests|blobs|referrers)\/([^/]+)$|^(.+)\/tags\/list$/;
 
 export type V2Request =
-  | { readonly kind: 'manifest'; readonly repository: RepositoryRef; readonly reference: string }
-  | { readonly kind: 'blob'; readonly repository: RepositoryRef; readonly digest: string }
-  | { readonly kind: 'referrers'; readonly repository: RepositoryRef; readonly digest: string }
-  | { readonly kind: 'tags'; readonly repository: RepositoryRef };
+  | { readonly kind: 'manifest'; readonly repository: RepositoryName; readonly reference: string }
+  | { readonly kind: 'blob'; readonly repository: RepositoryName; readonly digest: string }
+  | { readonly kind: 'referrers'; readonly repository: RepositoryName; readonly digest: string }
+  | { readonly kind: 'tags'; readonly repository: RepositoryName };
 
 /** Is `reference` a tag by the spec's grammar? */
 export function isTag(reference: string): boolean {
@@ -43,7 +43,7 @@ export function parseV2Path(path: string): V2Request | undefined {
  * The repository a name stands for (also the names in token scopes): NAME_INVALID outside the
  * grammar, NAME_UNKNOWN when it is neither `org/space/app` nor an app guid.
  */
-export function parseRepositoryName(name: string): RepositoryRef {
+export function parseRepositoryName(name: string): RepositoryName {
   if (!NAME.test(name) || name.length > 255) {
     throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`, { detail: { name } });
   }

@@ -2,13 +2,14 @@
  * The `/v2/` surface: the version check, one catch-all GET route dispatching on the parsed path
  * (HEAD reaches it too: hapi routes HEAD to GET handlers), and 405 UNSUPPORTED for every write
  * verb — answered before any authentication, since nothing can be pushed here. Reads pass the
- * pull gate first (a registry token for the repository, with AUTH=uaa).
+ * pull gate first (a registry token for the repository, with AUTH=uaa), which binds the request to
+ * the app its token was granted for.
  */
 import type { Request, ResponseToolkit, ServerRoute } from '@hapi/hapi';
 import type { GateRequest, PullGate } from '../auth/pull-gate.ts';
 import type { OriginSettings } from '../auth/registry-origin.ts';
 import { RegistryError } from '../errors/registry-error.ts';
-import { repositoryName, type ImageService } from '../images/image-service.ts';
+import { repositoryName, type ImageService, type RepositoryRef } from '../images/image-service.ts';
 import { serveBlob } from './blobs.ts';
 import { serveManifest } from './manifests.ts';
 import { serveReferrers } from './referrers.ts';
@@ -26,16 +27,17 @@ export function v2Routes(images: ImageService, auth: { readonly gate: PullGate; 
     }
     const parsed = parseV2Path(path);
     if (!parsed) throw new RegistryError('NAME_UNKNOWN', `no registry endpoint at /v2/${path}`);
-    await auth.gate.authorize(caller, repositoryName(parsed.repository));
+    const grantedAppGuid = await auth.gate.authorize(caller, repositoryName(parsed.repository));
+    const repository: RepositoryRef = { ...parsed.repository, grantedAppGuid };
     switch (parsed.kind) {
       case 'manifest':
-        return serveManifest(images, h, parsed.repository, parsed.reference);
+        return serveManifest(images, h, repository, parsed.reference);
       case 'blob':
-        return serveBlob(images, h, { method: request.method, range: request.headers.range as string | undefined }, parsed.repository, parsed.digest);
+        return serveBlob(images, h, { method: request.method, range: request.headers.range as string | undefined }, repository, parsed.digest);
       case 'tags':
-        return serveTags(images, h, request.query, parsed.repository);
+        return serveTags(images, h, request.query, repository);
       case 'referrers':
-        return serveReferrers(images, h, parsed.repository, parsed.digest);
+        return serveReferrers(images, h, repository, parsed.digest);
     }
   };
   const unsupported = () => {

@@ -26,23 +26,23 @@ export type Ref = string | { readonly guid: string };
 
 export interface Org {
   readonly guid: string;
-  readonly name: string;
+  name: string;
   readonly quotaGuid: string;
   readonly createdAt: Date;
-  readonly updatedAt: Date;
+  updatedAt: Date;
 }
 
 export interface Space {
   readonly guid: string;
-  readonly name: string;
+  name: string;
   readonly orgGuid: string;
   readonly createdAt: Date;
-  readonly updatedAt: Date;
+  updatedAt: Date;
 }
 
 export interface App {
   readonly guid: string;
-  readonly name: string;
+  name: string;
   readonly spaceGuid: string;
   readonly state: 'STARTED' | 'STOPPED';
   readonly lifecycle: Lifecycle;
@@ -294,6 +294,30 @@ export class Foundation {
     owner.currentDropletGuid = target.guid;
     owner.updatedAt = this.now();
     this.#recordAppEvent('audit.app.droplet.mapped', owner, actor, { request: { droplet_guid: target.guid } });
+  }
+
+  /** Renames an org (`cf rename-org`, an org manager's right) and records `audit.organization.update`. */
+  renameOrg(org: Ref, name: string, actor: Actor = this.defaultActor): void {
+    const target = this.#mustGet(this.#orgs, org, 'org');
+    target.name = name;
+    target.updatedAt = this.now();
+    this.recordEvent({ type: 'audit.organization.update', actor, target: { guid: target.guid, type: 'organization', name }, data: { request: { name } }, spaceGuid: null, orgGuid: target.guid });
+  }
+
+  /** Renames a space (`cf rename-space`, a space manager's right) and records `audit.space.update`. */
+  renameSpace(space: Ref, name: string, actor: Actor = this.defaultActor): void {
+    const target = this.#mustGet(this.#spaces, space, 'space');
+    target.name = name;
+    target.updatedAt = this.now();
+    this.recordEvent({ type: 'audit.space.update', actor, target: { guid: target.guid, type: 'space', name }, data: { request: { name } }, spaceGuid: target.guid, orgGuid: target.orgGuid });
+  }
+
+  /** Renames an app (`cf rename`, a space developer's right) and records `audit.app.update`. */
+  renameApp(app: Ref, name: string, actor: Actor = this.defaultActor): void {
+    const target = this.#mustGet(this.#apps, app, 'app');
+    target.name = name;
+    target.updatedAt = this.now();
+    this.#recordAppEvent('audit.app.update', target, actor, { request: { name } });
   }
 
   /** Deletes a droplet (`cf curl -X DELETE /v3/droplets/:guid`); an app whose current droplet it was has none afterwards. */

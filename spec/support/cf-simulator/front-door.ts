@@ -38,6 +38,7 @@ export async function admit(
   response.on('finish', () => {
     recorded.status = response.statusCode;
   });
+  response.on('close', () => deps.requests.closed(recorded));
   const delay = deps.faults.takeDelay(server, route);
   if (delay !== null) {
     try {

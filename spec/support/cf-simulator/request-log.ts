@@ -19,12 +19,27 @@ export interface RecordedRequest {
 
 export class RequestLog {
   readonly #entries: RecordedRequest[] = [];
+  readonly #inFlight = new Map<SimulatedServer, number>();
+  readonly #maxInFlight = new Map<SimulatedServer, number>();
 
   /** For the servers: records a request as it arrives, so counts are exact as soon as the client has its answer. */
   record(entry: Omit<RecordedRequest, 'status'>): RecordedRequest {
     const recorded: RecordedRequest = { ...entry, status: null };
     this.#entries.push(recorded);
+    const inFlight = (this.#inFlight.get(entry.server) ?? 0) + 1;
+    this.#inFlight.set(entry.server, inFlight);
+    this.#maxInFlight.set(entry.server, Math.max(inFlight, this.#maxInFlight.get(entry.server) ?? 0));
     return recorded;
+  }
+
+  /** For the servers: the request's connection is done with (answered, or cut). */
+  closed(entry: RecordedRequest): void {
+    this.#inFlight.set(entry.server, (this.#inFlight.get(entry.server) ?? 1) - 1);
+  }
+
+  /** The most requests `server` was handling at once since the last reset (how hard a client pushed it). */
+  maxInFlight(server: SimulatedServer): number {
+    return this.#maxInFlight.get(server) ?? 0;
   }
 
   /** How many requests hit `route` (e.g. `GET /v3/apps`, `POST /oauth/token`) since the last reset. */
@@ -39,5 +54,7 @@ export class RequestLog {
 
   reset(): void {
     this.#entries.length = 0;
+    // Requests in flight now stay counted until they close; only the high-water mark starts again.
+    this.#maxInFlight.clear();
   }
 }

@@ -16,6 +16,12 @@ describe('requested repositories', () => {
     assert.deepEqual(requestedRepositories(['repository:127.0.0.1:5000/acme/dev/web:pull']), ['127.0.0.1:5000/acme/dev/web']);
   });
 
+  it('takes the first `max` distinct names and drops names longer than any repository can have', () => {
+    const scopes = ['repository:a/b/c:pull', 'repository:a/b/c:push', `repository:a/b/${'x'.repeat(256)}:pull`, 'repository:a/b/d:pull', 'repository:a/b/e:pull'];
+    assert.deepEqual(requestedRepositories(scopes, 2), ['a/b/c', 'a/b/d']);
+    assert.deepEqual(requestedRepositories(scopes), ['a/b/c', 'a/b/d', 'a/b/e']);
+  });
+
   it('ignores other resource types, unknown actions and malformed scopes', () => {
     assert.deepEqual(requestedRepositories(['registry:catalog:*', 'repository:acme/dev/web:delete', 'repository:acme/dev/web', 'repository::pull', 'pull', '', '   ']), []);
   });

@@ -22,6 +22,12 @@ describe('credentials', () => {
     assert.equal(uaaTokenIn('a.b'), undefined);
   });
 
+  it('takes three dot-separated words for a password unless the first is a JWS header', () => {
+    assert.equal(uaaTokenIn('correct.horse.battery'), undefined);
+    assert.equal(uaaTokenIn('eyJub3QiOiJhIGhlYWRlciJ9.eyJzdWIiOiJ4In0.c2ln'), undefined, 'JSON without alg');
+    assert.equal(uaaTokenIn(`bearer ${JWT}`), JWT);
+  });
+
   it('reads Bearer tokens in any case', () => {
     assert.equal(bearerToken(`bearer ${JWT}`), JWT);
     assert.equal(bearerToken(`BEARER ${JWT}`), JWT);

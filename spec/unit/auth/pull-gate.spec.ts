@@ -15,7 +15,7 @@ const { token } = await tokens.issue(
   {
     subject: 'u-1',
     userName: 'sam',
-    access: ['acme/dev/web'],
+    access: [{ name: 'acme/dev/web', appGuid: 'b8a2a5c4-1111-4c3e-9a52-3d1c1c0e0a01' }],
     denied: [
       { name: 'acme/dev/secret', reason: 'forbidden' },
       { name: 'acme/prod/api', reason: 'not_found' },
@@ -43,8 +43,8 @@ describe('pull gate', () => {
     await assert.rejects(gate.admit({ authorization: 'Bearer not.a.token', origin: ORIGIN }), refusal('UNAUTHORIZED'));
   });
 
-  it('lets a token pull the repositories it grants', async () => {
-    await gate.authorize(withToken, 'acme/dev/web');
+  it('lets a token pull the repositories it grants, bound to the app guid the grant was decided for', async () => {
+    assert.equal(await gate.authorize(withToken, 'acme/dev/web'), 'b8a2a5c4-1111-4c3e-9a52-3d1c1c0e0a01');
   });
 
   it('challenges for the repository when the token does not grant it (a token for another repository), or there is none', async () => {

@@ -10,7 +10,7 @@ const ORIGIN: RegistryOrigin = { url: 'https://registry.sys.example.com', servic
 const GRANT: Grant = {
   subject: '3ef236d6-ffec-4f7b-b341-b0eb52c206b7',
   userName: 'alice',
-  access: ['acme/development/web'],
+  access: [{ name: 'acme/development/web', appGuid: '6064d98a-95e6-400b-bc03-be65e6d59622' }],
   denied: [{ name: 'acme/production/api', reason: 'not_found' }],
 };
 const T0 = Date.parse('2025-01-01T12:00:00Z');
@@ -46,7 +46,7 @@ describe('registry tokens', () => {
     assert.equal(claims.aud, ORIGIN.service);
     assert.equal(claims.sub, GRANT.subject);
     assert.equal(claims.user_name, 'alice');
-    assert.deepEqual(claims.access, [{ type: 'repository', name: 'acme/development/web', actions: ['pull'] }]);
+    assert.deepEqual(claims.access, [{ type: 'repository', name: 'acme/development/web', actions: ['pull'], app_guid: '6064d98a-95e6-400b-bc03-be65e6d59622' }]);
     assert.deepEqual(claims.denied, [{ name: 'acme/production/api', reason: 'not_found' }]);
     assert.equal(claims.iat, T0 / 1000);
     assert.equal(claims.nbf, T0 / 1000);
@@ -113,8 +113,24 @@ describe('registry tokens', () => {
     const tokens = await tokensWith();
     const issued = (await tokens.issue(GRANT, ORIGIN)).token;
     const kid = decodeProtectedHeader(issued).kid as string;
-    const claims = { ...decodeJwt(issued), access: [{ type: 'repository', name: 'acme/development/web', actions: ['push'] }, { type: 'registry', name: 'catalog', actions: ['pull'] }] };
+    const appGuid = GRANT.access[0]?.appGuid;
+    const claims = {
+      ...decodeJwt(issued),
+      access: [
+        { type: 'repository', name: 'acme/development/web', actions: ['push'], app_guid: appGuid },
+        { type: 'registry', name: 'catalog', actions: ['pull'], app_guid: appGuid },
+      ],
+    };
     const pushOnly = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid }).sign(keyA);
     assert.deepEqual((await tokens.verify(pushOnly, ORIGIN))?.access, []);
+  });
+
+  it('grant nothing for a repository not bound to an app guid (the tokens of registries that resolved names again at pull time)', async () => {
+    const tokens = await tokensWith();
+    const issued = (await tokens.issue(GRANT, ORIGIN)).token;
+    const kid = decodeProtectedHeader(issued).kid as string;
+    const unbound = { ...decodeJwt(issued), access: [{ type: 'repository', name: 'acme/development/web', actions: ['pull'] }] };
+    const token = await new SignJWT(unbound).setProtectedHeader({ alg: 'ES256', kid }).sign(keyA);
+    assert.deepEqual((await tokens.verify(token, ORIGIN))?.access, []);
   });
 });
