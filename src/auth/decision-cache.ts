@@ -1,13 +1,18 @@
 /**
  * Remembers Cloud Controller's answers for a short time (AUTH_DECISION_TTL_MS), so a pull's token
  * requests do not each cost a round of CAPI calls; a role granted or revoked shows within that time.
+ * At most `maxEntries` are kept (the oldest go first), whatever users ask for.
  */
 
 export interface DecisionCacheOptions {
   readonly ttlMs: number;
+  /** Entries kept at most (default 100 000). */
+  readonly maxEntries?: number;
   /** Milliseconds since the epoch; tests move it instead of waiting. */
   readonly now?: () => number;
 }
+
+const DEFAULT_MAX_ENTRIES = 100_000;
 
 export class DecisionCache<V> {
   readonly #options: DecisionCacheOptions;
@@ -30,7 +35,9 @@ export class DecisionCache<V> {
     if (this.#options.ttlMs === 0) return;
     const now = this.#now();
     this.#sweep(now);
+    this.#entries.delete(key);
     this.#entries.set(key, { value, expiresAt: now + this.#options.ttlMs });
+    if (this.#entries.size > (this.#options.maxEntries ?? DEFAULT_MAX_ENTRIES)) this.#entries.delete(this.#entries.keys().next().value as string);
   }
 
   /** Drops expired entries, at most once per TTL, so memory follows recent users only. */

@@ -3,16 +3,21 @@
  * in a sliding window; a key with LOGIN_FAILURES_LIMIT failures in the window is refused without
  * asking UAA until the oldest of them leaves the window. Counted in this process's memory only:
  * with N instances behind the router an attacker gets up to N times the limit, and a restart
- * forgets — UAA's own lockout stays the last line.
+ * forgets — UAA's own lockout stays the last line. At most `maxKeys` keys are kept (the least
+ * recently failed go first), so a flood of made-up usernames cannot grow memory without end.
  */
 
 export interface LoginThrottleOptions {
   /** Failures per key within the window; 0 turns throttling off. */
   readonly limit: number;
   readonly windowMs: number;
+  /** Keys remembered at most (default 100 000: a few tens of MB at worst). */
+  readonly maxKeys?: number;
   /** Milliseconds since the epoch; tests move it instead of waiting. */
   readonly now?: () => number;
 }
+
+const DEFAULT_MAX_KEYS = 100_000;
 
 export class LoginThrottle {
   readonly #options: LoginThrottleOptions;
@@ -41,9 +46,13 @@ export class LoginThrottle {
     if (this.#options.limit === 0) return;
     const now = this.#now();
     this.#sweep(now);
+    const maxKeys = this.#options.maxKeys ?? DEFAULT_MAX_KEYS;
     for (const key of keys) {
       const times = [...this.#recent(key, now), now];
+      // Deleted first so the key moves to the end: the map stays ordered by latest failure.
+      this.#failures.delete(key);
       this.#failures.set(key, times.slice(-this.#options.limit));
+      if (this.#failures.size > maxKeys) this.#failures.delete(this.#failures.keys().next().value as string);
     }
   }
 

@@ -99,8 +99,8 @@ describe('token endpoint', () => {
       const other = 'acme/development/legacy';
       const token = tokenOf(await inject(tokenRequest(developer(), [`repository:${WEB}:pull,push`, `repository:${other}:*`, 'registry:catalog:*'])));
       assert.deepEqual(decodeJwt(token).access, [
-        { type: 'repository', name: WEB, actions: ['pull'] },
-        { type: 'repository', name: other, actions: ['pull'] },
+        { type: 'repository', name: WEB, actions: ['pull'], app_guid: world.seed.apps.web.guid },
+        { type: 'repository', name: other, actions: ['pull'], app_guid: world.seed.apps.legacy.guid },
       ]);
       assert.equal((await inject({ url: `/v2/${other}/tags/list`, headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
     });
@@ -219,7 +219,8 @@ describe('token endpoint', () => {
 
   describe('throttling', () => {
     it('refuses a username, and an address, over LOGIN_FAILURES_LIMIT with 429 and Retry-After, without asking UAA', async () => {
-      const throttled = await world.openRegistry({ LOGIN_FAILURES_LIMIT: '3', LOGIN_FAILURES_WINDOW_MS: '600000' });
+      // Behind a load balancer (10.0.0.254) and the gorouter, which each append the address they saw.
+      const throttled = await world.openRegistry({ LOGIN_FAILURES_LIMIT: '3', LOGIN_FAILURES_WINDOW_MS: '600000', TRUSTED_PROXY_HOPS: '2' });
       const from = (address: string, user: { username: string; password: string }) => ({ ...tokenRequest(user), headers: { ...tokenRequest(user).headers, 'x-forwarded-for': `${address}, 10.0.0.254` } });
       const login = (options: ServerInjectOptions) => throttled.registry.server.inject(options);
       try {

@@ -20,3 +20,13 @@ describe('decision cache', () => {
     assert.equal(cache.get('user-1 app-1'), undefined);
   });
 });
+
+describe('decision cache memory', () => {
+  it('keeps at most maxEntries entries, the oldest going first', () => {
+    const cache = new DecisionCache<string>({ ttlMs: 60_000, maxEntries: 2, now: () => 0 });
+    cache.set('a', '1');
+    cache.set('b', '2');
+    cache.set('c', '3');
+    assert.deepEqual([cache.get('a'), cache.get('b'), cache.get('c')], [undefined, '2', '3']);
+  });
+});

@@ -45,3 +45,16 @@ describe('login throttle', () => {
     assert.equal(throttle.retryAfter(['user:alice']), 0);
   });
 });
+
+describe('login throttle memory', () => {
+  it('keeps at most maxKeys keys, forgetting the least recently failed first', () => {
+    const throttle = new LoginThrottle({ limit: 1, windowMs: 60_000, maxKeys: 2, now: () => 0 });
+    throttle.recordFailure(['user:a']);
+    throttle.recordFailure(['user:b']);
+    throttle.recordFailure(['user:a']);
+    throttle.recordFailure(['user:c']);
+    assert.equal(throttle.retryAfter(['user:b']), 0, 'b failed least recently and was forgotten');
+    assert.equal(throttle.retryAfter(['user:a']), 60);
+    assert.equal(throttle.retryAfter(['user:c']), 60);
+  });
+});
