@@ -1,8 +1,8 @@
 /**
  * One cold conversion, alone in its own process so that its peak RSS is its own: reads the droplet
  * the way the directory source does (1 MiB reads), runs `convertDroplet` into a fresh filesystem
- * blobstore, and prints one JSON line with the layer, the wall time of the conversion and the
- * process's resource usage. The conversion is the built code in dist/ (`npm run build`), as the
+ * blobstore, and prints one JSON line with the layer (or why the droplet was refused), the wall
+ * time of the conversion and the process's resource usage. The conversion is the built code in dist/ (`npm run build`), as the
  * server runs it: Node's stripping of src/'s TypeScript would add ~10 MB of RSS the server does
  * not have (this file itself is still stripped, which adds ~15 MB the server does not have either).
  *
@@ -46,24 +46,36 @@ const blobs: BlobStore = {
 };
 
 const before = process.resourceUsage();
+// What the process holds before converting: its peak RSS less this is what the conversion grew it by.
+const rssBeforeBytes = process.memoryUsage().rss;
 const started = performance.now();
-const layer = await convertDroplet({
+// The configuration's defaults (CONVERSION_MAX_UNCOMPRESSED_BYTES, CONVERSION_MAX_ENTRIES).
+const converting = convertDroplet({
   droplet: createReadStream(values.droplet, { highWaterMark: 1024 * 1024 }),
   blobs,
   compressionLevel: Number(values.level),
   limits: { maxUncompressedBytes: 8 * 1024 ** 3, maxEntries: 500_000 },
 });
+// A hostile droplet is measured up to its refusal.
+const outcome = await converting.then(
+  (layer) => ({ layer }),
+  (error: unknown) => {
+    if ((error as Error).name !== 'InvalidDropletError') throw error;
+    return { refused: (error as Error).message };
+  },
+);
 const wallMs = performance.now() - started;
 const usage = process.resourceUsage();
 const memory = process.memoryUsage();
 process.stdout.write(
   `${JSON.stringify({
-    layer,
+    ...outcome,
     wallMs,
     fsyncMs,
     userMs: (usage.userCPUTime - before.userCPUTime) / 1000,
     systemMs: (usage.systemCPUTime - before.systemCPUTime) / 1000,
     maxRssBytes: usage.maxRSS * 1024,
+    rssBeforeBytes,
     // what the process holds at the end: V8's heap (JS objects) and memory outside it (Buffers)
     heapTotalBytes: memory.heapTotal,
     heapUsedBytes: memory.heapUsed,

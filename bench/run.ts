@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the performance benchmark of droplet-registry. Measures, in one run on one
- * machine, cold conversion of generated droplets against `gzip -dc | pigz -1 | sha256sum`, and
- * warm manifest and blob requests against CNCF distribution, then prints one set of tables with
+ * machine, cold conversion of generated droplets against `gzip -dc | pigz -1 | sha256sum`, the
+ * memory a conversion of the worst hostile droplets takes, and warm manifest and blob requests
+ * against CNCF distribution, then prints one set of tables with
  * the targets of docs/performance.md checked. Progress goes to stderr; the tables to stdout, as
  * markdown with `--markdown`.
  *
@@ -17,6 +18,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureConversion, type ConversionResult } from './lib/conversion.ts';
+import { measureHostileMemory, type HostileMemoryResult } from './lib/hostile-memory.ts';
 import { ensureDroplet, type DropletSpec, type GeneratedDroplet } from './lib/droplet-generator.ts';
 import { measureHttp, REPOSITORY_ROOT, type HttpResult } from './lib/http.ts';
 import { describeMachine, provision } from './lib/machine.ts';
@@ -25,7 +27,7 @@ import { renderMarkdown, renderText, targetChecks, type BenchResults } from './l
 
 const USAGE = `npm run bench -- [options]
   --markdown          print the results as the markdown of docs/performance.md
-  --quick             a 30 MB droplet, 1 run, 3 s load runs: checks the harness, measures nothing
+  --quick             a 30 MB droplet, 1 run, 3 s load runs, no hostile droplets: checks the harness, measures nothing
   --repeat N          conversion runs per droplet, median reported (default 3)
   --duration S        seconds per autocannon run (default 10)
   --levels L,L,...    compression levels compared (default 1,3,6)
@@ -134,6 +136,11 @@ async function main(): Promise<void> {
       conversions.push(await measureConversion(droplet, { repeat, defaultLevel: DEFAULT_LEVEL, levels, scratch, log }));
     }
   }
+  let hostile: HostileMemoryResult[] | undefined;
+  if (doConversion && !quick) {
+    log('memory of conversions of hostile droplets');
+    hostile = await measureHostileMemory({ cacheDir: join(import.meta.dirname, '.cache'), scratch, level: DEFAULT_LEVEL, log });
+  }
 
   let http: HttpResult | undefined;
   if (doHttp) {
@@ -149,6 +156,7 @@ async function main(): Promise<void> {
     machine,
     options: { repeat, durationSeconds, defaultLevel: DEFAULT_LEVEL, seed: values.seed, quick },
     conversions,
+    hostile,
     http,
     skipped,
   };

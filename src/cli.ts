@@ -29,7 +29,7 @@ Applies the knex migrations to DATABASE_URL (or the embedded database under DATA
 DATABASE_SCHEMA. Safe to run from several instances at once: they take turns on an advisory lock.`,
     run: async (args) => {
       const config = configFrom(args, {});
-      const db = await openDatabase(config);
+      const db = await openDatabase(config, createLogger(config.logLevel, { fd: 2 }));
       await db.destroy();
       process.stdout.write(`database migrated (schema ${config.database.schema})\n`);
     },
@@ -46,7 +46,7 @@ and mtime) is skipped.`,
       const extra = Object.fromEntries((values.stack ?? []).map((pair) => splitStack(pair)));
       const config = configFrom(args, { stacks: extra });
       const logger = createLogger(config.logLevel, { fd: 2 });
-      const db = await openDatabase(config);
+      const db = await openDatabase(config, logger);
       try {
         const layers = await loadBaseLayers(config, db, openBlobStore(config), logger);
         for (const [stack, layer] of layers.rootfs) process.stdout.write(`${stack}\t${layer.digest}\t${layer.diffId}\t${layer.size}\n`);

@@ -52,10 +52,11 @@ const STAGING_SWEEP_INTERVAL_MS = 15 * 60 * 1000;
 /** Pulls are counted in memory and written this often (and at shutdown): no database write on the pull path. */
 const PULL_FLUSH_INTERVAL_MS = 5_000;
 
-export async function openDatabase(config: Config): Promise<Knex> {
+/** Opens (the embedded database: locks) and migrates the configured database; `logger` hears of a stale lock taken over. */
+export async function openDatabase(config: Config, logger: Logger): Promise<Knex> {
   const { url, schema, poolMax, caCert } = config.database;
   const ssl = caCert ? { ca: readFileSync(caCert, 'utf8') } : undefined;
-  const db = await createDatabase({ url: url || undefined, schema, dataDir: config.dataDir, poolMax, ssl });
+  const db = await createDatabase({ url: url || undefined, schema, dataDir: config.dataDir, poolMax, ssl, logger });
   try {
     await migrateDatabase(db, config.database.schema);
   } catch (error) {
@@ -114,6 +115,7 @@ export function openDropletSource(config: Config, logger: Logger, metrics?: Upst
       clientSecret: config.uaa.clientSecret,
       timeoutMs: config.capi.timeoutMs,
       pageSize: config.capi.pageSize,
+      maxPages: config.capi.maxPages,
       blobstoreCaCert: config.capi.blobstoreCaCert,
       downloadIdleTimeoutMs: config.capi.downloadIdleTimeoutMs,
     },
@@ -210,7 +212,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
   }
   // Before anything is opened: a wrong certificate or key is the operator's to fix first.
   const tls = readTlsCredentials(config.tls);
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, logger);
   try {
     const metrics = new RegistryMetrics();
     const configured = openBlobStore(config);
@@ -241,6 +243,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
       logger,
       metrics: metrics.conversions,
       readyImages: new CountingReadyImageCache(metrics.readyImageCache),
+      checkBeforeRedirect: config.blobstore.checkBeforeRedirect,
     });
     const garbageCollector = createGarbageCollector(config, {
       db,
@@ -258,6 +261,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
         db,
         blobs,
         baseLayers,
+        blobstoreWriteProbeMs: config.blobstore.writeProbeIntervalMs,
         capi: uaaUrl ? { url: config.capi.url, caCert: config.capi.caCert, uaaUrl, uaaCaCert: config.uaa.caCert } : undefined,
       }),
     );
@@ -272,7 +276,9 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
       logger,
       metrics,
       metricsOnThisPort: config.metrics.port === 0,
-      connectionLimits: { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs },
+      connectionLimits: { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs, responseStallTimeoutMs: config.responseStallTimeoutMs },
+      trustedProxyHops: config.trustedProxyHops,
+      blobStreamsPerClient: config.blobStreamsPerClient,
     });
     const prewarmer = capi && config.prewarm.enabled ? createPrewarmer(config, db, capi, images, logger) : undefined;
     if (prewarmer) metrics.prewarm.observe(prewarmer);

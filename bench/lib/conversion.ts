@@ -19,6 +19,10 @@ export interface ConversionRun {
   /** user + system CPU of the process (all threads: zlib runs on the libuv pool). */
   readonly cpuMs: number;
   readonly maxRssBytes: number;
+  /** RSS just before the conversion started. */
+  readonly rssBeforeBytes: number;
+  /** Why the droplet was refused (InvalidDropletError); the layer fields are then 0 and ''. */
+  readonly refused?: string;
   readonly layerBytes: number;
   readonly digest: string;
   readonly diffId: string;
@@ -62,12 +66,14 @@ export async function convertOnce(droplet: string, level: number, scratch: strin
   try {
     const result = await mustRun(NODE, [...extraNodeArgs, CHILD, '--droplet', droplet, '--store', store, '--level', String(level)], { timeoutMs: 1_800_000 });
     const out = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as {
-      layer: { digest: string; diffId: string; size: number };
+      layer?: { digest: string; diffId: string; size: number };
+      refused?: string;
       wallMs: number;
       fsyncMs: number;
       userMs: number;
       systemMs: number;
       maxRssBytes: number;
+      rssBeforeBytes: number;
       heapTotalBytes: number;
       heapUsedBytes: number;
       externalBytes: number;
@@ -77,9 +83,11 @@ export async function convertOnce(droplet: string, level: number, scratch: strin
       fsyncMs: out.fsyncMs,
       cpuMs: out.userMs + out.systemMs,
       maxRssBytes: out.maxRssBytes,
-      layerBytes: out.layer.size,
-      digest: out.layer.digest,
-      diffId: out.layer.diffId,
+      rssBeforeBytes: out.rssBeforeBytes,
+      ...(out.refused === undefined ? {} : { refused: out.refused }),
+      layerBytes: out.layer?.size ?? 0,
+      digest: out.layer?.digest ?? '',
+      diffId: out.layer?.diffId ?? '',
       heapTotalBytes: out.heapTotalBytes,
       heapUsedBytes: out.heapUsedBytes,
       externalBytes: out.externalBytes,

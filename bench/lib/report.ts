@@ -1,5 +1,6 @@
 /** The bench's figures as aligned text tables, or as a markdown document (`--markdown`). */
 import type { ConversionResult } from './conversion.ts';
+import type { HostileMemoryResult } from './hostile-memory.ts';
 import type { HttpResult } from './http.ts';
 import type { Machine } from './machine.ts';
 
@@ -9,6 +10,8 @@ export interface BenchResults {
   readonly machine: Machine;
   readonly options: { repeat: number; durationSeconds: number; defaultLevel: number; seed: string; quick: boolean };
   readonly conversions: readonly ConversionResult[];
+  /** Absent when not measured (and in results saved before it was). */
+  readonly hostile?: readonly HostileMemoryResult[] | undefined;
   readonly http: HttpResult | undefined;
   /** Why a part did not run. */
   readonly skipped: readonly string[];
@@ -131,6 +134,28 @@ function tables(results: BenchResults): Table[] {
       title: `Compression level of the droplet layer: time against size (medians of ${options.repeat}, runs interleaved with those above)`,
       head: ['droplet', 'level', 'time s', 'MB/s', 'CPU s', 'layer MB', 'of tar', `time vs level ${options.defaultLevel}`, `size vs level ${options.defaultLevel}`, 'vs reference'],
       rows: levelRows,
+    });
+  }
+  if (results.hostile?.length) {
+    out.push({
+      title: `Memory of a conversion of hostile droplets (convertDroplet at level ${options.defaultLevel}, one run each, up to its refusal)`,
+      head: ['droplet', 'tar MB', 'entries', 'tgz MB', 'outcome', 's', 'peak RSS MB', 'RSS growth MB'],
+      rows: results.hostile.map((h) => [
+        h.droplet.label,
+        mb(h.droplet.uncompressedBytes),
+        String(h.droplet.entries),
+        mb(h.droplet.compressedBytes),
+        h.run.refused === undefined ? 'converted' : `refused: ${h.run.refused.replace(/"(.{12})[^"]*"… /g, '"$1…" ')}`,
+        s(h.run.wallMs),
+        mb(h.run.maxRssBytes),
+        mb(h.run.maxRssBytes - h.run.rssBeforeBytes),
+      ]),
+      notes: [
+        "RSS growth: the converting process's maxRSS less its RSS just before the conversion started. Limits: the defaults (CONVERSION_MAX_ENTRIES 500000, CONVERSION_MAX_UNCOMPRESSED_BYTES 8 GiB).",
+        ...(results.conversions.length > 0
+          ? [`for comparison, the generated droplets above (median run): ${results.conversions.map((c) => `${c.droplet.label} +${mb(c.ours.maxRssBytes - c.ours.rssBeforeBytes)} MB`).join(', ')}.`]
+          : []),
+      ],
     });
   }
   const http = results.http;

@@ -116,6 +116,7 @@ describe('rendering', () => {
     assert.equal(config.blobstore.fsRoot, '/var/vcap/store/droplet-registry/blobstore');
     assert.deepEqual(config.stacks, { cflinuxfs4: '/var/vcap/packages/cflinuxfs4/rootfs.tar' });
     assert.equal(config.auth, 'uaa', 'user authentication is the default with the capi source');
+    assert.equal(config.trustedProxyHops, 1, 'clients are told apart by the address the gorouter saw');
     assert.equal(config.authNoneForce, false);
     assert.deepEqual(config.token.signingKeys, [`${CERTS}/token_signing_key.pem`]);
     assert.equal(files['config/certs/token_signing_key.pem'], `${TOKEN_SIGNING_KEY}\n`);
@@ -166,6 +167,7 @@ describe('rendering', () => {
             ca_cert: CA,
             timeout_in_seconds: 7,
             page_size: 100,
+            max_pages: 3,
             droplet_blobstore_ca_cert: CA,
             droplet_download_idle_timeout_in_seconds: 30,
           },
@@ -187,7 +189,7 @@ describe('rendering', () => {
           default_stack: 'cflinuxfs5',
           lifecycle_tarball: '/var/vcap/packages/lifecycle/buildpack_app_lifecycle.tgz',
           conversion: { compression_level: 6, max_uncompressed_bytes: 1_000_000, max_entries: 1000, concurrency: 4, queue: 0, lease_in_seconds: 60, manifest_wait_in_seconds: 20 },
-          blobstore: { type: 'fs', fs: { root: '/var/vcap/data/droplet-registry/blobs', shared: false } },
+          blobstore: { type: 'fs', fs: { root: '/var/vcap/data/droplet-registry/blobs', shared: false }, write_probe_interval_in_seconds: 5, check_before_redirect: true },
           database: {
             host: 'db.example.com',
             port: 6432,
@@ -220,13 +222,14 @@ describe('rendering', () => {
         poolMax: 3,
         caCert: `${certs}/database_ca.crt`,
       },
-      blobstore: { type: 'fs', fsRoot: '/var/vcap/data/droplet-registry/blobs' },
+      blobstore: { type: 'fs', fsRoot: '/var/vcap/data/droplet-registry/blobs', writeProbeIntervalMs: 5000, checkBeforeRedirect: true },
       source: 'capi',
       capi: {
         url: 'https://api.sys.example.com',
         caCert: `${certs}/cc_ca.crt`,
         timeoutMs: 7000,
         pageSize: 100,
+        maxPages: 3,
         blobstoreCaCert: `${certs}/droplet_blobstore_ca.crt`,
         downloadIdleTimeoutMs: 30_000,
       },
@@ -700,6 +703,9 @@ const RENDERED_KEYS = new Set([
   'host',
   'headersTimeoutMs',
   'requestTimeoutMs',
+  'responseStallTimeoutMs',
+  'blobStreamsPerClient',
+  'trustedProxyHops',
   'tls',
   'shutdownTimeoutMs',
   'publicUrl',

@@ -1,16 +1,18 @@
 /**
  * Seeded droplets that attack the conversion: well-formed entries mixed with `..` and absolute
- * paths, hard links escaping or pointing forward, symlink-then-file tricks, whiteouts, devices and
- * fifos, PAX headers huge or malformed, GNU long names, lying sizes, floods of entries and bombs,
- * then wrapped in sound, truncated, corrupt or no gzip at all. Written block by block
+ * paths, hard links escaping, pointing forward or through a symlink, symlink-then-file tricks,
+ * whiteouts, devices and fifos, PAX headers huge or malformed, GNU long names, names past PATH_MAX,
+ * entries replacing `app`, lying sizes, floods of entries and bombs, then wrapped in sound,
+ * truncated, corrupt or no gzip at all, or left empty. Written block by block
  * (`raw-tar.ts`), so nothing a friendly tar writer would fix up gets fixed.
  *
  * Every regular file's body starts with `@path:<its path from the droplet root>\n`
  * (`BODY_MARKER`), so a test can tell from a converted layer alone whether each file landed where
  * the droplet meant it to.
  */
-import { gzipSync } from 'node:zlib';
-import { END_OF_ARCHIVE, gnuLongName, paxHeader, paxRecord, rawEntry, type RawHeader } from './raw-tar.ts';
+import { Readable } from 'node:stream';
+import { createGzip, gzipSync } from 'node:zlib';
+import { END_OF_ARCHIVE, gnuLongName, padToBlock, paxHeader, paxRecord, rawEntry, rawHeader, type RawHeader } from './raw-tar.ts';
 import { SeededRandom } from './seeded-random.ts';
 
 /** Kinds of entries the generator writes; the `bad:` ones must never reach an image as they are. */
@@ -47,14 +49,18 @@ export const ENTRY_KINDS = [
   'bad:symlink-empty',
   'bad:symlink-then-file',
   'bad:symlink-then-hardlink',
+  'bad:hardlink-through-symlink',
   'bad:pax-path-escape',
   'bad:pax-global-escape',
   'bad:gnu-name-escape',
   'bad:pax-oversized',
+  'bad:pax-over-1mib',
+  'bad:long-name',
   'bad:pax-size-malformed',
   'bad:size-lies',
   'bad:sparse',
   'bad:root-not-dir',
+  'bad:app-not-dir',
   'bad:bad-checksum',
   'bad:nul-in-name',
 ] as const;
@@ -65,7 +71,7 @@ const GOOD_KINDS = ENTRY_KINDS.filter((kind) => !kind.startsWith('bad:'));
 const BAD_KINDS = ENTRY_KINDS.filter((kind) => kind.startsWith('bad:'));
 
 /** How the tar is delivered. */
-export const WRAPPINGS = ['gzip', 'truncated', 'flipped-byte', 'plain-tar', 'random-bytes', 'empty', 'junk-after', 'two-members'] as const;
+export const WRAPPINGS = ['gzip', 'truncated', 'flipped-byte', 'plain-tar', 'random-bytes', 'empty', 'empty-gzip', 'empty-tar', 'junk-after', 'two-members'] as const;
 
 export type Wrapping = (typeof WRAPPINGS)[number];
 
@@ -92,7 +98,7 @@ export function generateHostileDroplet(seed: number): HostileDroplet {
   const hostile = random.chance(0.5);
   for (let i = 0; i < count; i += 1) {
     const kind = !hostile || random.chance(0.6) ? random.pick(GOOD_KINDS) : random.pick(BAD_KINDS);
-    if ((kind === 'bad:pax-oversized' || kind === 'big-file' || kind === 'entry-flood') && random.chance(0.6)) continue; // costly: rarer
+    if ((kind === 'bad:pax-oversized' || kind === 'bad:pax-over-1mib' || kind === 'big-file' || kind === 'entry-flood') && random.chance(0.6)) continue; // costly: rarer
     kinds.push(kind);
     writer.write(kind);
   }
@@ -124,11 +130,48 @@ function wrap(tar: Buffer, wrapping: Wrapping, random: SeededRandom): Buffer {
       return random.bytes(random.int(1, 4096));
     case 'empty':
       return Buffer.alloc(0);
+    case 'empty-gzip':
+      return gzipSync(Buffer.alloc(0));
+    case 'empty-tar':
+      return gzipSync(END_OF_ARCHIVE);
     case 'junk-after':
       return Buffer.concat([gzip, random.bytes(random.int(1, 64))]);
     case 'two-members':
       return Buffer.concat([gzip, gzipSync(Buffer.concat([rawEntry({ name: './app/second-member', typeflag: '0' }, body('app/second-member')), END_OF_ARCHIVE]))]);
   }
+}
+
+/**
+ * The long-PAX-names attack: `count` empty files under `./app/`, each named by a distinct PAX
+ * `path` record of `pathBytes` bytes (900 × 1 MiB by default: ~1 MB of gzip, 945 MB of tar). Each
+ * record is written straight into one buffer, megabyte strings being slow to build.
+ */
+export async function longPaxPathDroplet(count = 900, pathBytes = 1024 * 1024): Promise<Buffer> {
+  function* blocks(): Generator<Buffer> {
+    yield rawEntry({ name: './app/', typeflag: '5' });
+    const rest = ' path=\n'.length + pathBytes;
+    let length = rest;
+    while (String(length).length + rest !== length) length = String(length).length + rest;
+    for (let i = 0; i < count; i += 1) {
+      const record = Buffer.alloc(length, 'p');
+      record.write(`${length} path=./app/${i}-`, 'ascii');
+      record[length - 1] = 0x0a;
+      yield rawHeader({ name: 'PaxHeaders/entry', typeflag: 'x', size: length });
+      yield padToBlock(record);
+      yield rawEntry({ name: 'decoy', typeflag: '0' });
+    }
+    yield END_OF_ARCHIVE;
+  }
+  return Buffer.concat(await Readable.from(blocks()).pipe(createGzip({ level: 9 })).toArray());
+}
+
+/**
+ * A file entry whose whole name reaches the reader: behind a PAX `path` record when it does not
+ * fit the header's 100 bytes (nested generated paths can grow past them), as its body says it is.
+ */
+function fullyNamedEntry(fields: Omit<RawHeader, 'size'>, content: Buffer): Buffer {
+  const entry = rawEntry(fields, content);
+  return Buffer.byteLength(fields.name) > 100 ? Buffer.concat([paxHeader(paxRecord('path', fields.name)), entry]) : entry;
 }
 
 /** What a generated file's body starts with, before the path it was written for and a newline. */
@@ -172,7 +215,7 @@ class EntryWriter {
   }
 
   #file(path: string, fields: Partial<RawHeader> = {}, filler?: Buffer): void {
-    this.push(rawEntry({ name: this.#spell(path), typeflag: '0', mode: this.#random.pick([0o644, 0o755, 0o4755, 0o600]), ...fields }, body(path, filler)));
+    this.push(fullyNamedEntry({ name: this.#spell(path), typeflag: '0', mode: this.#random.pick([0o644, 0o755, 0o4755, 0o600]), ...fields }, body(path, filler)));
     this.#files.push(path);
   }
 
@@ -243,7 +286,7 @@ class EntryWriter {
         const path = this.#freshPath();
         const [dir, name] = [path.slice(0, path.lastIndexOf('/')), path.slice(path.lastIndexOf('/') + 1)];
         const spelled = random.pick([`${dir}/./${name}`, `${dir}//${name}`, `${dir}/sub/../${name}`, `./${dir}/./sub/.././${name}`]);
-        this.push(rawEntry({ name: spelled, typeflag: '0' }, body(path)));
+        this.push(fullyNamedEntry({ name: spelled, typeflag: '0' }, body(path)));
         this.#files.push(path);
         return;
       }
@@ -321,6 +364,15 @@ class EntryWriter {
         this.push(rawEntry({ name: this.#spell(`${link}/shadow`), typeflag: '1', linkname: this.#spell(random.pick(this.#files)) }));
         return;
       }
+      case 'bad:hardlink-through-symlink': {
+        // dir/f is extracted, then dir becomes a symlink: extraction resolves the link's target through it.
+        const dir = this.#freshPath();
+        this.push(rawEntry({ name: `${this.#spell(dir)}/`, typeflag: '5' }));
+        this.push(rawEntry({ name: this.#spell(`${dir}/f`), typeflag: '0' }, body(`${dir}/f`)));
+        this.push(rawEntry({ name: this.#spell(dir), typeflag: '2', linkname: random.pick(['/etc', '../../../etc']) }));
+        this.push(rawEntry({ name: this.#spell(this.#freshPath()), typeflag: '1', linkname: this.#spell(`${dir}/f`) }));
+        return;
+      }
       case 'bad:pax-path-escape': {
         // A PAX record overriding a harmless header: `path` for any entry, `linkpath` for a hard link's target.
         const key = random.pick(['path', 'linkpath']);
@@ -342,6 +394,17 @@ class EntryWriter {
       case 'bad:pax-oversized':
         this.push(paxHeader(paxRecord('comment', 'o'.repeat(4 * 1024 * 1024 + random.int(1, 1000)))));
         return this.#file(this.#freshPath());
+      case 'bad:pax-over-1mib':
+        // Under tar-stream's own 4 MiB bound, over the conversion's 1 MiB.
+        this.push(paxHeader(paxRecord('comment', 'm'.repeat(random.int(1024 * 1024, 4 * 1024 * 1024 - 100)))));
+        return this.#file(this.#freshPath());
+      case 'bad:long-name': {
+        // Past PATH_MAX, as an entry's name or a link's target.
+        const key = random.pick(['path', 'linkpath']);
+        this.push(paxHeader(paxRecord(key, `${this.#spell(this.#freshPath())}-${'l'.repeat(random.int(4096, 20_000))}`)));
+        this.push(rawEntry({ name: this.#spell(this.#freshPath()), typeflag: key === 'path' ? '0' : random.pick(['1', '2']), linkname: 'app' }));
+        return;
+      }
       case 'bad:pax-size-malformed':
         this.push(paxHeader(paxRecord('size', random.pick(['abc', '-5', ' ', 'NaN']))));
         return this.#file(this.#freshPath());
@@ -358,6 +421,10 @@ class EntryWriter {
         return;
       case 'bad:root-not-dir':
         this.push(rawEntry({ name: random.pick(['.', './', 'app/..']), typeflag: random.pick(['0', '2']), linkname: 'x' }));
+        return;
+      case 'bad:app-not-dir':
+        // Normalises to `app` itself: the app directory would become a file or a link.
+        this.push(rawEntry({ name: random.pick(['./app/sub/..', 'app', './app/.', 'app//']), typeflag: random.pick(['0', '1', '2']), linkname: 'staging_info.yml' }));
         return;
       case 'bad:bad-checksum':
         this.push(rawEntry({ name: this.#spell(this.#freshPath()), typeflag: '0', checksumSkew: random.int(1, 500) }));

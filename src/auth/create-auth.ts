@@ -3,13 +3,12 @@
  * Controller decisions, the registry's signing keys) and the token gate; with AUTH=none an open
  * gate. The admin guard checks UAA tokens whenever a UAA is known, whatever AUTH says.
  */
-import axios from 'axios';
 import type { Logger } from 'pino';
 import { RegistryError } from '../errors/registry-error.ts';
 import type { UpstreamMetrics } from '../metrics/upstream-metrics.ts';
 import type { CapiClient } from '../sources/capi/capi-client.ts';
 import type { UaaUrl } from '../sources/capi/uaa-url.ts';
-import { createAgents } from '../sources/capi/http-agents.ts';
+import { createUpstreamHttp } from '../sources/capi/upstream-http.ts';
 import type { AppRef, DropletSource } from '../sources/droplet-source.ts';
 import { BoundedSlots } from '../util/bounded-slots.ts';
 import { AdminGuard } from './admin-guard.ts';
@@ -75,7 +74,7 @@ export interface Auth {
 
 export async function createAuth(settings: AuthSettings, deps: AuthDependencies): Promise<Auth> {
   const { uaaUrl, logger } = deps;
-  const uaaHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.uaaCaCert) });
+  const uaaHttp = createUpstreamHttp({ timeoutMs: settings.timeoutMs, caFile: settings.uaaCaCert });
   deps.metrics?.instrument(uaaHttp, 'uaa');
   const verifier = uaaUrl ? new UaaTokenVerifier({ uaaUrl, http: uaaHttp, logger }) : undefined;
   const admin = new AdminGuard({ verifier, scope: settings.adminScope });
@@ -83,7 +82,7 @@ export async function createAuth(settings: AuthSettings, deps: AuthDependencies)
   if (!uaaUrl || !verifier) throw new Error('AUTH=uaa needs UAA: the capi source or UAA_URL');
   if (!settings.allowGlobalAuditors && !deps.capi) throw new Error('AUTH_ALLOW_GLOBAL_AUDITORS=false needs the capi source: the roles of global auditors are read from Cloud Controller');
   const tokens = new RegistryTokens({ keys: await loadTokenKeys(settings.signingKeyFiles), ttlSeconds: settings.tokenTtlSeconds });
-  const capiHttp = axios.create({ timeout: settings.timeoutMs, ...createAgents(settings.capiCaCert) });
+  const capiHttp = createUpstreamHttp({ timeoutMs: settings.timeoutMs, caFile: settings.capiCaCert });
   deps.metrics?.instrument(capiHttp, 'capi');
   const permission = new DownloadPermission({
     capiUrl: settings.capiUrl,

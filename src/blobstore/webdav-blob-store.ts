@@ -34,6 +34,9 @@ export interface WebDavBlobStoreOptions {
 
 const STAGED_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** The largest staging listing read: nginx lists a staged file in ~400 bytes, so some 80 000 of them, far more than conversions leave. */
+const MAX_STAGING_LISTING_BYTES = 32 * 1024 * 1024;
+
 /**
  * Blobs as files under `/admin/<directoryKey>/blobs/sha256/<hex>`. A staged write is a streamed
  * PUT to `staging/<uuid>`; commit copies it into place (the job allows `PUT DELETE COPY
@@ -118,7 +121,7 @@ export class WebDavBlobStore implements BlobStore {
       response.resume();
       throw this.#client.error('PROPFIND', collection, response);
     }
-    const entries = parseMultistatus(Buffer.concat(await response.toArray()).toString('utf8'));
+    const entries = parseMultistatus((await this.#client.readBody('PROPFIND', collection, response, MAX_STAGING_LISTING_BYTES)).toString('utf8'));
     const cutoff = Date.now() - olderThanMs;
     let swept = 0;
     for (const entry of entries) {

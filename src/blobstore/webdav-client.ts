@@ -1,11 +1,18 @@
 /**
  * HTTP to the admin side of Cloud Foundry's WebDAV blobstore (capi-release's nginx `blobstore`
  * job, `https://blobstore.service.cf.internal:4443/admin/…`): basic auth, the job's CA, kept-alive
- * connections, request bodies streamed, and errors that say which request failed and why.
+ * connections, request bodies streamed, answers that must begin in time, and errors that say which
+ * request failed and why.
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { PassThrough } from 'node:stream';
+
+/**
+ * How long a request may go without a byte either way before its answer begins. Generous: nginx
+ * answers a COPY only once it has copied the whole file, gigabytes for a large layer.
+ */
+const ANSWER_TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface WebDavClientOptions {
   /** `https://blobstore.service.cf.internal:4443` */
@@ -14,6 +21,8 @@ export interface WebDavClientOptions {
   readonly password: string;
   /** PEM of the CA that signed the blobstore's certificate (CF's `service_cf_internal_ca`). */
   readonly caCert?: string;
+  /** Silence (no byte sent or received) after which a request without an answer yet fails; default 10 minutes. */
+  readonly answerTimeoutMs?: number;
 }
 
 /** The blobstore answered a request with a status the operation does not accept. */
@@ -47,10 +56,12 @@ export class WebDavClient {
   readonly #authorization: string;
   readonly #agent: HttpAgent;
   readonly #request: typeof httpRequest;
+  readonly #answerTimeoutMs: number;
 
   constructor(options: WebDavClientOptions) {
     const url = new URL(options.endpoint);
     this.#endpoint = url.origin;
+    this.#answerTimeoutMs = options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS;
     this.#authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     if (url.protocol === 'https:') {
       this.#agent = new HttpsAgent({ keepAlive: true, ca: options.caCert });
@@ -108,17 +119,41 @@ export class WebDavClient {
     return { sink, landed };
   }
 
+  /** A whole answer body the caller reads into memory: refused past `maxBytes`, or when it takes longer than the answer timeout. */
+  async readBody(method: string, path: string, response: IncomingMessage, maxBytes: number): Promise<Buffer> {
+    const what = `the WebDAV blobstore's answer to ${method} ${path}`;
+    const timer = setTimeout(() => response.destroy(new Error(`${what} took over ${this.#answerTimeoutMs / 1000}s`)), this.#answerTimeoutMs);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of response) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) throw new Error(`${what} is over ${maxBytes} bytes`);
+        chunks.push(chunk as Buffer);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return Buffer.concat(chunks);
+  }
+
   error(method: string, path: string, response: IncomingMessage): WebDavError {
     return new WebDavError(method, path, response.statusCode ?? 0, response.statusMessage, this.#endpoint);
   }
 
   #open(method: string, path: string, headers: OutgoingHttpHeaders, signal?: AbortSignal): ClientRequest {
-    return this.#request(new URL(path, this.#endpoint), {
+    const request = this.#request(new URL(path, this.#endpoint), {
       method,
       agent: this.#agent,
       signal,
       // The job's nginx gzips `text/html`, the type it gives extension-less blobs: ask for the bytes as stored.
       headers: { 'Accept-Encoding': 'identity', ...headers, Authorization: this.#authorization },
     });
+    // A blobstore that takes a request and never answers would hold its caller (a conversion, a pull) forever.
+    // Once the answer begins, its reader decides: a blob may stream to a slow client for long.
+    const seconds = this.#answerTimeoutMs / 1000;
+    request.setTimeout(this.#answerTimeoutMs, () => request.destroy(new Error(`WebDAV blobstore at ${this.#endpoint} did not answer ${method} ${path} within ${seconds}s of silence`)));
+    request.once('response', () => request.setTimeout(0));
+    return request;
   }
 }

@@ -9,7 +9,7 @@ import type { GcReport } from '../workers/gc-report.ts';
 
 /** Runs one collection and returns its report; the database is closed afterwards whatever happens. */
 export async function gcCommand(config: Config, options: { dryRun: boolean }, logger: Logger): Promise<GcReport> {
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, logger);
   try {
     const blobs = openBlobStore(config);
     const baseLayers = await loadBaseLayers(config, db, blobs, logger);

@@ -16,6 +16,9 @@ export interface Config {
   tls: { cert: string; key: string };
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  responseStallTimeoutMs: number;
+  blobStreamsPerClient: number;
+  trustedProxyHops: number;
   shutdownTimeoutMs: number;
   publicUrl: string;
   dataDir: string;
@@ -24,6 +27,8 @@ export interface Config {
   blobstore: {
     type: 'fs' | 's3' | 'webdav';
     fsRoot: string;
+    writeProbeIntervalMs: number;
+    checkBeforeRedirect: boolean;
     s3: {
       bucket: string;
       region: string;
@@ -47,7 +52,7 @@ export interface Config {
     };
   };
   source: 'capi' | 'directory';
-  capi: { url: string; caCert: string; timeoutMs: number; pageSize: number; blobstoreCaCert: string; downloadIdleTimeoutMs: number };
+  capi: { url: string; caCert: string; timeoutMs: number; pageSize: number; maxPages: number; blobstoreCaCert: string; downloadIdleTimeoutMs: number };
   uaa: { url: string; caCert: string; clientId: string; clientSecret: string; loginClientId: string; loginClientSecret: string };
   prewarm: { enabled: boolean; intervalMs: number; concurrency: number; initialApps: number };
   gc: { intervalMs: number; imageRetentionDays: number; blobGraceMs: number };

@@ -111,6 +111,24 @@ export const configSchema = {
     default: 60_000,
     env: 'REQUEST_TIMEOUT_MS',
   },
+  responseStallTimeoutMs: {
+    doc: 'A response the client has taken nothing of this long (not one write of up to 1 MiB) is dropped and its connection closed, so clients that never read cannot hold connections and buffers (milliseconds).',
+    format: 'positive-int',
+    default: 60_000,
+    env: 'RESPONSE_STALL_TIMEOUT_MS',
+  },
+  blobStreamsPerClient: {
+    doc: 'Blobs streamed to one client address at once (redirects and HEAD are not counted); past it the registry answers 429 TOOMANYREQUESTS with Retry-After.',
+    format: 'positive-int',
+    default: 16,
+    env: 'BLOB_STREAMS_PER_CLIENT',
+  },
+  trustedProxyHops: {
+    doc: 'Proxies in front of the registry that each append the address they saw to X-Forwarded-For (gorouter: 1; a load balancer adding X-Forwarded-For before it: 2). The client address (login throttling, BLOB_STREAMS_PER_CLIENT) is the one the outermost of them saw; 0: the socket peer, X-Forwarded-For ignored.',
+    format: 'nat',
+    default: 0,
+    env: 'TRUSTED_PROXY_HOPS',
+  },
   shutdownTimeoutMs: {
     doc: 'On SIGTERM, how long requests and conversions under way may take to finish (milliseconds); conversions still running then are cancelled and handed to another instance.',
     format: 'nat',
@@ -212,6 +230,18 @@ export const configSchema = {
       default: '',
       env: 'BLOBSTORE_FS_ROOT',
     },
+    writeProbeIntervalMs: {
+      doc: '/readyz writes a few bytes to the blobstore (under staging/, deleted at once) at most this often (milliseconds); while the store refuses writes the instance is not ready.',
+      format: 'positive-int',
+      default: 30_000,
+      env: 'BLOBSTORE_WRITE_PROBE_INTERVAL_MS',
+    },
+    checkBeforeRedirect: {
+      doc: "With s3 or webdav: ask the store whether it has a blob before redirecting a client to it (one HEAD per blob GET), so that a blob lost from the store answers BLOB_UNKNOWN and its images are converted again, instead of the client meeting the store's 404.",
+      format: Boolean,
+      default: false,
+      env: 'BLOBSTORE_CHECK_BEFORE_REDIRECT',
+    },
   },
   source: {
     doc: 'Where droplets come from: capi (Cloud Controller at CAPI_URL) or directory (DROPLETS_DIR); auto: capi when CAPI_URL is set.',
@@ -233,7 +263,7 @@ export const configSchema = {
       env: 'CAPI_CA_CERT',
     },
     timeoutMs: {
-      doc: 'Timeout of each Cloud Controller and UAA call, in milliseconds.',
+      doc: 'Time each Cloud Controller and UAA call may take, its whole answer included, and the blobstore a droplet download is redirected to may take to begin answering, in milliseconds.',
       format: 'nat',
       default: 10_000,
       env: 'CAPI_TIMEOUT_MS',
@@ -243,6 +273,12 @@ export const configSchema = {
       format: 'nat',
       default: 5000,
       env: 'CAPI_PAGE_SIZE',
+    },
+    maxPages: {
+      doc: 'Pages (of CAPI_PAGE_SIZE results) of one Cloud Controller list read at most: a longer list answers 503, so a Cloud Controller whose pagination never ends cannot hold a request; the pre-warmer reads this many pages of audit events per round and the rest on later rounds.',
+      format: 'positive-int',
+      default: 10,
+      env: 'CAPI_MAX_PAGES',
     },
     blobstoreCaCert: {
       doc: 'PEM file of the CA of the blobstore that droplet downloads redirect to (besides the system store).',

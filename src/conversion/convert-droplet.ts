@@ -11,7 +11,7 @@ import type { BlobStore } from '../blobstore/blob-store.ts';
 import { InvalidDropletError } from '../errors/registry-error.ts';
 import { describeArchiveError } from './archive-errors.ts';
 import { createByteMeter } from './byte-meter.ts';
-import { createEntryRuleState, rewriteDropletEntry } from './droplet-entry-rules.ts';
+import { checkDropletComplete, createEntryRuleState, rewriteDropletEntry } from './droplet-entry-rules.ts';
 import { createGzipMagicProbe } from './gzip-magic-probe.ts';
 import type { LayerDescriptor } from './layer-descriptor.ts';
 import { createTarRewrite, type TarEntryRule } from './rewrite-tar.ts';
@@ -21,7 +21,11 @@ import { storeTarLayer } from './store-layer.ts';
 
 /** Bounds against decompression bombs and entry floods. */
 export interface ConversionLimits {
-  /** Most bytes the droplet may gunzip to. */
+  /**
+   * Most bytes the droplet may gunzip to, and be read from its source: a gzip stream is no larger
+   * than what it unpacks to (but for a few bytes), and empty gzip members or bytes after the tar
+   * archive's end unpack to nothing, so they would otherwise be read without end.
+   */
   readonly maxUncompressedBytes?: number | undefined;
   /** Most tar entries the droplet may have. */
   readonly maxEntries?: number | undefined;
@@ -54,6 +58,11 @@ export async function convertDroplet(options: ConvertDropletOptions): Promise<La
     }
     return rewriteDropletEntry(header, state);
   };
+  // An image with no app would start nothing: refused once every entry is through, before the commit.
+  const checkComplete = (): void => {
+    if (entries === 0) throw new InvalidDropletError('droplet is empty (its tar archive has no entries)');
+    checkDropletComplete(state);
+  };
   let tarBytes = 0;
   const limitTarBytes = (total: number): void => {
     tarBytes = total;
@@ -67,11 +76,16 @@ export async function convertDroplet(options: ConvertDropletOptions): Promise<La
     const layer = await storeTarLayer(
       options.droplet,
       [
-        createByteMeter((total) => options.onProgress?.(total)),
+        createByteMeter((total) => {
+          if (maxUncompressedBytes !== undefined && total > maxUncompressedBytes) {
+            throw new InvalidDropletError(`droplet is over ${maxUncompressedBytes} bytes before unpacking (limit maxUncompressedBytes)`);
+          }
+          options.onProgress?.(total);
+        }),
         magic.stream,
         createGunzip({ chunkSize: LAYER_CHUNK_BYTES }),
         createByteMeter(limitTarBytes),
-        createTarRewrite(rule, { observe: stagingInfo.observe }),
+        createTarRewrite(rule, { observe: stagingInfo.observe, atEnd: checkComplete }),
       ],
       options,
     );

@@ -2,12 +2,28 @@
  * The header rule that turns a droplet's tar entries into image-layer entries. Diego extracts a
  * droplet into /home/vcap as user vcap; the image must give `docker run` the same tree, and a
  * hostile droplet must not be able to write outside it or smuggle in what Docker would read as a
- * whiteout. The rule is pure apart from a small per-archive state (the entries seen so far, which a
- * hard link may point to), so it is tested without streams.
+ * whiteout. The rule is pure apart from a small per-archive state (what extracting the entries so
+ * far would have made, see extracted-tree.ts), so it is tested without streams.
+ *
+ * Every name is bounded (PATH_MAX, and 1 MiB of PAX records an entry) and so is that state (a
+ * byte budget), so what a conversion holds does not grow with what a hostile archive sends.
  */
 import type { Header } from 'tar-stream';
 import { InvalidDropletError } from '../errors/registry-error.ts';
+import { ExtractedTree, isDirectoryKind, type BlockedPath } from './extracted-tree.ts';
 import type { EntryHeader } from './rewrite-tar.ts';
+
+/** Longest entry name or link target, in bytes: Linux's PATH_MAX, past which no extraction works. */
+const MAX_NAME_BYTES = 4096;
+
+/**
+ * Most bytes of PAX records (keys and values, as decoded) an entry may carry, the global ones in
+ * force included. tar-stream's own bound is 4 MiB a header; real archives use a few hundred bytes.
+ */
+const MAX_PAX_RECORD_BYTES = 1024 * 1024;
+
+/** Names quoted in error messages are cut here, so a reason stays readable and small. */
+const MAX_QUOTED_CHARS = 100;
 
 /** Who owns every entry a rule emits. */
 export interface EntryOwner {
@@ -31,32 +47,42 @@ export interface EntryRuleOptions {
   readonly owner: EntryOwner;
   /** What the archive is called in error messages. */
   readonly archive: string;
+  /** A top-level directory no entry may replace with anything but a directory. */
+  readonly requiredDirectory?: string;
 }
 
+/** Where a droplet holds the staged app; Diego's launcher runs it from there. */
+const APP_DIRECTORY = 'app';
+
 /** A droplet, re-rooted where Diego extracts it. */
-const DROPLET_RULE: EntryRuleOptions = { prefix: 'home/vcap/', owner: VCAP_OWNER, archive: 'droplet' };
+const DROPLET_RULE: EntryRuleOptions = { prefix: 'home/vcap/', owner: VCAP_OWNER, archive: 'droplet', requiredDirectory: APP_DIRECTORY };
 
 /** A buildpack_app_lifecycle tarball, re-rooted where Diego unpacks the lifecycle bundle. */
 export const LIFECYCLE_RULE: EntryRuleOptions = { prefix: 'tmp/lifecycle/', owner: ROOT_OWNER, archive: 'lifecycle tarball' };
 
-/**
- * What a rule remembers within one archive: every path emitted so far (relative to the prefix, to
- * keep it small: about 100 bytes an entry) and its type, and which of them are symlinks now.
- */
+/** What a rule remembers within one archive: the paths extracted so far, relative to the prefix. */
 export interface EntryRuleState {
-  readonly emitted: Map<string, string>;
-  /** Paths whose latest entry is a symlink: nothing may be extracted through them. */
-  readonly symlinks: Set<string>;
+  readonly tree: ExtractedTree;
 }
 
-/** A fresh state for one archive. */
-export function createEntryRuleState(): EntryRuleState {
-  return { emitted: new Map(), symlinks: new Set() };
+/** A fresh state for one archive; `budgetBytes` bounds the heap its remembered paths may take. */
+export function createEntryRuleState(options: { budgetBytes?: number } = {}): EntryRuleState {
+  return { tree: new ExtractedTree(options.budgetBytes) };
 }
 
 /** The droplet rule: `./app/x` → `home/vcap/app/x`, owned by vcap; `null` drops the entry. */
 export function rewriteDropletEntry(header: Header, state: EntryRuleState): EntryHeader | null {
   return rewriteArchiveEntry(header, state, DROPLET_RULE);
+}
+
+/**
+ * Refuses a droplet whose entries, all through, made no `app` directory (an `./app/` entry or
+ * entries under it): an empty or degenerate droplet, whose image would have no app to run.
+ */
+export function checkDropletComplete(state: EntryRuleState): void {
+  const standing = state.tree.find([APP_DIRECTORY]);
+  if ('kind' in standing && standing.kind !== undefined && isDirectoryKind(standing.kind)) return;
+  throw new InvalidDropletError(`droplet has no ${APP_DIRECTORY}/ directory (no ./${APP_DIRECTORY}/ entry and nothing under it), so its image would have no app to run`);
 }
 
 // pack writes mtime as a signed 32-bit count of seconds: anything outside would corrupt the header.
@@ -70,21 +96,21 @@ const MAX_MTIME_MS = (2 ** 31 - 1) * 1000;
  */
 export function rewriteArchiveEntry(header: Header, state: EntryRuleState, options: EntryRuleOptions): EntryHeader | null {
   const { archive } = options;
+  checkSizes(header, archive);
   const type = layerEntryType(header, archive);
   // A layer header cuts a name at its NUL: what would be checked is not what Docker unpacks.
   if (header.name.includes('\0')) throw new InvalidDropletError(`${describeEntry(header, archive)} has a NUL byte in its name`);
   if (header.linkname?.includes('\0')) throw new InvalidDropletError(`${describeEntry(header, archive)} has a NUL byte in its link target`);
   const normalised = normalisePath(header.name, archive);
   if ('problem' in normalised) throw new InvalidDropletError(`${describeEntry(header, archive)} ${normalised.problem}`);
-  const path = normalised.components.join('/');
-  const symlinkAbove = symlinkAncestor(normalised.components, state);
-  if (symlinkAbove !== undefined) {
-    // Docker and containerd follow the symlink when unpacking: the entry would land wherever it points.
-    throw new InvalidDropletError(`${describeEntry(header, archive)} lies under the symlink ${JSON.stringify(symlinkAbove)} earlier in the ${archive}`);
-  }
+  const { components } = normalised;
+  const path = components.join('/');
   if (path === '') {
     if (type === 'directory') return null;
     throw new InvalidDropletError(`${describeEntry(header, archive)} names the ${archive} root but is not a directory`);
+  }
+  if (path === options.requiredDirectory && type !== 'directory') {
+    throw new InvalidDropletError(`${describeEntry(header, archive)} replaces the ${archive}'s ${path}/ directory with a ${type === 'link' ? 'hard link' : type}`);
   }
   const name = options.prefix + path;
   const mtimeMs = Math.min(Math.max(header.mtime.getTime(), 0), MAX_MTIME_MS);
@@ -97,33 +123,68 @@ export function rewriteArchiveEntry(header: Header, state: EntryRuleState, optio
     ...options.owner,
   };
   if (type === 'symlink') {
-    if (!header.linkname) throw new InvalidDropletError(`symlink ${JSON.stringify(header.name)} in the ${archive} has an empty target`);
+    if (!header.linkname) throw new InvalidDropletError(`symlink ${quote(header.name)} in the ${archive} has an empty target`);
     // Symlink targets resolve inside the container at run time, as they do on Diego.
     rewritten.linkname = header.linkname;
   }
-  if (type === 'link') rewritten.linkname = hardLinkTarget(header, state, options);
-  state.emitted.set(path, type);
-  // A later entry of the same path replaces the symlink, as on extraction.
-  if (type === 'symlink') state.symlinks.add(path);
-  else state.symlinks.delete(path);
-  return rewritten;
-}
-
-/** A directory above the entry that the archive made a symlink (the outermost), if any. */
-function symlinkAncestor(components: readonly string[], state: EntryRuleState): string | undefined {
-  if (state.symlinks.size === 0) return undefined;
-  let ancestor = '';
-  for (const component of components.slice(0, -1)) {
-    ancestor = ancestor === '' ? component : `${ancestor}/${component}`;
-    if (state.symlinks.has(ancestor)) return ancestor;
+  if (type === 'link') {
+    // The entry's own place first: where it would land matters more than what it points to.
+    const standing = state.tree.find(components);
+    if ('blockedAt' in standing) throw new InvalidDropletError(`${describeEntry(header, archive)} lies under ${describeBlock(standing, archive)}`);
+    rewritten.linkname = hardLinkTarget(header, state, options);
   }
-  return undefined;
+  const refusal = state.tree.place(components, type);
+  if (refusal !== undefined) {
+    if ('overBudget' in refusal) {
+      const budget = state.tree.budgetBytes;
+      const shown = budget % 2 ** 20 === 0 ? `${budget / 2 ** 20} MiB` : `${budget} bytes`;
+      throw new InvalidDropletError(`${archive} has more paths than a conversion keeps track of (over ${shown} of names and bookkeeping), reached at entry ${quote(header.name)}`);
+    }
+    // Docker and containerd follow a symlink when unpacking: the entry would land wherever it points.
+    throw new InvalidDropletError(`${describeEntry(header, archive)} lies under ${describeBlock(refusal, archive)}`);
+  }
+  return rewritten;
 }
 
 type LayerEntryType = 'file' | 'directory' | 'symlink' | 'link';
 
+/** `text` as a JSON string, cut short when long: a hostile name must not make a megabyte-long reason. */
+function quote(text: string): string {
+  if (text.length <= MAX_QUOTED_CHARS) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, MAX_QUOTED_CHARS))}… (${Buffer.byteLength(text)} bytes)`;
+}
+
 function describeEntry(header: Header, archive: string): string {
-  return `${archive} entry ${JSON.stringify(header.name)}`;
+  return `${archive} entry ${quote(header.name)}`;
+}
+
+/** The ancestor extraction would stop at, as the end of "… lies under …". */
+function describeBlock(blocked: BlockedPath, archive: string): string {
+  if (blocked.blockerKind === 'symlink') return `the symlink ${quote(blocked.blockedAt)} earlier in the ${archive}`;
+  const kind = blocked.blockerKind === 'link' ? 'hard link' : 'file';
+  return `${quote(blocked.blockedAt)}, which is a ${kind} (not a directory) at that point of the ${archive}`;
+}
+
+/** Bounds what one entry's names and PAX records may make anything hold (checked before any other work on them). */
+function checkSizes(header: Header, archive: string): void {
+  const nameBytes = Buffer.byteLength(header.name);
+  if (nameBytes > MAX_NAME_BYTES) throw new InvalidDropletError(`${describeEntry(header, archive)} has a name of ${nameBytes} bytes, over the limit of ${MAX_NAME_BYTES} (PATH_MAX)`);
+  const linkBytes = header.linkname ? Buffer.byteLength(header.linkname) : 0;
+  if (linkBytes > MAX_NAME_BYTES) {
+    throw new InvalidDropletError(`${describeEntry(header, archive)} has a link target of ${linkBytes} bytes, over the limit of ${MAX_NAME_BYTES} (PATH_MAX)`);
+  }
+  const paxBytes = paxRecordBytes(header.pax);
+  if (paxBytes > MAX_PAX_RECORD_BYTES) {
+    throw new InvalidDropletError(`${describeEntry(header, archive)} has ${paxBytes} bytes of PAX extended header records, over the limit of ${MAX_PAX_RECORD_BYTES} (1 MiB)`);
+  }
+}
+
+/** The decoded size of an entry's PAX records: their keys and values, in bytes. */
+function paxRecordBytes(pax: unknown): number {
+  if (typeof pax !== 'object' || pax === null) return 0;
+  let bytes = 0;
+  for (const [key, value] of Object.entries(pax)) bytes += Buffer.byteLength(key) + Buffer.byteLength(String(value));
+  return bytes;
 }
 
 function layerEntryType(header: Header, archive: string): LayerEntryType {
@@ -150,16 +211,18 @@ function layerEntryType(header: Header, archive: string): LayerEntryType {
 }
 
 function hardLinkTarget(header: Header, state: EntryRuleState, options: EntryRuleOptions): string {
-  if (!header.linkname) throw new InvalidDropletError(`hard link ${JSON.stringify(header.name)} in the ${options.archive} has an empty target`);
-  const link = `hard link ${JSON.stringify(header.name)} points to ${JSON.stringify(header.linkname)}`;
-  const target = normalisePath(header.linkname, options.archive);
+  const { archive } = options;
+  if (!header.linkname) throw new InvalidDropletError(`hard link ${quote(header.name)} in the ${archive} has an empty target`);
+  const link = `hard link ${quote(header.name)} points to ${quote(header.linkname)}`;
+  const target = normalisePath(header.linkname, archive);
   if ('problem' in target) throw new InvalidDropletError(`${link}, which ${target.problem}`);
-  const targetPath = target.components.join('/');
-  const targetType = targetPath === '' ? 'directory' : state.emitted.get(targetPath);
+  const standing = state.tree.find(target.components);
+  // Extraction resolves the target's parents too: through a symlink the link would be to a file outside the layer.
+  if ('blockedAt' in standing) throw new InvalidDropletError(`${link}, which lies under ${describeBlock(standing, archive)}`);
   // A hard link can only be created to something already extracted; Docker's extraction fails otherwise.
-  if (targetType === undefined) throw new InvalidDropletError(`${link} which is not earlier in the ${options.archive}`);
-  if (targetType === 'directory') throw new InvalidDropletError(`${link}, which is a directory`);
-  return options.prefix + targetPath;
+  if (standing.kind === undefined) throw new InvalidDropletError(`${link} which is not earlier in the ${archive}`);
+  if (isDirectoryKind(standing.kind)) throw new InvalidDropletError(`${link}, which is a directory`);
+  return options.prefix + target.components.join('/');
 }
 
 type NormalisedPath = { components: string[] } | { problem: string };

@@ -22,6 +22,11 @@ export type EntryBodyObserver = (chunk: Buffer) => void;
 export interface TarRewriteOptions {
   /** Called with each emitted (rewritten) header; return an observer to see that entry's body. */
   readonly observe?: (header: EntryHeader) => EntryBodyObserver | undefined;
+  /**
+   * Called once every entry is through, before the archive is ended: throwing fails the stream,
+   * so a check of the archive as a whole refuses it before anything downstream is committed.
+   */
+  readonly atEnd?: () => void;
 }
 
 /** Why the input is not a usable tar archive. */
@@ -71,6 +76,12 @@ export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions 
     final(callback) {
       extract.once('finish', () => {
         const finalize = (): void => {
+          try {
+            options.atEnd?.();
+          } catch (error) {
+            callback(error instanceof Error ? error : new Error(String(error)));
+            return;
+          }
           pack.finalize();
           callback();
         };

@@ -1,13 +1,16 @@
 /**
  * The knex factory: Postgres when a URL is configured, an embedded PGlite under the data directory
- * otherwise (zero-configuration start). Both return the same JS types: see `type-parsers.ts`.
+ * otherwise (zero-configuration start), held by one process at a time (embedded-database-lock.ts).
+ * Both return the same JS types: see `type-parsers.ts`.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import knexModule, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
+import type { Logger } from 'pino';
+import { lockEmbeddedDatabase, type HeldLock } from './embedded-database-lock.ts';
 import { BYTEA_OID, INT8_OID, parseBytea, parseInt8 } from './type-parsers.ts';
 
 export interface DatabaseOptions {
@@ -21,6 +24,8 @@ export interface DatabaseOptions {
   readonly poolMax?: number;
   /** TLS to Postgres, verifying the server against `ca` (PEM) or the system roots. */
   readonly ssl?: { readonly ca?: string };
+  /** Told when the embedded database's lock, left by a process that is gone, is taken over. */
+  readonly logger?: Logger;
 }
 
 /** The URL without `sslmode`, and the TLS settings it and `ssl` ask for together. */
@@ -100,19 +105,50 @@ function connectionHint(error: Error & { code?: string }): string | undefined {
   return undefined;
 }
 
+/** Refuses to start while another process has the embedded database open; `knex.destroy()` gives it up. */
 async function createPglite(options: DatabaseOptions): Promise<Knex> {
   const directory = join(options.dataDir, 'pglite');
   await mkdir(directory, { recursive: true });
-  const pglite = new PGlite(directory, { parsers: { [INT8_OID]: parseInt8, [BYTEA_OID]: parseBytea } });
-  await pglite.waitReady;
-  // knex-pglite pins the pool to one connection (PGlite is single-session) and closes PGlite when
-  // the pool destroys it; the function form hands over this instance, configured with our parsers.
-  const knex = knexModule({
-    client: ClientPgLite,
-    connection: () => ({ pglite }) as Knex.StaticConnectionConfig,
-    searchPath: [options.schema],
-  });
-  // Makes the pool own the connection now, so `knex.destroy()` closes PGlite even if no query ran.
-  await knex.raw('select 1');
-  return knex;
+  const lockFile = join(options.dataDir, 'pglite.lock');
+  const lock = await lockEmbeddedDatabase(`the embedded database in ${directory}`, lockFile, (stale) =>
+    options.logger?.warn(
+      { event: 'database.lock_taken_over', lockFile, stalePid: stale.pid, staleStartedAt: stale.startedAt },
+      `took over the embedded database's lock from process ${stale.pid} (started ${stale.startedAt}), which is gone`,
+    ),
+  );
+  try {
+    const pglite = new LockedPGlite(directory, { parsers: { [INT8_OID]: parseInt8, [BYTEA_OID]: parseBytea } }, lock);
+    await pglite.waitReady;
+    // knex-pglite pins the pool to one connection (PGlite is single-session) and closes PGlite when
+    // the pool destroys it; the function form hands over this instance, configured with our parsers.
+    const knex = knexModule({
+      client: ClientPgLite,
+      connection: () => ({ pglite }) as Knex.StaticConnectionConfig,
+      searchPath: [options.schema],
+    });
+    // Makes the pool own the connection now, so `knex.destroy()` closes PGlite even if no query ran.
+    await knex.raw('select 1');
+    return knex;
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+/** PGlite that gives up the embedded database's lock once it is closed (which `knex.destroy()` does). */
+class LockedPGlite extends PGlite {
+  readonly #lock: HeldLock;
+
+  constructor(directory: string, options: PGliteOptions, lock: HeldLock) {
+    super(directory, options);
+    this.#lock = lock;
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await super.close();
+    } finally {
+      await this.#lock.release();
+    }
+  }
 }

@@ -60,18 +60,25 @@ export class RegistryError extends Error {
   readonly retryAfter: number | undefined;
   /** Headers the answer needs, e.g. the `WWW-Authenticate` challenge of a 401. */
   readonly headers: Readonly<Record<string, string>>;
+  /** A status other than the code's own, where the protocol asks for one (413 for a body over the limit). */
+  readonly #status: number | undefined;
 
-  constructor(code: OciErrorCode, message?: string, options: { detail?: unknown; retryAfter?: number; headers?: Record<string, string>; cause?: unknown } = {}) {
+  constructor(
+    code: OciErrorCode,
+    message?: string,
+    options: { detail?: unknown; retryAfter?: number; headers?: Record<string, string>; status?: number; cause?: unknown } = {},
+  ) {
     super(message ?? ERROR_DESCRIPTORS[code].message, { cause: options.cause });
     this.name = 'RegistryError';
     this.code = code;
     this.detail = options.detail;
     this.retryAfter = options.retryAfter;
     this.headers = options.headers ?? {};
+    this.#status = options.status;
   }
 
   get status(): number {
-    return ERROR_DESCRIPTORS[this.code].status;
+    return this.#status ?? ERROR_DESCRIPTORS[this.code].status;
   }
 }
 

@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { BlobStore, ByteRange } from '../blobstore/blob-store.ts';
+import { BlobNotFoundError, type BlobStore, type ByteRange } from '../blobstore/blob-store.ts';
 import type { LayerDescriptor } from '../conversion/layer-descriptor.ts';
 import {
   abandonConversionRecords,
@@ -30,6 +30,7 @@ import {
   finishConversionRecord,
   releaseImageLease,
   renewImageLease,
+  requestImageRepair,
   startConversionRecord,
   type ImageKey,
   type ImageState,
@@ -47,6 +48,7 @@ import type { ConversionMetrics } from '../metrics/conversion-metrics.ts';
 import { isSha256Digest } from './digest.ts';
 import { assembleImage } from './assemble-image.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from './media-types.ts';
+import { LostBlobs } from './lost-blobs.ts';
 import { ReadyImageCache } from './ready-image-cache.ts';
 
 /** A repository name: `org/space/app`, or an app guid alone (the original spike's form). */
@@ -89,6 +91,12 @@ export interface ImageServiceOptions {
   readonly metrics?: ConversionMetrics;
   /** Ready images and blob sizes answered from memory (ready-image-cache.ts); default: a fresh one. */
   readonly readyImages?: ReadyImageCache;
+  /**
+   * With a store that redirects clients (S3, WebDAV), ask it whether it has the blob before each
+   * redirect (one stat per blob GET), so a lost blob is answered and repaired as with the
+   * filesystem store instead of the client meeting the store's 404. Default: no.
+   */
+  readonly checkBeforeRedirect?: boolean;
 }
 
 /** Longest a waiter sleeps between looks at the image row, when no notification wakes it. */
@@ -106,10 +114,12 @@ export class ImageService {
   readonly #handBack = new AbortController();
   /** Warm pulls skip the database; whoever deletes images here evicts them (`evictDroplet`, `clear`). */
   readonly readyImages: ReadyImageCache;
+  readonly #lostBlobs: LostBlobs;
 
   constructor(options: ImageServiceOptions) {
     this.#options = options;
     this.readyImages = options.readyImages ?? new ReadyImageCache();
+    this.#lostBlobs = new LostBlobs(options.blobs);
   }
 
   /** The manifest for a tag (`latest` or a droplet guid) or a manifest digest. */
@@ -134,22 +144,70 @@ export class ImageService {
   async statBlob(repository: RepositoryRef, digest: string): Promise<{ size: number }> {
     const app = await this.#findApp(repository);
     const cached = this.readyImages.blobSize(app.guid, digest);
-    if (cached !== undefined) return { size: cached };
-    const size = await findAppImageBlobSize(this.#options.db, app.guid, digest);
+    const size = cached ?? (await findAppImageBlobSize(this.#options.db, app.guid, digest));
     if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown to repository ${repositoryName(repository)}`, { detail: { digest } });
-    this.readyImages.rememberBlobSize(app.guid, digest, size);
+    if (cached === undefined) this.readyImages.rememberBlobSize(app.guid, digest, size);
+    if (await this.#lostBlobs.isMissing(digest)) throw this.#blobMissing(digest);
     return { size };
   }
 
   /** Where to send the client for a blob (a signed URL), or `null` to stream it from here; asked once per blob GET, so the download is counted here. */
-  redirectUrl(digest: string): Promise<string | null> {
+  async redirectUrl(digest: string): Promise<string | null> {
     this.#options.pulls?.blobPulled(digest);
-    return this.#options.blobs.redirectUrl(digest);
+    const url = await this.#options.blobs.redirectUrl(digest);
+    if (url !== null && this.#options.checkBeforeRedirect && (await this.#options.blobs.stat(digest)) === null) throw await this.#blobLost(digest);
+    return url;
   }
 
-  /** The blob's bytes (or a range); the caller has checked the blob with `statBlob`. */
-  openBlob(digest: string, range?: ByteRange): Promise<Readable> {
-    return this.#options.blobs.open(digest, { range });
+  /** The blob's bytes (or a range); the caller has checked the blob with `statBlob`. BLOB_UNKNOWN when the store has lost it. */
+  async openBlob(digest: string, range?: ByteRange): Promise<Readable> {
+    try {
+      return await this.#options.blobs.open(digest, { range });
+    } catch (error) {
+      if (error instanceof BlobNotFoundError) throw await this.#blobLost(digest);
+      throw error;
+    }
+  }
+
+  /**
+   * A blob the database lists is gone from the store. The images built with it go back to
+   * conversion, which starts at once (a pull by tag joins it; one by digest finds the image again
+   * once it lands), so the blob is written again; this instance's cache forgets them. A base layer
+   * (a stack's rootfs, the lifecycle) is no conversion's to write: start-up (or `import-rootfs`)
+   * imports it again, and /readyz names it meanwhile. Returns the client's answer.
+   */
+  async #blobLost(digest: string): Promise<RegistryError> {
+    const { db, logger } = this.#options;
+    this.#lostBlobs.add(digest);
+    if (this.#isBaseLayer(digest)) {
+      logger.error(
+        { event: 'blob.lost', digest, baseLayer: true },
+        `base layer ${digest} is missing from the blobstore: no image built on it can be pulled until it is imported again (restart the registry, or run droplet-registry import-rootfs)`,
+      );
+    } else {
+      const { repaired, dropletGuids } = await requestImageRepair(db, digest, `blob ${digest} was missing from the blobstore; the image is being converted again`);
+      for (const dropletGuid of dropletGuids) this.readyImages.evictDroplet(dropletGuid);
+      logger.warn({ event: 'blob.lost', digest, images: repaired.map((image) => image.id) }, `blob ${digest} is missing from the blobstore: converting ${repaired.length} image(s) again`);
+      for (const image of repaired) {
+        this.warmDroplet(image.appGuid, image.dropletGuid).catch((error: unknown) => {
+          // The image stays pending: the next pull of it converts it.
+          logger.warn({ event: 'blob.repair_failed', digest, image: image.id, err: error }, `converting image ${image.id} again failed: ${(error as Error).message}`);
+        });
+      }
+    }
+    return this.#blobMissing(digest);
+  }
+
+  /** BLOB_UNKNOWN for a blob the database lists but the store has lost, saying what brings it back. */
+  #blobMissing(digest: string): RegistryError {
+    const remedy = this.#isBaseLayer(digest) ? 'the registry imports it again when it starts' : 'its image is being converted again: pull again in a moment';
+    return new RegistryError('BLOB_UNKNOWN', `blob ${digest} is missing from the blobstore; ${remedy}`, { detail: { digest } });
+  }
+
+  /** A stack's rootfs or the lifecycle: imported at start-up, never written by a conversion. */
+  #isBaseLayer(digest: string): boolean {
+    const { rootfs, lifecycle } = this.#options.baseLayers;
+    return lifecycle.digest === digest || [...rootfs.values()].some((layer) => layer.digest === digest);
   }
 
   /**

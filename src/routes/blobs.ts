@@ -1,7 +1,8 @@
 /**
  * GET/HEAD `/v2/<name>/blobs/<digest>`. A blob is served only when it belongs to an image of
  * that repository. HEAD is answered from the database. GET either redirects (307) to a signed
- * blobstore URL, or streams from the local store with single-range support.
+ * blobstore URL, or streams from the local store with single-range support, within the client's
+ * share of concurrent streams.
  */
 import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
 import { RegistryError } from '../errors/registry-error.ts';
@@ -13,13 +14,15 @@ import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
 /** Content addressed by digest never changes (distribution sends the same max-age). */
 export const IMMUTABLE_TTL_MS = 365 * 24 * 3600 * 1000;
 
-export async function serveBlob(
-  images: ImageService,
-  h: ResponseToolkit,
-  request: { method: string; range: string | undefined },
-  repository: RepositoryRef,
-  digest: string,
-): Promise<ResponseObject> {
+/** What of a blob request `serveBlob` needs. */
+export interface BlobRequest {
+  readonly method: string;
+  readonly range: string | undefined;
+  /** Takes one of the client's blob stream slots for this response; throws (429) when it holds them all. */
+  readonly holdStreamSlot: () => void;
+}
+
+export async function serveBlob(images: ImageService, h: ResponseToolkit, request: BlobRequest, repository: RepositoryRef, digest: string): Promise<ResponseObject> {
   if (!isSha256Digest(digest)) throw new RegistryError('DIGEST_INVALID', `invalid digest ${JSON.stringify(digest)}`, { detail: { digest } });
   const { size } = await images.statBlob(repository, digest);
   if (request.method === 'head') {
@@ -28,6 +31,7 @@ export async function serveBlob(
   const redirect = await images.redirectUrl(digest);
   if (redirect) return h.redirect(redirect).code(307).header(CONTENT_DIGEST_HEADER, digest);
   const range = parseByteRange(request.range, size);
+  request.holdStreamSlot();
   const stream = await images.openBlob(digest, range);
   const response = h
     .response(stream)

@@ -5,17 +5,22 @@
  * Other grant types get an OAuth-style 400, on which containerd falls back to GET. No
  * `refresh_token` is ever sent: Docker would switch to OAuth refreshes.
  */
+import type { Readable } from 'node:stream';
 import type { Request, ResponseObject, ResponseToolkit, ServerRoute } from '@hapi/hapi';
 import { basicCredentials, type Credentials } from '../auth/credentials.ts';
 import { bearerChallenge, type OriginSettings } from '../auth/registry-origin.ts';
 import type { IssuedToken } from '../auth/registry-tokens.ts';
 import type { TokenService } from '../auth/token-service.ts';
 import { RegistryError } from '../errors/registry-error.ts';
+import { readBoundedBody } from './bounded-body.ts';
 import { clientAddress, headerValue, requestOrigin } from './request-origin.ts';
 
-export function tokenRoutes(tokens: TokenService, origin: OriginSettings): ServerRoute[] {
+/** A password form is a few hundred bytes; hapi's usual limit. */
+const FORM_MAX_BYTES = 1024 * 1024;
+
+export function tokenRoutes(tokens: TokenService, origin: OriginSettings, trustedProxyHops: number): ServerRoute[] {
   const issue = async (request: Request, h: ResponseToolkit, credentials: Credentials, scopes: string[]): Promise<ResponseObject> => {
-    const issued = await tokens.issue({ credentials, scopes, clientAddress: clientAddress(request), origin: requestOrigin(request, origin) });
+    const issued = await tokens.issue({ credentials, scopes, clientAddress: clientAddress(request, trustedProxyHops), origin: requestOrigin(request, origin) });
     return answer(h, issued);
   };
   return [
@@ -35,10 +40,12 @@ export function tokenRoutes(tokens: TokenService, origin: OriginSettings): Serve
     {
       method: 'POST',
       path: '/v2/token',
-      // Read as the form it is whatever Content-Type says, so a bad one is an OAuth 400 like any other.
-      options: { payload: { parse: false, output: 'data' } },
-      handler: (request, h) => {
-        const form = new URLSearchParams(Buffer.isBuffer(request.payload) ? request.payload.toString('utf8') : '');
+      // Read as the form it is whatever Content-Type says, so a bad one is an OAuth 400 like any
+      // other; read here rather than by hapi, whose limit (lifted) answers only after reading the rest.
+      options: { payload: { parse: false, output: 'stream', maxBytes: Number.MAX_SAFE_INTEGER } },
+      handler: async (request, h) => {
+        const body = await readBoundedBody(request.payload as Readable, headerValue(request, 'content-length'), FORM_MAX_BYTES);
+        const form = new URLSearchParams(body.toString('utf8'));
         const grantType = form.get('grant_type');
         if (grantType !== 'password') {
           return oauthError(h, 'unsupported_grant_type', `grant_type ${JSON.stringify(grantType ?? '')} is not supported here; use password, or GET with Basic credentials`);

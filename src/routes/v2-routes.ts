@@ -10,14 +10,21 @@ import type { GateRequest, PullGate } from '../auth/pull-gate.ts';
 import type { OriginSettings } from '../auth/registry-origin.ts';
 import { RegistryError } from '../errors/registry-error.ts';
 import { repositoryName, type ImageService, type RepositoryRef } from '../images/image-service.ts';
+import type { BlobStreamSlots } from './blob-stream-slots.ts';
 import { serveBlob } from './blobs.ts';
 import { serveManifest } from './manifests.ts';
 import { serveReferrers } from './referrers.ts';
-import { headerValue, requestOrigin } from './request-origin.ts';
+import { clientAddress, headerValue, requestOrigin } from './request-origin.ts';
 import { serveTags } from './tags.ts';
 import { parseV2Path } from './v2-paths.ts';
 
-export function v2Routes(images: ImageService, auth: { readonly gate: PullGate; readonly origin: OriginSettings }): ServerRoute[] {
+/** Who a client is, and how many blobs it is streamed at once. */
+export interface ClientLimits {
+  readonly trustedProxyHops: number;
+  readonly blobStreams: BlobStreamSlots;
+}
+
+export function v2Routes(images: ImageService, auth: { readonly gate: PullGate; readonly origin: OriginSettings }, clients: ClientLimits): ServerRoute[] {
   const dispatch = async (request: Request, h: ResponseToolkit) => {
     const path: string = typeof request.params.path === 'string' ? request.params.path : '';
     const caller: GateRequest = { authorization: headerValue(request, 'authorization'), origin: requestOrigin(request, auth.origin) };
@@ -33,7 +40,17 @@ export function v2Routes(images: ImageService, auth: { readonly gate: PullGate; 
       case 'manifest':
         return serveManifest(images, h, repository, parsed.reference);
       case 'blob':
-        return serveBlob(images, h, { method: request.method, range: request.headers.range as string | undefined }, repository, parsed.digest);
+        return serveBlob(
+          images,
+          h,
+          {
+            method: request.method,
+            range: request.headers.range as string | undefined,
+            holdStreamSlot: () => clients.blobStreams.hold(clientAddress(request, clients.trustedProxyHops), request.raw.res),
+          },
+          repository,
+          parsed.digest,
+        );
       case 'tags':
         return serveTags(images, h, request.query, repository);
       case 'referrers':
@@ -45,7 +62,10 @@ export function v2Routes(images: ImageService, auth: { readonly gate: PullGate; 
   };
   return [
     { method: 'GET', path: '/v2/{path*}', options: { response: { ranges: false } }, handler: dispatch },
-    // '*' matches every method without a route of its own, i.e. all but GET/HEAD here.
-    { method: '*', path: '/v2/{path*}', options: { payload: { parse: false, output: 'stream' } }, handler: unsupported },
+    // '*' matches every method without a route of its own, i.e. all but GET/HEAD here. Refused on
+    // entering the route, before hapi's payload step: that step would send `100 Continue`, and
+    // read a body over its limit to the end before answering. hapi then closes the connection,
+    // the body left unread.
+    { method: '*', path: '/v2/{path*}', options: { ext: { onPreAuth: { method: unsupported } } }, handler: unsupported },
   ];
 }

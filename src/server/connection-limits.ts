@@ -8,12 +8,14 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 
-/** How long a client may take to send a request. */
+/** How long a client may take to send a request, and to take its response. */
 export interface ConnectionLimits {
   /** Until the request's headers are complete (Node's `headersTimeout`). */
   readonly headersTimeoutMs: number;
   /** Until the whole request is received (Node's `requestTimeout`); at least `headersTimeoutMs`. */
   readonly requestTimeoutMs: number;
+  /** Without taking any of its response (`stalled-responses.ts`). */
+  readonly responseStallTimeoutMs: number;
 }
 
 /** Node checks for expired requests this often at most (its default, 30 s, lets a slow client stay long past the limit). */

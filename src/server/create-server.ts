@@ -12,6 +12,7 @@ import type { RegistryMetrics } from '../metrics/registry-metrics.ts';
 import { adminRoutes } from '../routes/admin/admin-routes.ts';
 import type { AdminServices } from '../routes/admin/admin-services.ts';
 import { API_VERSION, API_VERSION_HEADER } from '../routes/oci-headers.ts';
+import { BlobStreamSlots } from '../routes/blob-stream-slots.ts';
 import { tokenRoutes } from '../routes/token.ts';
 import { v2Routes } from '../routes/v2-routes.ts';
 import { registerAdminAuth } from './admin-auth.ts';
@@ -19,6 +20,7 @@ import { applyConnectionLimits, type ConnectionLimits } from './connection-limit
 import { registerOciErrorTranslator } from './oci-error-translator.ts';
 import { readinessRoute, type Readiness } from './readiness.ts';
 import { registerRequestIds, requestIdOf } from './request-id.ts';
+import { dropStalledResponses } from './stalled-responses.ts';
 import type { TlsCredentials } from './tls.ts';
 
 export interface ServerOptions {
@@ -33,8 +35,12 @@ export interface ServerOptions {
   /** What `/readyz` checks. */
   readonly readiness: Readiness;
   readonly logger: Logger;
-  /** How long a client may take to send its request (slow clients are disconnected). */
+  /** How long a client may take to send its request and to take its response (slow clients are disconnected). */
   readonly connectionLimits: ConnectionLimits;
+  /** Proxies in front that append to `X-Forwarded-For`: which address a client is counted by. */
+  readonly trustedProxyHops: number;
+  /** Blobs streamed to one client address at once; past it, 429. */
+  readonly blobStreamsPerClient: number;
   /** Every request is recorded into it; with `metricsOnThisPort`, `GET /metrics` serves it too. */
   readonly metrics?: RegistryMetrics;
   readonly metricsOnThisPort?: boolean;
@@ -55,6 +61,7 @@ export async function createServer(options: ServerOptions): Promise<Hapi.Server>
   // Longer than the keep-alive of load balancers in front (gorouter: 90 s idle), so they close first.
   server.listener.keepAliveTimeout = 95_000;
   applyConnectionLimits(server.listener, options.connectionLimits);
+  dropStalledResponses(server, options.connectionLimits.responseStallTimeoutMs, options.logger);
 
   registerOciErrorTranslator(server);
   // After the translator, so the id goes on the response it makes of an error.
@@ -71,8 +78,8 @@ export async function createServer(options: ServerOptions): Promise<Hapi.Server>
   options.metrics?.http.recordRequests(server);
 
   registerAdminAuth(server, options.auth.admin);
-  server.route(v2Routes(options.images, options.auth));
-  if (options.auth.tokens) server.route(tokenRoutes(options.auth.tokens, options.auth.origin));
+  server.route(v2Routes(options.images, options.auth, { trustedProxyHops: options.trustedProxyHops, blobStreams: new BlobStreamSlots(options.blobStreamsPerClient) }));
+  if (options.auth.tokens) server.route(tokenRoutes(options.auth.tokens, options.auth.origin, options.trustedProxyHops));
   server.route(adminRoutes({ ...options.admin, images: options.images, origin: options.auth.origin }));
   server.route({ method: 'GET', path: '/healthz', handler: () => ({ status: 'ok' }) });
   server.route(readinessRoute(options.readiness));

@@ -6,7 +6,7 @@
  */
 import type { Request, ResponseToolkit, Server } from '@hapi/hapi';
 import { isDatabaseConnectionError } from '../db/connection-errors.ts';
-import { ERROR_DESCRIPTORS, RegistryError, type OciErrorCode } from '../errors/registry-error.ts';
+import { RegistryError, type OciErrorCode } from '../errors/registry-error.ts';
 
 /** Seconds a client is asked to wait when the database connection was lost (the pool reconnects at once). */
 const DATABASE_RETRY_AFTER = 2;
@@ -36,6 +36,8 @@ function isBoom(error: unknown): error is BoomLike {
 export function toRegistryError(error: Error): RegistryError {
   if (error instanceof RegistryError) return error;
   if (isBoom(error) && !(error as { isServer?: boolean }).isServer) {
+    // The OCI distribution spec's answer to a body over the limit: 413, not SIZE_INVALID's own 400.
+    if (error.output.statusCode === 413) return new RegistryError('SIZE_INVALID', error.message, { status: 413 });
     const code = BOOM_CODES[error.output.statusCode] ?? 'UNKNOWN';
     return new RegistryError(code, error.message || undefined);
   }
@@ -55,7 +57,7 @@ export function registerOciErrorTranslator(server: Server): void {
     if (error.code === 'UNKNOWN' || error.cause === response) request.log(['error'], response);
     const body: { code: OciErrorCode; message: string; detail?: unknown } = { code: error.code, message: error.message };
     if (error.detail !== undefined) body.detail = error.detail;
-    const answer = h.response({ errors: [body] }).code(ERROR_DESCRIPTORS[error.code].status).type('application/json');
+    const answer = h.response({ errors: [body] }).code(error.status).type('application/json');
     if (error.retryAfter !== undefined) answer.header('Retry-After', String(error.retryAfter));
     for (const [name, value] of Object.entries(error.headers)) answer.header(name, value);
     if (error.code === 'RANGE_INVALID') {

@@ -1,14 +1,15 @@
 /**
- * The checks behind `/readyz`: the database answers, the blobstore answers and holds the layers
- * every image shares (the stacks' rootfs and the lifecycle), and with the capi source Cloud
- * Controller and UAA answer. Each is the cheapest request that proves the dependency usable.
+ * The checks behind `/readyz`: the database answers, the blobstore answers, takes writes and holds
+ * the layers every image shares (the stacks' rootfs and the lifecycle), and with the capi source
+ * Cloud Controller and UAA answer. Each is the cheapest request that proves the dependency usable.
  */
-import axios, { type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import type { Knex } from 'knex';
 import type { BlobStore } from '../blobstore/blob-store.ts';
+import { probeBlobStoreWrite } from '../blobstore/write-probe.ts';
 import type { BaseLayers } from '../images/base-layers.ts';
-import { createAgents } from '../sources/capi/http-agents.ts';
 import type { UaaUrl } from '../sources/capi/uaa-url.ts';
+import { createUpstreamHttp } from '../sources/capi/upstream-http.ts';
 import { READINESS_CHECK_TIMEOUT_MS, type ReadinessCheck } from './readiness.ts';
 
 /** Local dependencies are asked at most once a second, whatever the probe rate. */
@@ -20,12 +21,14 @@ export interface ReadinessParts {
   readonly db: Knex;
   readonly blobs: BlobStore;
   readonly baseLayers: BaseLayers;
+  /** A test write to the blobstore is made at most this often (milliseconds); probes in between reuse its result. */
+  readonly blobstoreWriteProbeMs: number;
   /** With the capi source: where Cloud Controller and UAA are, and the CA files to trust. */
   readonly capi?: { readonly url: string; readonly caCert: string; readonly uaaUrl: UaaUrl; readonly uaaCaCert: string };
 }
 
 export function readinessChecks(parts: ReadinessParts): ReadinessCheck[] {
-  const { db, blobs, baseLayers } = parts;
+  const { db, blobs, baseLayers, blobstoreWriteProbeMs } = parts;
   const checks: ReadinessCheck[] = [
     { name: 'database', cacheMs: LOCAL_CACHE_MS, check: async () => void (await db.raw('select 1')) },
     {
@@ -36,6 +39,7 @@ export function readinessChecks(parts: ReadinessParts): ReadinessCheck[] {
         if (!(await blobs.stat(baseLayers.lifecycle.digest))) throw new Error(`the lifecycle layer ${baseLayers.lifecycle.digest} is missing from the blobstore`);
       },
     },
+    { name: 'blobstore-write', cacheMs: blobstoreWriteProbeMs, check: () => probeBlobStoreWrite(blobs) },
     {
       name: 'rootfs',
       cacheMs: LOCAL_CACHE_MS,
@@ -60,7 +64,7 @@ export function readinessChecks(parts: ReadinessParts): ReadinessCheck[] {
 }
 
 function probeClient(caFile: string): AxiosInstance {
-  return axios.create({ timeout: READINESS_CHECK_TIMEOUT_MS, maxRedirects: 0, validateStatus: () => true, ...createAgents(caFile) });
+  return createUpstreamHttp({ timeoutMs: READINESS_CHECK_TIMEOUT_MS, caFile }, { maxRedirects: 0, validateStatus: () => true });
 }
 
 /** An unauthenticated GET that must answer 2xx. */

@@ -151,7 +151,7 @@ export class Prewarmer {
     const { capi, db, capiUrl, initialApps, concurrency, logger } = this.#options;
     // No staging event at all yet: every future one is newer than the epoch.
     const newest = (await newestStagingEventTime(capi)) ?? new Date(0);
-    const events = await listStagingEvents(capi, newest);
+    const { events } = await listStagingEvents(capi, newest);
     const cursor = advanceCursor({ resumeAt: newest, handledGuids: [] }, events, new Set(events.map((event) => event.guid)));
     const apps = await listRecentlyUpdatedApps(capi, initialApps);
     logger.info(
@@ -179,7 +179,7 @@ export class Prewarmer {
 
   async #follow(cursor: PrewarmCursor): Promise<void> {
     const { capi, db, capiUrl, concurrency, logger } = this.#options;
-    const events = await listStagingEvents(capi, cursor.resumeAt);
+    const { events, complete } = await listStagingEvents(capi, cursor.resumeAt);
     const handled = new Set(cursor.handledGuids);
     const groups = new Map<string, DropletGroup>();
     for (const event of events) {
@@ -207,8 +207,23 @@ export class Prewarmer {
       },
       () => this.#stopping,
     );
-    const next = advanceCursor(cursor, events, handled);
+    let next = advanceCursor(cursor, events, handled);
+    if (!complete && sameCursor(cursor, next) && events.every((event) => handled.has(event.guid))) next = this.#pastCrowdedSecond(cursor, events.length);
     if (!sameCursor(cursor, next)) await savePrewarmCursor(db, capiUrl, next);
+  }
+
+  /**
+   * The cursor after a round that read only events of the cursor's second, all handled, and not
+   * all of that second's: the next round would read the same ones again. It goes on from the next
+   * second; the droplets of the rest of that second are converted by their first pull.
+   */
+  #pastCrowdedSecond(cursor: PrewarmCursor, read: number): PrewarmCursor {
+    const second = cursor.resumeAt.toISOString();
+    this.#options.logger.warn(
+      { event: 'prewarm.crowded_second', second, read },
+      `more staging events at ${second} than one round reads (${read}, CAPI_MAX_PAGES pages); going on from the next second, the others are converted by their first pull`,
+    );
+    return { resumeAt: new Date(cursor.resumeAt.getTime() + 1000), handledGuids: [] };
   }
 
   /** Counts one more failed warm of this droplet; true once it has failed MAX_ATTEMPTS times (then it is given up). */

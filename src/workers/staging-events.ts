@@ -10,7 +10,7 @@ import type { CapiClient } from '../sources/capi/capi-client.ts';
 const STAGING_EVENT_TYPES = 'audit.app.build.staged,audit.app.droplet.mapped';
 
 /** What the pre-warmer needs of Cloud Controller. */
-export type CapiReader = Pick<CapiClient, 'get' | 'list'>;
+export type CapiReader = Pick<CapiClient, 'get' | 'list' | 'listFirstPages'>;
 
 /** An audit event as `GET /v3/audit_events` presents it (the parts used here). */
 interface CapiAuditEvent {
@@ -31,14 +31,19 @@ export interface StagingEvent {
   readonly dropletGuid: string | null;
 }
 
-/** The staging events created at or after `since` (a whole second), oldest first, every page. */
-export async function listStagingEvents(capi: CapiReader, since: Date): Promise<StagingEvent[]> {
-  const { resources } = await capi.list<CapiAuditEvent>('/v3/audit_events', {
+/**
+ * The staging events created at or after `since` (a whole second), oldest first: as many as the
+ * client reads of one list (CAPI_MAX_PAGES pages), so a backlog — after an outage, or a flood of
+ * `cf push` — is worked off a batch per round, each round going on from the cursor the last one
+ * left. `complete`: false when more events follow those.
+ */
+export async function listStagingEvents(capi: CapiReader, since: Date): Promise<{ events: StagingEvent[]; complete: boolean }> {
+  const { resources, complete } = await capi.listFirstPages<CapiAuditEvent>('/v3/audit_events', {
     types: STAGING_EVENT_TYPES,
     'created_ats[gte]': capiTimestamp(since),
     order_by: 'created_at',
   });
-  return resources.map(toStagingEvent);
+  return { events: resources.map(toStagingEvent), complete };
 }
 
 /** When the newest staging event happened, by Cloud Controller's clock; `undefined` when there is none. */

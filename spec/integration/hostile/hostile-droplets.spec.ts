@@ -17,7 +17,7 @@ import { convertDroplet } from '../../../src/conversion/convert-droplet.ts';
 import { InvalidDropletError } from '../../../src/errors/registry-error.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
 import { capiSourceEnv, type CfSimulator, type SeededFoundation, seedFoundation, startCfSimulator } from '../../support/cf-simulator/index.ts';
-import { generateHostileDroplet } from '../../support/hostile-droplet-generator.ts';
+import { generateHostileDroplet, longPaxPathDroplet } from '../../support/hostile-droplet-generator.ts';
 import { MemoryBlobStore } from '../../support/memory-blob-store.ts';
 import { END_OF_ARCHIVE, gnuLongName, paxHeader, paxRecord, rawEntry } from '../../support/raw-tar.ts';
 import { eachDatabase, type TestDatabase } from '../../support/test-database.ts';
@@ -41,6 +41,15 @@ const CRAFTED: Array<[string, Buffer, RegExp]> = [
   ['not gzip at all', Buffer.from('PK\u0003\u0004 a zip, not a droplet'), /not a gzip file/],
   ['an entry flood over CONVERSION_MAX_ENTRIES', tgz(...Array.from({ length: 60 }, (_, i) => rawEntry({ name: `./app/e${i}`, typeflag: '0' }))), /more than 50 entries/],
   ['a bomb over CONVERSION_MAX_UNCOMPRESSED_BYTES', tgz(rawEntry({ name: './app/zeros', typeflag: '0' }, Buffer.alloc(3 * 1024 * 1024))), /unpacks to more than 2097152 bytes/],
+  ['a name past PATH_MAX', tgz(paxHeader(paxRecord('path', `./app/${'n'.repeat(5000)}`)), rawEntry({ name: 'decoy', typeflag: '0' })), /has a name of 5006 bytes, over the limit of 4096 \(PATH_MAX\)/],
+  [
+    'a hard link through a symlink planted after its target',
+    tgz(rawEntry({ name: './app/d/f', typeflag: '0' }), rawEntry({ name: './app/d', typeflag: '2', linkname: '/etc' }), rawEntry({ name: './app/l', typeflag: '1', linkname: './app/d/f' })),
+    /points to "\.\/app\/d\/f", which lies under the symlink "app\/d"/,
+  ],
+  ['an empty droplet (a gzip of nothing)', gzipSync(Buffer.alloc(0)), /droplet is empty \(its tar archive has no entries\)$/],
+  ['a droplet with nothing under app/', gzipSync(Buffer.concat([rawEntry({ name: './staging_info.yml', typeflag: '0' }, Buffer.from('{}')), END_OF_ARCHIVE])), /droplet has no app\/ directory/],
+  ['an entry replacing app with a symlink', tgz(rawEntry({ name: './app/sub/..', typeflag: '2', linkname: '/etc' })), /replaces the droplet's app\/ directory with a symlink/],
 ];
 
 const LIMITS = { maxEntries: 50, maxUncompressedBytes: 2 * 1024 * 1024 };
@@ -116,6 +125,10 @@ describe('hostile droplets pulled through the registry', () => {
       await pullRefused(bytes, reason);
     });
   }
+
+  it('refuses 900 entries with distinct 1 MiB PAX paths (which exhausted the heap) by the first name', async () => {
+    await pullRefused(await longPaxPathDroplet(), /droplet entry "\.\/app\/0-p+"… \(1048576 bytes\) has a name of 1048576 bytes, over the limit of 4096 \(PATH_MAX\)$/);
+  });
 
   it('refuses a sample of the seeded generator’s refused droplets with the same reason as the conversion gives', async () => {
     let sampled = 0;

@@ -88,7 +88,7 @@ describe('upstream and pre-warmer metrics (CAPI simulator)', () => {
   it('shows conversions in flight and queued while droplets download', async () => {
     world.push('slow-one');
     world.push('slow-two');
-    world.cf.faults.delayNext(2, 3_000, { server: 'blobstore' });
+    world.cf.faults.delayNext(2, 1_200, { server: 'blobstore' }); // under CAPI_TIMEOUT_MS, which the blobstore must start answering within
     const pulls = ['slow-one', 'slow-two'].map((app) => inject(`${repository(app)}/manifests/latest`));
     await waitFor(
       'one conversion in flight and one queued in the metrics',

@@ -9,7 +9,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../../src/config/load-config.ts';
+import { openBlobStore } from '../../../src/main.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
+import { waitFor } from '../../support/clients/wait-for.ts';
 import { nginxBlobstoreProblem, startNginxBlobstore, type NginxBlobstore } from '../../support/nginx-blobstore.ts';
 import { NO_SKIP } from '../../support/requirements.ts';
 import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, startS3Server, type S3TestServer } from '../../support/s3-server.ts';
@@ -76,15 +79,15 @@ for (const backend of backends) {
     let work: string;
     let store: Awaited<ReturnType<Backend['start']>>;
     let registry: TestRegistry;
+    const rootfs = () => join(work, 'rootfs.tgz');
+    const dropletsDir = () => join(work, 'droplets');
 
     before(async () => {
       store = await backend.start();
       work = await mkdtemp(join(tmpdir(), `redirects-${backend.name}-`));
-      const rootfs = join(work, 'rootfs.tgz');
-      await writeFile(rootfs, await buildTinyRootfs());
-      const dropletsDir = join(work, 'droplets');
-      await writeDroplet(dropletsDir, { org: 'o', space: 's', app: 'a', guid: 'g1', bytes: await standardDroplet({ startCommand: './run' }) });
-      registry = await createTestRegistry({ stacks: { cflinuxfs4: rootfs }, dropletsDir, env: store.env });
+      await writeFile(rootfs(), await buildTinyRootfs());
+      await writeDroplet(dropletsDir(), { org: 'o', space: 's', app: 'a', guid: 'g1', bytes: await standardDroplet({ startCommand: './run' }) });
+      registry = await createTestRegistry({ stacks: { cflinuxfs4: rootfs() }, dropletsDir: dropletsDir(), env: store.env });
     });
 
     after(async () => {
@@ -124,6 +127,35 @@ for (const backend of backends) {
       const res = await registry.registry.server.inject(`/v2/o/s/other/blobs/${manifest.layers[1].digest}`);
       assert.equal(res.statusCode, 404);
       assert.equal(res.headers.location, undefined);
+    });
+
+    it('with BLOBSTORE_CHECK_BEFORE_REDIRECT, a blob lost from the store answers 404 BLOB_UNKNOWN instead of a redirect, and is written again', async () => {
+      const checking = await createTestRegistry({ stacks: { cflinuxfs4: rootfs() }, dropletsDir: dropletsDir(), env: { ...store.env, BLOBSTORE_CHECK_BEFORE_REDIRECT: 'true' } });
+      try {
+        const manifestResponse = await checking.registry.server.inject('/v2/o/s/a/manifests/latest');
+        assert.equal(manifestResponse.statusCode, 200, manifestResponse.payload);
+        const manifestDigest = String(manifestResponse.headers['docker-content-digest']);
+        const image = await checking.registry.db('images').first('droplet_layer_digest');
+        const blobUrl = `/v2/o/s/a/blobs/${image?.droplet_layer_digest}`;
+        await openBlobStore(loadConfig({ env: { ...store.env, DATA_DIR: work } })).delete(String(image?.droplet_layer_digest));
+
+        // Without the check the client is sent to the store, which has lost it.
+        const unchecked = await registry.registry.server.inject(blobUrl);
+        assert.equal(unchecked.statusCode, 307);
+        assert.equal((await fetch(unchecked.headers.location as string)).status, 404);
+
+        const checked = await checking.registry.server.inject(blobUrl);
+        assert.equal(checked.statusCode, 404, checked.payload);
+        assert.equal((JSON.parse(checked.payload) as { errors: Array<{ code: string }> }).errors[0]?.code, 'BLOB_UNKNOWN');
+        await waitFor('the image to be converted again', async () => (await checking.registry.server.inject(`/v2/o/s/a/manifests/${manifestDigest}`)).statusCode === 200);
+        const again = await checking.registry.server.inject(blobUrl);
+        assert.equal(again.statusCode, 307);
+        const fetched = await fetch(again.headers.location as string, { headers: { 'accept-encoding': 'identity' } });
+        assert.equal(fetched.status, 200);
+        assert.equal(sha256(Buffer.from(await fetched.arrayBuffer())), image?.droplet_layer_digest);
+      } finally {
+        await checking.close();
+      }
     });
   });
 }

@@ -5,7 +5,8 @@
  * one at 5432 is never touched).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +15,7 @@ import { capiSourceEnv, type CfSimulator, type SeededFoundation, seedFoundation,
 import { waitFor } from '../../support/clients/wait-for.ts';
 import { privatePostgresProblem, startPrivatePostgres, type PrivatePostgres } from '../../support/private-postgres.ts';
 import { describeFailure } from '../../../src/server/readiness.ts';
-import { NO_SKIP } from '../../support/requirements.ts';
+import { NO_SKIP, skipOrFail } from '../../support/requirements.ts';
 import { buildTinyRootfs, createTestRegistry, type TestRegistry } from '../../support/test-registry.ts';
 
 interface Readiness {
@@ -45,7 +46,7 @@ describe('/readyz with the directory source', () => {
     try {
       const { status, body, headers } = await readyz(registry);
       assert.equal(status, 200, JSON.stringify(body));
-      assert.deepEqual(body, { status: 'ready', checks: { database: { ok: true }, blobstore: { ok: true }, rootfs: { ok: true } } });
+      assert.deepEqual(body, { status: 'ready', checks: { database: { ok: true }, blobstore: { ok: true }, 'blobstore-write': { ok: true }, rootfs: { ok: true } } });
       assert.equal(headers['cache-control'], 'no-store');
       const health = await registry.registry.server.inject({ method: 'GET', url: '/healthz' });
       assert.equal(health.statusCode, 200);
@@ -65,7 +66,7 @@ describe('/readyz with the directory source', () => {
       assert.equal(body.status, 'not ready');
       assert.equal(body.checks.rootfs?.ok, false);
       assert.equal(body.checks.rootfs?.error, `the rootfs of stack cflinuxfs4 (${digest}) is missing from the blobstore`);
-      assert.deepEqual([body.checks.database, body.checks.blobstore], [{ ok: true }, { ok: true }], 'only the failing check is named');
+      assert.deepEqual([body.checks.database, body.checks.blobstore, body.checks['blobstore-write']], [{ ok: true }, { ok: true }, { ok: true }], 'only the failing check is named');
     } finally {
       await registry.close();
     }
@@ -80,6 +81,50 @@ describe('/readyz with the directory source', () => {
     } finally {
       await registry.close();
     }
+  });
+});
+
+describe('/readyz while the blobstore refuses writes', () => {
+  let mountPoint: string | undefined;
+  let registry: TestRegistry | undefined;
+
+  after(async () => {
+    await registry?.close();
+    if (mountPoint) execFileSync('umount', [mountPoint]);
+  });
+
+  it('turns 503 naming the blobstore when its filesystem turns read-only, and 200 again once it takes writes', async (t) => {
+    // chmod does not stop root: a tmpfs remounted read-only does (EROFS), as a failing disk would.
+    const point = join(work, 'read-only-blobstore');
+    await mkdir(point);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', point], { stdio: 'pipe' });
+      mountPoint = point;
+    } catch (error) {
+      skipOrFail(t, `cannot mount a tmpfs (needs root with CAP_SYS_ADMIN): ${(error as Error).message.split('\n')[0]}`);
+      return;
+    }
+    registry = await createTestRegistry({
+      stacks: { cflinuxfs4: rootfsPath },
+      dropletsDir: join(work, 'droplets'),
+      env: { BLOBSTORE_FS_ROOT: point, BLOBSTORE_WRITE_PROBE_INTERVAL_MS: '1' },
+    });
+    const ready = registry;
+    assert.equal((await readyz(ready)).status, 200);
+
+    execFileSync('mount', ['-o', 'remount,ro', point]);
+    let down: Readiness | undefined;
+    await waitFor('/readyz to report the blobstore refusing writes', async () => {
+      down = await readyz(ready);
+      return down.status === 503;
+    });
+    assert.equal(down?.body.checks['blobstore-write']?.ok, false);
+    assert.match(down?.body.checks['blobstore-write']?.error ?? '', /^the blobstore refused a test write: .*(EROFS|read-only file system)/);
+    assert.deepEqual([down?.body.checks.database, down?.body.checks.blobstore, down?.body.checks.rootfs], [{ ok: true }, { ok: true }, { ok: true }], 'reads still work: only writes are named');
+
+    execFileSync('mount', ['-o', 'remount,rw', point]);
+    await waitFor('/readyz to report ready again', async () => (await readyz(ready)).status === 200);
+    assert.deepEqual(await readdir(join(point, 'staging')), [], 'the test writes leave nothing behind');
   });
 });
 

@@ -307,7 +307,7 @@ describe('Cloud Foundry source', () => {
   describe('lookupDroplet (a droplet known only by its guid)', () => {
     const source = () =>
       createCapiSource(
-        { capiUrl: cf.capiUrl, capiCaCert: '', uaaUrl: cf.uaaUrl, uaaCaCert: '', clientId: seed.serviceClient.id, clientSecret: seed.serviceClient.secret, timeoutMs: 2000, pageSize: 50, blobstoreCaCert: '', downloadIdleTimeoutMs: 2000 },
+        { capiUrl: cf.capiUrl, capiCaCert: '', uaaUrl: cf.uaaUrl, uaaCaCert: '', clientId: seed.serviceClient.id, clientSecret: seed.serviceClient.secret, timeoutMs: 2000, pageSize: 50, maxPages: 10, blobstoreCaCert: '', downloadIdleTimeoutMs: 2000 },
         pino({ level: 'silent' }),
       ).source;
 

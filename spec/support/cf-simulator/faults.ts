@@ -1,7 +1,8 @@
 /**
  * Fault injection: tests switch these on to see how the registry copes with a Cloud Foundry that
  * misbehaves the ways real ones do (5xx and rate limits from CC or gorouter, slow answers, droplet
- * downloads cut short, checksums that do not match, a service client whose secret was rotated).
+ * downloads cut short, checksums that do not match, a service client whose secret was rotated) or
+ * a hostile one would (answers of any size, shape or pace: `answerNext`).
  * Every fault is consumed by the servers at request time, so setting one affects only later requests.
  */
 
@@ -17,6 +18,16 @@ export interface FaultScope {
   readonly route?: string;
 }
 
+/** An answer the server gives instead of handling the request. */
+export interface CannedAnswer {
+  /** Default 200. */
+  readonly status?: number;
+  /** Sent as JSON, with its exact Content-Length. */
+  readonly body: unknown;
+  /** Sent one byte every this many milliseconds (an answer that trickles), instead of at once. */
+  readonly trickleMs?: number;
+}
+
 interface Counted<T> {
   readonly value: T;
   remaining: number;
@@ -27,6 +38,7 @@ interface Counted<T> {
 export class Faults {
   readonly #failures: Array<Counted<InjectedStatus>> = [];
   readonly #delays: Array<Counted<number>> = [];
+  readonly #answers: Array<Counted<CannedAnswer>> = [];
   #downloadCut: { bytes: number; remaining: number } | null = null;
   #downloadStall: { bytes: number; remaining: number } | null = null;
   readonly #wrongChecksums = new Set<string>();
@@ -42,6 +54,14 @@ export class Faults {
   /** The next `count` matching requests wait `ms` before being handled (use with a client timeout). */
   delayNext(count: number, ms: number, scope: FaultScope = {}): void {
     this.#delays.push({ value: ms, remaining: count, server: scope.server ?? 'capi', route: scope.route });
+  }
+
+  /**
+   * The next `count` matching requests (Infinity: all of them) get `answer` instead of being
+   * handled, e.g. a list page whose `pagination.next` names itself again (pagination that never ends).
+   */
+  answerNext(count: number, answer: CannedAnswer, scope: FaultScope = {}): void {
+    this.#answers.push({ value: answer, remaining: count, server: scope.server ?? 'capi', route: scope.route });
   }
 
   /** The next `count` blobstore downloads send the full headers, then only `bytes` bytes, then drop the connection. */
@@ -68,6 +88,7 @@ export class Faults {
   reset(): void {
     this.#failures.length = 0;
     this.#delays.length = 0;
+    this.#answers.length = 0;
     this.#downloadCut = null;
     this.#downloadStall = null;
     this.#wrongChecksums.clear();
@@ -83,6 +104,11 @@ export class Faults {
   /** For the servers: how long to stall this request, if at all (consumes one). */
   takeDelay(server: SimulatedServer, route: string): number | null {
     return take(this.#delays, server, route);
+  }
+
+  /** For the servers: the answer to give instead of handling this request, if any (consumes one). */
+  takeAnswer(server: SimulatedServer, route: string): CannedAnswer | null {
+    return take(this.#answers, server, route);
   }
 
   /** For the blobstore: how many bytes of this download to send before cutting it, if it is to be cut (consumes one). */

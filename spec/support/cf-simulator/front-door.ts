@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Faults, InjectedStatus, SimulatedServer } from './faults.ts';
+import type { CannedAnswer, Faults, InjectedStatus, SimulatedServer } from './faults.ts';
 import { sendText } from './http.ts';
 import type { RequestLog } from './request-log.ts';
 
@@ -49,9 +49,39 @@ export async function admit(
     }
   }
   const failure = deps.faults.takeFailure(server, route);
-  if (failure === null) return true;
-  renderFailure(response, failure);
+  if (failure !== null) {
+    renderFailure(response, failure);
+    return false;
+  }
+  const answer = deps.faults.takeAnswer(server, route);
+  if (answer === null) return true;
+  await sendCannedAnswer(response, answer, deps.stopping);
   return false;
+}
+
+/** Writes a canned answer, at once or trickling, until it is all sent or the client hangs up. */
+async function sendCannedAnswer(response: ServerResponse, answer: CannedAnswer, stopping: AbortSignal): Promise<void> {
+  const payload = Buffer.from(JSON.stringify(answer.body));
+  response.writeHead(answer.status ?? 200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(payload.length) });
+  if (answer.trickleMs === undefined) {
+    response.end(payload);
+    return;
+  }
+  let hungUp = false;
+  response.once('close', () => {
+    hungUp = true;
+  });
+  for (const [index, byte] of payload.entries()) {
+    try {
+      await sleep(answer.trickleMs, undefined, { signal: stopping });
+    } catch {
+      response.destroy();
+      return;
+    }
+    if (hungUp) return;
+    if (index === payload.length - 1) response.end(Buffer.of(byte));
+    else response.write(Buffer.of(byte));
+  }
 }
 
 /**

@@ -22,7 +22,7 @@ import { Uaa } from './uaa.ts';
 import type { SeededFoundation } from './seed.ts';
 export { DOWNLOAD_MATRIX, seedFoundation, type MatrixRole, type SeededFoundation, type SeededUser, type SeedOptions } from './seed.ts';
 export type { Actor, App, AuditEvent, CcUser, Droplet, DropletBits, DropletState, Lifecycle, Org, OrgRole, Role, RoleType, Space, SpaceRole } from './foundation.ts';
-export type { FaultScope, InjectedStatus, SimulatedServer } from './faults.ts';
+export type { CannedAnswer, FaultScope, InjectedStatus, SimulatedServer } from './faults.ts';
 export type { RecordedRequest } from './request-log.ts';
 export type { AddClientOptions, AddUserOptions, IssueTokenOptions, UaaClient, UaaUser } from './uaa.ts';
 export type { Faults, Foundation, RequestLog, Uaa };

@@ -14,6 +14,7 @@ import { convertDroplet, type ConvertDropletOptions } from '../../../src/convers
 import { OCI_LAYER_GZIP } from '../../../src/conversion/layer-descriptor.ts';
 import { InvalidDropletError } from '../../../src/errors/registry-error.ts';
 import { buildDroplet, buildTar, FIXED_MTIME, standardDroplet, standardDropletEntries } from '../../support/build-droplet.ts';
+import { longPaxPathDroplet } from '../../support/hostile-droplet-generator.ts';
 import { MemoryBlobStore } from '../../support/memory-blob-store.ts';
 import { provisionCommands, skipOrFail } from '../../support/requirements.ts';
 import { names, readLayer } from './read-tar.ts';
@@ -145,7 +146,7 @@ describe('convertDroplet', () => {
       const seen: unknown[] = [];
       const onStagingInfo = (info: Record<string, unknown>): number => seen.push(info);
       await convert(await buildDroplet([{ name: './app/x' }]), new MemoryBlobStore(), { onStagingInfo });
-      await convert(await buildDroplet([{ name: './staging_info.yml', content: '---\nstart_command: x\n' }]), new MemoryBlobStore(), { onStagingInfo });
+      await convert(await buildDroplet([{ name: './app/x' }, { name: './staging_info.yml', content: '---\nstart_command: x\n' }]), new MemoryBlobStore(), { onStagingInfo });
       assert.deepEqual(seen, []);
     });
   });
@@ -316,6 +317,48 @@ describe('convertDroplet', () => {
       await assertRejected(droplet, /^droplet has more than 5 entries \(limit maxEntries\)$/, { limits: { maxEntries: 5 } });
       const entryCount = standardDropletEntries({ startCommand: 'x' }).length;
       assert.ok(await convert(droplet, new MemoryBlobStore(), { limits: { maxEntries: entryCount } }));
+    });
+
+    it('900 entries with distinct 1 MiB PAX paths, at the first of them', async () => {
+      // Remembering each path once exhausted the heap; names past PATH_MAX are refused as they come.
+      await assertRejected(await longPaxPathDroplet(), /^droplet entry "\.\/app\/0-p+"… \(1048576 bytes\) has a name of 1048576 bytes, over the limit of 4096 \(PATH_MAX\)$/);
+    });
+
+    it('a hard link to a file whose directory became a symlink after it', async () => {
+      const droplet = await buildDroplet([
+        { name: './app/d/', type: 'directory' },
+        { name: './app/d/f', content: 'x' },
+        { name: './app/d', type: 'symlink', linkname: '/etc' },
+        { name: './app/l', type: 'link', linkname: './app/d/f' },
+      ]);
+      await assertRejected(droplet, /hard link "\.\/app\/l" points to "\.\/app\/d\/f", which lies under the symlink "app\/d" earlier in the droplet/);
+    });
+  });
+
+  describe('refuses droplets that would make an image with no app', () => {
+    it('an empty gzip and an empty tar', async () => {
+      await assertRejected(gzipSync(Buffer.alloc(0)), /^droplet is empty \(its tar archive has no entries\)$/);
+      await assertRejected(gzipSync(Buffer.alloc(1024)), /^droplet is empty \(its tar archive has no entries\)$/);
+    });
+
+    it('a droplet with nothing under app/', async () => {
+      const noApp = /^droplet has no app\/ directory \(no \.\/app\/ entry and nothing under it\), so its image would have no app to run$/;
+      await assertRejected(await buildDroplet([{ name: './', type: 'directory' }]), noApp);
+      await assertRejected(await buildDroplet([{ name: './deps/0/bin/node', content: 'x' }, { name: './staging_info.yml', content: '{"start_command":"x"}' }]), noApp);
+    });
+
+    it('an entry that normalises to app but is not a directory', async () => {
+      await assertRejected(await buildDroplet([{ name: './app/sub/..', content: 'x' }]), /droplet entry "\.\/app\/sub\/\.\." replaces the droplet's app\/ directory with a file/);
+      await assertRejected(
+        await buildDroplet([{ name: './app/', type: 'directory' }, { name: './app/x', content: 'x' }, { name: './app/sub/..', type: 'symlink', linkname: '/etc' }]),
+        /replaces the droplet's app\/ directory with a symlink/,
+      );
+    });
+
+    it('but converts one whose app directory only its entries make', async () => {
+      const blobs = new MemoryBlobStore();
+      const layer = await convert(await buildDroplet([{ name: './app/server.js', content: 'x' }]), blobs);
+      assert.deepEqual(names(await readLayer(blobs, layer.digest)), ['home/vcap/app/server.js']);
     });
   });
 

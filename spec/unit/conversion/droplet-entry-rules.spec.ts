@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Header } from 'tar-stream';
 import {
+  checkDropletComplete,
   createEntryRuleState,
   LIFECYCLE_RULE,
   rewriteArchiveEntry,
@@ -145,6 +146,36 @@ describe('rewriteDropletEntry', () => {
       rejects({ name: './app/b', type: 'link', linkname: '/etc/passwd' }, /points to "\/etc\/passwd", which is an absolute path/);
       rejects({ name: './app/b', type: 'link', linkname: '../etc/passwd' }, /points to "\.\.\/etc\/passwd", which escapes the droplet through "\.\."/);
     });
+
+    it('refuses a target whose directory the droplet replaced with a symlink after extracting it', () => {
+      // On extraction the link's target resolves through app/d: a hard link to /etc/f of the rootfs.
+      const state = createEntryRuleState();
+      rewrite({ name: './app/d/', type: 'directory' }, state);
+      rewrite({ name: './app/d/f' }, state);
+      rewrite({ name: './app/d', type: 'symlink', linkname: '/etc' }, state);
+      rejects({ name: './app/l', type: 'link', linkname: './app/d/f' }, /hard link "\.\/app\/l" points to "\.\/app\/d\/f", which lies under the symlink "app\/d" earlier in the droplet/, state);
+    });
+
+    it('refuses a target under a symlink at the time of the link', () => {
+      const state = createEntryRuleState();
+      rewrite({ name: './app/x', type: 'symlink', linkname: '/etc' }, state);
+      rejects({ name: './app/l', type: 'link', linkname: './app/x/passwd' }, /points to "\.\/app\/x\/passwd", which lies under the symlink "app\/x" earlier in the droplet/, state);
+    });
+
+    it('refuses a target whose directory the droplet replaced with a file, as extraction removes what was under it', () => {
+      const state = createEntryRuleState();
+      rewrite({ name: './app/d/f' }, state);
+      rewrite({ name: './app/d' }, state);
+      rejects({ name: './app/l', type: 'link', linkname: './app/d/f' }, /points to "\.\/app\/d\/f", which lies under "app\/d", which is a file \(not a directory\)/, state);
+    });
+
+    it('keeps targets under a directory the droplet declares twice', () => {
+      const state = createEntryRuleState();
+      rewrite({ name: './app/d/', type: 'directory' }, state);
+      rewrite({ name: './app/d/f' }, state);
+      rewrite({ name: './app/d/', type: 'directory', mode: 0o700 }, state);
+      assert.equal(rewrite({ name: './app/l', type: 'link', linkname: './app/d/f' }, state)?.linkname, 'home/vcap/app/d/f');
+    });
   });
 
   describe('entries that must not reach an image', () => {
@@ -195,6 +226,82 @@ describe('rewriteDropletEntry', () => {
       assert.equal(rewrite({ name: './app/xy' }, state)?.name, 'home/vcap/app/xy', 'a sibling sharing the prefix is fine');
       rewrite({ name: './app/x/', type: 'directory' }, state);
       assert.equal(rewrite({ name: './app/x/passwd' }, state)?.name, 'home/vcap/app/x/passwd');
+    });
+
+    it('refuses entries under a file, which no extraction can create', () => {
+      const state = createEntryRuleState();
+      rewrite({ name: './app/x' }, state);
+      rejects({ name: './app/x/y' }, /droplet entry "\.\/app\/x\/y" lies under "app\/x", which is a file \(not a directory\) at that point of the droplet/, state);
+    });
+  });
+
+  describe('the app directory', () => {
+    it('refuses an entry that normalises to app but is not a directory', () => {
+      rejects({ name: './app/sub/..' }, /droplet entry "\.\/app\/sub\/\.\." replaces the droplet's app\/ directory with a file/);
+      rejects({ name: 'app', type: 'symlink', linkname: '/etc' }, /replaces the droplet's app\/ directory with a symlink/);
+      const state = createEntryRuleState();
+      rewrite({ name: './staging_info.yml' }, state);
+      rejects({ name: './app/.', type: 'link', linkname: './staging_info.yml' }, /replaces the droplet's app\/ directory with a hard link/, state);
+    });
+
+    it('takes app spelled any way, or made by the entries under it', () => {
+      const spelled = createEntryRuleState();
+      assert.equal(rewrite({ name: './app/sub/..', type: 'directory' }, spelled)?.name, 'home/vcap/app/');
+      checkDropletComplete(spelled);
+      const implicit = createEntryRuleState();
+      rewrite({ name: './app/server.js' }, implicit);
+      checkDropletComplete(implicit);
+    });
+
+    it('refuses a droplet with no app once its entries are through', () => {
+      const state = createEntryRuleState();
+      rewrite({ name: './', type: 'directory' }, state);
+      rewrite({ name: './deps/0/bin/node' }, state);
+      rewrite({ name: './staging_info.yml' }, state);
+      assert.throws(() => checkDropletComplete(state), (error: unknown) => error instanceof InvalidDropletError && /^droplet has no app\/ directory/.test(error.message));
+    });
+  });
+
+  describe('bounds on names and on what the rule remembers', () => {
+    const named = (bytes: number, prefix = './app/') => prefix + 'n'.repeat(bytes - prefix.length);
+
+    it('takes names and link targets up to PATH_MAX (4096 bytes) and refuses longer ones', () => {
+      assert.equal(rewrite({ name: named(4096) })?.name, `home/vcap/${named(4096).slice(2)}`);
+      rejects({ name: named(4097) }, /droplet entry "\.\/app\/n+"… \(4097 bytes\) has a name of 4097 bytes, over the limit of 4096 \(PATH_MAX\)$/);
+      rejects({ name: `./app/${'日'.repeat(1400)}` }, /has a name of 4206 bytes/);
+      assert.equal(rewrite({ name: './app/l', type: 'symlink', linkname: named(4096, '/') })?.linkname, named(4096, '/'));
+      rejects({ name: './app/l', type: 'symlink', linkname: named(4097, '/') }, /droplet entry "\.\/app\/l" has a link target of 4097 bytes, over the limit of 4096/);
+      rejects({ name: './app/h', type: 'link', linkname: named(5000) }, /has a link target of 5000 bytes/);
+    });
+
+    it('refuses an entry carrying more than 1 MiB of PAX records', () => {
+      assert.equal(rewrite({ name: './app/x', pax: { comment: 'c'.repeat(1_000_000), path: './app/x' } })?.name, 'home/vcap/app/x');
+      rejects({ name: './app/x', pax: { comment: 'c'.repeat(1024 * 1024) } }, /droplet entry "\.\/app\/x" has 1048583 bytes of PAX extended header records, over the limit of 1048576 \(1 MiB\)/);
+    });
+
+    it('keeps a megabyte-long name out of the reason', () => {
+      assert.throws(() => rewrite({ name: named(1024 * 1024) }), (error: unknown) => error instanceof Error && error.message.length < 300);
+    });
+
+    it('refuses a droplet whose paths would take the remembered state past its 48 MiB budget', () => {
+      // 4,000-byte names are within PATH_MAX; without a budget 500,000 of them (CONVERSION_MAX_ENTRIES) would be 2 GB.
+      const state = createEntryRuleState();
+      const filler = 'n'.repeat(4000);
+      let accepted = 0;
+      assert.throws(
+        () => {
+          for (; accepted < 20_000; accepted += 1) rewrite({ name: `./app/${accepted}-${filler}` }, state);
+        },
+        (error: unknown) => error instanceof InvalidDropletError && /^droplet has more paths than a conversion keeps track of \(over 48 MiB of names and bookkeeping\), reached at entry "\.\/app\/\d+-n+"… \(\d+ bytes\)$/.test(error.message),
+      );
+      assert.ok(accepted > 12_000, `${accepted} names accepted before the budget ran out`);
+    });
+
+    it('charges a path once however often the droplet repeats it', () => {
+      const state = createEntryRuleState({ budgetBytes: 2_000 });
+      for (let i = 0; i < 1000; i += 1) rewrite({ name: './app/same-file' }, state);
+      assert.equal(rewrite({ name: `./app/${'n'.repeat(1500)}` }, state)?.type, 'file');
+      rejects({ name: `./app/${'m'.repeat(1500)}` }, /has more paths than a conversion keeps track of \(over 2000 bytes of names/, state);
     });
   });
 });

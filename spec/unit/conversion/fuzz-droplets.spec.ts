@@ -41,10 +41,17 @@ const PROBLEMS = [
   /starting with "\.wh\.", which Docker reads as a whiteout/,
   /is a (character device|block device|fifo); only files, directories and links are allowed/,
   /has an unsupported tar entry type/,
-  /hard link .* (has an empty target|is not earlier in the droplet|which is a directory|which escapes|which is an absolute path|which has a path component)/,
+  /hard link .* (has an empty target|is not earlier in the droplet|which is a directory|which escapes|which is an absolute path|which has a path component|which lies under)/,
   /symlink .* has an empty target/,
   /is a sparse file/,
   /names the droplet root but is not a directory/,
+  /replaces the droplet's app\/ directory with a (file|symlink|hard link)$/,
+  /^droplet has no app\/ directory/,
+  /^droplet is empty \(its tar archive has no entries\)$/,
+  /has a (name|link target) of \d+ bytes, over the limit of 4096 \(PATH_MAX\)$/,
+  /has \d+ bytes of PAX extended header records, over the limit of 1048576 \(1 MiB\)$/,
+  /^droplet has more paths than a conversion keeps track of/,
+  /lies under ".*", which is a (file|hard link) \(not a directory\) at that point of the droplet$/,
   /^droplet is truncated \((its gzip stream ends early|its tar archive ends in the middle of an entry)\)$/,
   /^droplet is not a gzip file$/,
   /^droplet has corrupt gzip data \(.+\)$/,
@@ -53,12 +60,15 @@ const PROBLEMS = [
   /^droplet has a tar extended header over 4 MiB$/,
   /^droplet has more than \d+ entries \(limit maxEntries\)$/,
   /^droplet unpacks to more than \d+ bytes \(limit maxUncompressedBytes\)$/,
+  /^droplet is over \d+ bytes before unpacking \(limit maxUncompressedBytes\)$/,
   // The messages proposed with the droplet-entry-rules fix (docs/reliability.md).
-  /has a NUL byte in its name/,
+  /has a NUL byte in its (name|link target)/,
   /lies under the symlink ".*" earlier in the droplet/,
 ];
 
 const LAYER_PREFIX = 'home/vcap/';
+/** PATH_MAX: no name or link target of a layer entry may be longer (relative to LAYER_PREFIX). */
+const MAX_NAME_BYTES = 4096;
 
 interface Outcome {
   readonly droplet: HostileDroplet;
@@ -213,6 +223,8 @@ async function checkLayer(stored: Buffer, layer: LayerDescriptor, problems: stri
     const relative = header.name.slice(LAYER_PREFIX.length).replace(/\/$/, '');
     const pathProblem = unsafePath(relative);
     if (pathProblem) problems.push(`${where} ${pathProblem}`);
+    if (Buffer.byteLength(relative) > MAX_NAME_BYTES) problems.push(`${where} has a name past PATH_MAX`);
+    if (Buffer.byteLength(header.linkname ?? '') > LAYER_PREFIX.length + MAX_NAME_BYTES) problems.push(`${where} has a link target past PATH_MAX`);
     if (!['file', 'directory', 'symlink', 'link'].includes(header.type ?? '')) problems.push(`${where} is a ${header.type}`);
     if ((header.type === 'directory') !== header.name.endsWith('/')) problems.push(`${where}: a trailing slash must mean a directory`);
     if (header.uid !== 2000 || header.gid !== 2000) problems.push(`${where} is owned by ${header.uid}:${header.gid}, not vcap`);
@@ -231,6 +243,11 @@ async function checkLayer(stored: Buffer, layer: LayerDescriptor, problems: stri
         if (targetProblem) problems.push(`hard link ${where} points to a path that ${targetProblem}`);
         const targetType = seen.get(targetPath);
         if (targetType === undefined || targetType === 'directory') problems.push(`hard link ${where} points to ${JSON.stringify(target)}, which is not an earlier non-directory`);
+        const targetComponents = targetPath.split('/');
+        for (let i = 1; i < targetComponents.length; i += 1) {
+          const parent = targetComponents.slice(0, i).join('/');
+          if (seen.get(parent) === 'symlink') problems.push(`hard link ${where} points through the symlink ${JSON.stringify(parent)}`);
+        }
       }
     }
     if (header.type !== 'file' && content.length > 0) problems.push(`${where} (${header.type}) has a body`);
@@ -240,8 +257,12 @@ async function checkLayer(stored: Buffer, layer: LayerDescriptor, problems: stri
       const origin = content.subarray(marker.length, content.indexOf(10)).toString('utf8');
       if (origin !== relative && !origin.includes('\u0000')) problems.push(`${where} holds the body written for ${JSON.stringify(origin)}`);
     }
+    // Extraction replaces a path with anything but a directory by removing what was under it.
+    if (header.type !== 'directory') for (const path of seen.keys()) if (path.startsWith(`${relative}/`)) seen.delete(path);
     seen.set(relative, header.type ?? 'unknown');
   }
+  const app = seen.get('app');
+  if (!(app === 'directory' || (app === undefined && [...seen.keys()].some((path) => path.startsWith('app/'))))) problems.push('the layer has no home/vcap/app directory');
 }
 
 /** Why a layer-relative path is unsafe, or undefined. */

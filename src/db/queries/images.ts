@@ -160,6 +160,34 @@ export async function findAppImageBlobSize(db: Db, appGuid: string, digest: stri
   return row ? Number(row.size) : undefined;
 }
 
+/** An image sent back to conversion by `requestImageRepair`. */
+export interface RepairedImage {
+  readonly id: number;
+  readonly appGuid: string;
+  readonly dropletGuid: string;
+}
+
+/**
+ * Sends the ready images that reference `digest` back to conversion because the blob is gone from
+ * the blobstore: pending (converting without a lease, as an operator's "convert again" leaves
+ * them), with `reason` in `error` for the admin API. No pull is served from them meanwhile, and the
+ * next conversion of each writes its droplet layer and config anew. Returns the images sent back,
+ * and the droplets of every image that references the blob (ready or not), whose cached answers
+ * are stale.
+ */
+export async function requestImageRepair(db: Knex, digest: string, reason: string): Promise<{ repaired: RepairedImage[]; dropletGuids: string[] }> {
+  const referencing = () => db('image_blobs').select('image_id').where({ digest });
+  const repaired: Array<Record<string, unknown>> = await db('images')
+    .whereIn('id', referencing())
+    .where({ state: 'ready' })
+    .update({ state: 'converting', lease_expires_at: null, error: reason, updated_at: db.fn.now() }, ['id', 'app_guid', 'droplet_guid']);
+  const droplets: Array<{ droplet_guid: string }> = await db('images').whereIn('id', referencing()).distinct('droplet_guid');
+  return {
+    repaired: repaired.map((row) => ({ id: Number(row.id), appGuid: row.app_guid as string, dropletGuid: row.droplet_guid as string })),
+    dropletGuids: droplets.map((row) => row.droplet_guid),
+  };
+}
+
 /** Closes the records of attempts that died with their instance (their lease ran out; this attempt takes over). */
 export async function abandonConversionRecords(db: Db, imageId: number): Promise<void> {
   await db('conversions')

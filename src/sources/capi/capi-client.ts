@@ -1,7 +1,7 @@
 /**
  * Cloud Controller v3, read with the registry's service token: one retry on a 401 (token revoked
- * or expired early), paginated lists followed to the end, droplet downloads followed to the
- * blobstore without the Authorization header. Every failure leaves here as a RegistryError.
+ * or expired early), paginated lists followed up to `maxPages` pages, droplet downloads followed to
+ * the blobstore without the Authorization header. Every failure leaves here as a RegistryError.
  */
 import { isAxiosError, type AxiosInstance } from 'axios';
 import type { Logger } from 'pino';
@@ -9,6 +9,9 @@ import type { Readable } from 'node:stream';
 import { RegistryError } from '../../errors/registry-error.ts';
 import type { ServiceToken } from './service-token.ts';
 import { unavailable, upstreamDetail } from './upstream-errors.ts';
+
+/** What is read of Cloud Controller's refusal of a download, for its detail: CC's error bodies are small. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** One page of a v3 list, as CAPI returns it. */
 interface Page<T> {
@@ -23,6 +26,12 @@ export interface ListResult<T> {
   readonly included: Record<string, unknown[]>;
 }
 
+/** The first pages of a list, for readers that go on where they stopped. */
+export interface FirstPages<T> extends ListResult<T> {
+  /** false: the list goes on past the pages read. */
+  readonly complete: boolean;
+}
+
 export interface CapiClientOptions {
   readonly baseUrl: string;
   readonly token: ServiceToken;
@@ -35,6 +44,11 @@ export interface CapiClientOptions {
   readonly downloadIdleTimeoutMs: number;
   /** `per_page` of list calls. */
   readonly pageSize: number;
+  /**
+   * Pages of one list read at most, so a Cloud Controller whose pagination never ends (or a list
+   * far longer than any the registry needs) cannot hold a request or fill the memory.
+   */
+  readonly maxPages: number;
 }
 
 export class CapiClient {
@@ -54,13 +68,24 @@ export class CapiClient {
     }
   }
 
-  /** Every resource of a v3 list, following `pagination.next`. */
+  /**
+   * Every resource of a v3 list, following `pagination.next`; 503 UNAVAILABLE when the list goes on
+   * past `maxPages` pages.
+   */
   async list<T>(path: string, params: Record<string, string> = {}): Promise<ListResult<T>> {
+    const { resources, included, complete } = await this.listFirstPages<T>(path, params);
+    if (!complete) throw this.#tooLong(path);
+    return { resources, included };
+  }
+
+  /** The resources of a v3 list's first `maxPages` pages, and whether that was all of it. */
+  async listFirstPages<T>(path: string, params: Record<string, string> = {}): Promise<FirstPages<T>> {
     const resources: T[] = [];
     const included: Record<string, unknown[]> = {};
     let next: string | null = this.#url(path);
     let query: Record<string, string> | undefined = { per_page: String(this.#options.pageSize), ...params };
-    while (next) {
+    for (let pages = 0; next; pages += 1) {
+      if (pages === this.#options.maxPages) return { resources, included, complete: false };
       const url: string = next;
       const page: Page<T> | null = await this.#getPage<T>(url, query, path);
       if (!page) break;
@@ -69,7 +94,7 @@ export class CapiClient {
       next = page.pagination.next ? this.#url(pathAndQuery(page.pagination.next.href)) : null;
       query = undefined;
     }
-    return { resources, included };
+    return { resources, included, complete: true };
   }
 
   /**
@@ -92,7 +117,7 @@ export class CapiClient {
       throw unavailable('Cloud Controller', `GET ${path}`, error, this.#options.logger);
     }
     if (response.status === 200) return this.#idleTimeout(response.data, 'Cloud Controller');
-    response.data.resume(); // the 302's body is not needed
+    response.data.destroy(); // the 302's body is not needed
     const location = response.headers.location as string | undefined;
     if (!location) throw unavailable('Cloud Controller', `GET ${path}`, new Error('302 without Location'), this.#options.logger);
     try {
@@ -120,6 +145,17 @@ export class CapiClient {
       if (isAxiosError(error) && error.response?.status === 404) return null;
       throw unavailable('Cloud Controller', `GET ${path}`, error, this.#options.logger);
     }
+  }
+
+  /** 503 for a list longer than the registry reads; the log says which. */
+  #tooLong(path: string): RegistryError {
+    const { maxPages, pageSize, logger } = this.#options;
+    const call = `GET ${path.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, ':guid')}`;
+    logger.warn(
+      { event: 'upstream.list_too_long', system: 'Cloud Controller', call: `GET ${path}`, maxPages, pageSize },
+      `Cloud Controller's list ${call} goes on past ${maxPages} pages of ${pageSize}; refused (raise CAPI_MAX_PAGES if the foundation really has that many)`,
+    );
+    return new RegistryError('UNAVAILABLE', `Cloud Controller's answer to ${call} goes on past ${maxPages} pages, more than the registry reads`, { retryAfter: 60 });
   }
 
   /** Runs `call` with the service token; on a 401, once more with a fresh token. */
@@ -159,10 +195,22 @@ function pathAndQuery(href: string): string {
   return url.pathname + url.search;
 }
 
+/** The start of an error answer's body (its HTTP client ends it at the call's deadline). */
 async function readErrorBody(error: unknown): Promise<unknown> {
   const data = isAxiosError(error) ? error.response?.data : undefined;
   if (!data || typeof (data as Readable).on !== 'function') return data;
   const chunks: Buffer[] = [];
-  for await (const chunk of data as Readable) chunks.push(Buffer.from(chunk));
+  let size = 0;
+  try {
+    for await (const chunk of data as Readable) {
+      const bytes = Buffer.from(chunk);
+      chunks.push(bytes);
+      size += bytes.length;
+      if (size >= MAX_ERROR_BODY_BYTES) break;
+    }
+  } catch {
+    // Cut off at the deadline: the status alone says enough.
+    return undefined;
+  }
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -6,6 +6,7 @@
 import { isAxiosError } from 'axios';
 import type { Logger } from 'pino';
 import { RegistryError } from '../../errors/registry-error.ts';
+import { isAnswerTooLarge, UPSTREAM_MAX_ANSWER_BYTES } from './upstream-http.ts';
 
 /** Seconds a client should wait before retrying after an upstream outage. */
 const DEFAULT_RETRY_AFTER = 10;
@@ -59,6 +60,13 @@ export function unavailable(system: string, what: string, error: unknown, logger
     }
     logger.warn({ event: 'upstream.failed', system, call: what, status, detail }, `${system} failed (${what}: ${status} ${detail})`);
     return new RegistryError('UNAVAILABLE', `${system} is unavailable (HTTP ${status}); try again later`, { retryAfter: DEFAULT_RETRY_AFTER });
+  }
+  if (isAnswerTooLarge(error)) {
+    logger.warn(
+      { event: 'upstream.answer_too_large', system, call: what, maxBytes: UPSTREAM_MAX_ANSWER_BYTES },
+      `${system}'s answer to ${what} is over ${UPSTREAM_MAX_ANSWER_BYTES} bytes, more than the registry reads; refused`,
+    );
+    return new RegistryError('UNAVAILABLE', `${system} answered with more than ${UPSTREAM_MAX_ANSWER_BYTES} bytes, more than the registry reads; try again later`, { retryAfter: DEFAULT_RETRY_AFTER });
   }
   const reason = isAxiosError(error) ? (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' ? 'timed out' : (error.code ?? error.message)) : (error as Error).message;
   logger.warn({ event: 'upstream.unreachable', system, call: what, reason }, `${system} is unreachable (${what}: ${reason})`);
