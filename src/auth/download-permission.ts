@@ -68,8 +68,12 @@ export class DownloadPermission {
     try {
       app = await this.#options.findApp(name);
     } catch (error) {
-      if (error instanceof RegistryError && (error.code === 'NAME_UNKNOWN' || error.code === 'NAME_INVALID')) return { decision: 'not_found' };
-      throw error;
+      if (!(error instanceof RegistryError && (error.code === 'NAME_UNKNOWN' || error.code === 'NAME_INVALID'))) throw error;
+      // The user learns only "not found"; operators learn when it is a name two orgs (spaces, apps) share.
+      if ((error.detail as { reason?: unknown } | undefined)?.reason === 'ambiguous') {
+        this.#options.logger.warn({ event: 'name.ambiguous', user: identity.userName, name }, error.message);
+      }
+      return { decision: 'not_found' };
     }
     return { decision: await this.#decideForApp(identity, name, app), appGuid: app.guid };
   }

@@ -58,12 +58,21 @@ export interface S3BlobStoreOptions {
   readonly maxCopyObjectBytes?: number;
   /** Part size for those multipart copies. */
   readonly copyPartBytes?: number;
+  /**
+   * A request whose connection is not made within this time, or that then sends and receives
+   * nothing for this long, fails (the SDK retries it). Without it a store that takes a request and
+   * never answers would hold a conversion or a pull for good.
+   */
+  readonly requestIdleTimeoutMs?: number;
 }
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const DEFAULT_PART_SIZE = 8 * MiB;
 const DEFAULT_QUEUE_SIZE = 2;
+/** Long enough for a store busy with a server-side copy of gigabytes, which answers only when done. */
+const DEFAULT_REQUEST_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+const CONNECTION_TIMEOUT_MS = 10_000;
 const MAX_PRESIGN_EXPIRY_SECONDS = 7 * 24 * 60 * 60;
 const CONTENT_TYPE = 'application/octet-stream';
 
@@ -298,6 +307,13 @@ function s3Client(options: S3BlobStoreOptions, endpoint: string | undefined): S3
         : undefined,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // The SDK's default handler has neither bound.
+    requestHandler: {
+      connectionTimeout: Math.min(CONNECTION_TIMEOUT_MS, options.requestIdleTimeoutMs ?? CONNECTION_TIMEOUT_MS),
+      requestTimeout: options.requestIdleTimeoutMs ?? DEFAULT_REQUEST_IDLE_TIMEOUT_MS,
+      // Else the handler only logs a warning and goes on waiting.
+      throwOnRequestTimeout: true,
+    },
   });
 }
 

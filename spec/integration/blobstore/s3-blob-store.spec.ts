@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
@@ -141,6 +142,24 @@ describe('s3 blob store', () => {
     const response = await fetch(url);
     assert.equal(response.status, 200);
     assert.deepEqual(Buffer.from(await response.arrayBuffer()), bytes);
+  });
+
+  it('gives up on a store that takes requests and never answers', async () => {
+    // Accepts the connection, reads the request, says nothing.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const { store } = makeS3Store({ endpoint: `http://127.0.0.1:${port}`, requestIdleTimeoutMs: 300 });
+      await assert.rejects(store.stat(digestOf(Buffer.from('x'))), (error: Error) => /timeout|timed out/i.test(`${error.name} ${error.message}`));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it('reports credentials the store does not know', async () => {

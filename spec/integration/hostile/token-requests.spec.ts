@@ -57,24 +57,27 @@ describe('hostile token requests', () => {
     const attacker = () => world.seed.users.space_manager;
     const adminToken = async (repository: string) => tokenOf(await inject(tokenRequest(world.seed.users.admin, [`repository:${repository}:pull`])));
 
-    it('still serves only the app the grant was decided for, after a space rename', async () => {
+    it('still serves only the app the grant was decided for, when the name moves to another app', async () => {
       const { foundation } = world.cf;
       const development = world.seed.spaces.development;
       const victimImage = await manifestOf('acme/prod-env/web', await adminToken('acme/prod-env/web'));
       const ownImage = await manifestOf('acme/development/web', await adminToken('acme/development/web'));
 
+      // The victim's space is called something else while the attacker holds the name…
+      foundation.renameSpace(victim.space, 'Production');
       foundation.renameSpace(development, 'prod-env');
       let token: string;
       try {
-        // The exact name wins over the form: acme/prod-env/web is the attacker's own app now.
         token = tokenOf(await inject(tokenRequest(attacker(), ['repository:acme/prod-env/web:pull'])));
       } finally {
+        // …and gets it back once the attacker has their token.
         foundation.renameSpace(development, 'development');
+        foundation.renameSpace(victim.space, 'Prod Env');
       }
       const claims = decodeJwt(token) as { access: Array<{ name: string; app_guid: string }> };
       assert.deepEqual(claims.access, [{ type: 'repository', name: 'acme/prod-env/web', actions: ['pull'], app_guid: world.seed.apps.web.guid }]);
 
-      // acme/prod-env/web now resolves to the victim's app; the token still reaches the attacker's own.
+      // acme/prod-env/web resolves to the victim's app again; the token still reaches the attacker's own.
       const served = await manifestOf('acme/prod-env/web', token);
       assert.notEqual(served.digest, victimImage.digest, "the victim's image must not be served");
       assert.equal(served.digest, ownImage.digest, 'the app the token was granted for');
@@ -88,19 +91,43 @@ describe('hostile token requests', () => {
       assert.ok(!tags.tags.includes(victim.droplet.guid), "the victim's droplets are not listed");
     });
 
-    it('still serves only the app the grant was decided for, after an org rename', async () => {
+    it('still serves only the app the grant was decided for, when an org name moves to another org', async () => {
       const { foundation } = world.cf;
       const orgManager = world.seed.users.org_manager;
       const victimImage = await manifestOf('victim-corp/development/web', await adminToken('victim-corp/development/web'));
+      foundation.renameOrg(victim.org, 'Victim Corporation');
       foundation.renameOrg(world.seed.org, 'victim-corp');
       let token: string;
       try {
         token = tokenOf(await inject(tokenRequest(orgManager, ['repository:victim-corp/development/web:pull'])));
       } finally {
         foundation.renameOrg(world.seed.org, 'acme');
+        foundation.renameOrg(victim.org, 'Victim Corp');
       }
       const served = await manifestOf('victim-corp/development/web', token);
       assert.notEqual(served.digest, victimImage.digest, "the other org's image must not be served");
+    });
+
+    it('cannot take a name over by renaming onto its repository form: a shared form reaches no one', async () => {
+      const { foundation } = world.cf;
+      const admin = world.seed.users.admin;
+      foundation.renameOrg(world.seed.org, 'victim-corp');
+      try {
+        for (const user of [world.seed.users.org_manager, admin]) {
+          const claims = decodeJwt(tokenOf(await inject(tokenRequest(user, ['repository:victim-corp/development/web:pull'])))) as { access: unknown[]; denied: unknown[] };
+          assert.deepEqual(claims.access, [], user.username);
+          assert.deepEqual(claims.denied, [{ name: 'victim-corp/development/web', reason: 'not_found' }], user.username);
+        }
+        assert.ok(
+          registry.logs.some((line) => line.event === 'name.ambiguous' && /the orgs ("Victim Corp", "victim-corp"|"victim-corp", "Victim Corp") all map to "victim-corp"/.test(String(line.msg))),
+          'operators are told why',
+        );
+      } finally {
+        foundation.renameOrg(world.seed.org, 'acme');
+      }
+      // Unambiguous again: the victim's org is back.
+      const claims = decodeJwt(tokenOf(await inject(tokenRequest(admin, ['repository:victim-corp/development/web:pull'])))) as { access: Array<{ app_guid: string }> };
+      assert.notEqual(claims.access[0]?.app_guid, undefined);
     });
 
     it('decides afresh, for the app the name points at now, when a new token is asked for', async () => {

@@ -57,11 +57,13 @@ describe('Cloud Foundry source', () => {
   });
 
   describe('resolution', () => {
-    it('serves org/space/app:latest as the current droplet, resolving the name in one call', async () => {
+    it('serves org/space/app:latest as the current droplet, resolving the name in a call per level', async () => {
       const res = await inject('/v2/acme/development/web/manifests/latest');
       assert.equal(res.statusCode, 200, res.payload);
-      assert.equal(cf.requests.count('GET /v3/apps'), 1, 'exact names resolve with one include= call');
-      assert.equal(cf.requests.count('GET /v3/organizations'), 0);
+      assert.deepEqual(
+        ['GET /v3/organizations', 'GET /v3/spaces', 'GET /v3/apps'].map((route) => cf.requests.count(route)),
+        [1, 1, 1],
+      );
       const manifest = JSON.parse(res.payload);
       const config = JSON.parse((await inject(`/v2/acme/development/web/blobs/${manifest.config.digest}`)).payload);
       assert.equal(config.config.Labels['org.cloudfoundry.droplet.guid'], seed.droplets.webCurrent.guid);
@@ -93,17 +95,26 @@ describe('Cloud Foundry source', () => {
       assert.equal(error(unknown).code, 'NAME_UNKNOWN');
     });
 
-    it('maps names outside the OCI grammar, prefers exact names, and refuses ambiguous ones', async () => {
+    it('maps names outside the OCI grammar, and refuses names several share, exact ones included', async () => {
       const org = cf.foundation.createOrg({ name: 'Acme Corp' });
       const space = cf.foundation.createSpace(org, { name: 'Dev Space' });
       const bits = await standardDroplet({ startCommand: './x' });
-      for (const name of ['My App', 'hello', 'Hello', 'Twin', 'TWIN']) cf.foundation.stage(cf.foundation.createApp(space, { name }), bits);
+      for (const name of ['My App', 'hello', 'Hello', 'Twin', 'TWIN', 'solo']) cf.foundation.stage(cf.foundation.createApp(space, { name }), bits);
       assert.equal((await inject('/v2/acme-corp/dev-space/my-app/manifests/latest')).statusCode, 200);
-      const hello = JSON.parse((await inject('/v2/acme-corp/dev-space/hello/tags/list')).payload);
-      assert.equal(hello.name, 'acme-corp/dev-space/hello');
-      const ambiguous = await inject('/v2/acme-corp/dev-space/twin/manifests/latest');
-      assert.equal(ambiguous.statusCode, 404);
-      assert.equal(error(ambiguous).code, 'NAME_UNKNOWN');
+      const solo = JSON.parse((await inject('/v2/acme-corp/dev-space/solo/tags/list')).payload);
+      assert.equal(solo.name, 'acme-corp/dev-space/solo');
+      for (const app of ['twin', 'hello']) {
+        const ambiguous = await inject(`/v2/acme-corp/dev-space/${app}/manifests/latest`);
+        assert.equal(ambiguous.statusCode, 404, app);
+        assert.equal(error(ambiguous).code, 'NAME_UNKNOWN');
+        assert.match(error(ambiguous).message, /is ambiguous: the apps .* all map to/);
+      }
+      // An org renamed onto another's form takes nothing over: both become unreachable by name.
+      const squatter = cf.foundation.createOrg({ name: 'acme-corp' });
+      cf.foundation.stage(cf.foundation.createApp(cf.foundation.createSpace(squatter, { name: 'dev-space' }), { name: 'my-app' }), bits);
+      const squatted = await inject('/v2/acme-corp/dev-space/my-app/manifests/latest');
+      assert.equal(squatted.statusCode, 404);
+      assert.match(error(squatted).message, /the orgs "Acme Corp", "acme-corp" all map to "acme-corp"/);
       assert.equal(error(await inject('/v2/acme/development/nope/manifests/latest')).code, 'NAME_UNKNOWN');
       assert.equal(error(await inject('/v2/nope/development/web/manifests/latest')).code, 'NAME_UNKNOWN');
     });
@@ -228,7 +239,7 @@ describe('Cloud Foundry source', () => {
         assert.ok(Number(res.headers['retry-after']) > 0);
         const line = registry.logs.findLast((entry) => entry.event === 'upstream.failed');
         assert.equal(line?.status, status);
-        assert.match(String(line?.msg), /Cloud Controller failed \(GET \/v3\/apps/);
+        assert.match(String(line?.msg), /Cloud Controller failed \(GET \/v3\/organizations/, "the first call of the name's resolution");
         assert.equal((await inject('/v2/acme/development/web/tags/list')).statusCode, 200);
       });
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pickByRepositoryComponent, toRepositoryComponent } from '../../../src/sources/repository-names.ts';
+import { RegistryError } from '../../../src/errors/registry-error.ts';
+import { matchRepositoryComponent, pickRepositoryComponent, toRepositoryComponent } from '../../../src/sources/repository-names.ts';
 
 describe('toRepositoryComponent', () => {
   it('keeps names that already fit the grammar', () => {
@@ -22,13 +23,25 @@ describe('toRepositoryComponent', () => {
   });
 });
 
-describe('pickByRepositoryComponent', () => {
-  it('prefers the exact name, then the one match, and refuses ambiguous forms', () => {
-    const names = ['Hello', 'other', 'My App', 'my-app', 'Big Cat', 'big_cat', 'BIG-CAT', 'big  cat'];
-    assert.equal(pickByRepositoryComponent(names, (n) => n, 'hello'), 'Hello');
-    assert.equal(pickByRepositoryComponent(names, (n) => n, 'my-app'), 'my-app', 'exact name wins over My App');
-    assert.equal(pickByRepositoryComponent(names, (n) => n, 'big-cat'), undefined, 'Big Cat, BIG-CAT and big  cat are ambiguous');
-    assert.equal(pickByRepositoryComponent(names, (n) => n, 'big_cat'), 'big_cat');
-    assert.equal(pickByRepositoryComponent(names, (n) => n, 'missing'), undefined);
+describe('matchRepositoryComponent', () => {
+  it('finds the one name that is the component or has it as its form, and calls several ambiguous, the exact one included', () => {
+    const names = ['Hello', 'other', 'My App', 'my-app', 'Big Cat', 'big_cat', 'BIG-CAT', 'big  cat', 'web'];
+    const match = (component: string) => matchRepositoryComponent(names, (n) => n, component);
+    assert.deepEqual(match('hello'), { found: 'Hello' });
+    assert.deepEqual(match('web'), { found: 'web' });
+    assert.deepEqual(match('my-app'), { ambiguous: ['My App', 'my-app'] }, 'an exact name must not take My App over');
+    assert.deepEqual(match('big-cat'), { ambiguous: ['Big Cat', 'BIG-CAT', 'big  cat'] });
+    assert.deepEqual(match('big_cat'), { found: 'big_cat' });
+    assert.deepEqual(match('missing'), { none: true });
+  });
+
+  it('answers NAME_UNKNOWN for none, and for several naming them', () => {
+    const refused = (component: string, pattern: RegExp) =>
+      assert.throws(
+        () => pickRepositoryComponent(['Acme Corp', 'acme-corp'], (n) => n, component, 'org', `${component}/dev/web`),
+        (error: unknown) => error instanceof RegistryError && error.code === 'NAME_UNKNOWN' && pattern.test(error.message),
+      );
+    refused('acme-corp', /the orgs "Acme Corp", "acme-corp" all map to "acme-corp"/);
+    refused('nope', /^repository nope\/dev\/web not found$/);
   });
 });

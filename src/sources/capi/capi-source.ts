@@ -1,13 +1,13 @@
 /**
- * Cloud Controller as the droplet source. `org/space/app` resolves in one call when the CF names
- * equal the repository components (the common case); otherwise through each level's repository
- * form (repository-names.ts). Droplet facts come from the service token's unredacted view.
+ * Cloud Controller as the droplet source. `org/space/app` resolves level by level through each
+ * level's repository form (repository-names.ts). Droplet facts come from the service token's
+ * unredacted view.
  */
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../../errors/registry-error.ts';
 import { verifyChecksum } from '../checksum-verifier.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../droplet-source.ts';
-import { pickByRepositoryComponent } from '../repository-names.ts';
+import { pickRepositoryComponent, type NameLevel } from '../repository-names.ts';
 import type { CapiClient } from './capi-client.ts';
 
 interface Named {
@@ -44,8 +44,17 @@ export class CapiSource implements DropletSource {
     this.#capi = capi;
   }
 
+  /**
+   * Level by level, each component against every name of its level (repository-names.ts): a name
+   * is reachable only while no other org, space or app of its level shares its form, so the exact
+   * name cannot be looked up alone.
+   */
   async findApp(org: string, space: string, app: string): Promise<AppRef> {
-    return (await this.#findExactly(org, space, app)) ?? (await this.#findByForm(org, space, app));
+    const name = `${org}/${space}/${app}`;
+    const theOrg = await this.#pick<Named>('/v3/organizations', {}, org, 'org', name);
+    const theSpace = await this.#pick<CapiSpace>('/v3/spaces', { organization_guids: theOrg.guid }, space, 'space', name);
+    const theApp = await this.#pick<CapiApp>('/v3/apps', { space_guids: theSpace.guid }, app, 'app', name);
+    return appRef(theApp, theSpace, theOrg);
   }
 
   async findAppByGuid(appGuid: string): Promise<AppRef> {
@@ -92,37 +101,9 @@ export class CapiSource implements DropletSource {
     return verifyChecksum(stream, droplet.checksum, `droplet ${droplet.guid}`);
   }
 
-  /** One call: apps of that exact name, with their spaces and orgs, matched by exact names. */
-  async #findExactly(org: string, space: string, app: string): Promise<AppRef | undefined> {
-    const { resources, included } = await this.#capi.list<CapiApp>('/v3/apps', { names: app, include: 'space.organization' });
-    const spaces = (included.spaces ?? []) as CapiSpace[];
-    const orgs = (included.organizations ?? []) as Named[];
-    for (const candidate of resources) {
-      const candidateSpace = spaces.find((s) => s.guid === candidate.relationships.space.data.guid);
-      const candidateOrg = orgs.find((o) => o.guid === candidateSpace?.relationships.organization.data.guid);
-      if (candidate.name === app && candidateSpace?.name === space && candidateOrg?.name === org) return appRef(candidate, candidateSpace, candidateOrg);
-    }
-    return undefined;
-  }
-
-  /** Level by level: an exact name if there is one, else the one name with that repository form. */
-  async #findByForm(org: string, space: string, app: string): Promise<AppRef> {
-    const name = `${org}/${space}/${app}`;
-    const theOrg = await this.#pick<Named>('/v3/organizations', {}, org);
-    if (!theOrg) throw notFound(name);
-    const theSpace = await this.#pick<CapiSpace>('/v3/spaces', { organization_guids: theOrg.guid }, space);
-    if (!theSpace) throw notFound(name);
-    const theApp = await this.#pick<CapiApp>('/v3/apps', { space_guids: theSpace.guid }, app);
-    if (!theApp) throw notFound(name);
-    return appRef(theApp, theSpace, theOrg);
-  }
-
-  async #pick<T extends Named>(path: string, scope: Record<string, string>, component: string): Promise<T | undefined> {
-    const exact = await this.#capi.list<T>(path, { ...scope, names: component });
-    const named = exact.resources.find((item) => item.name === component);
-    if (named) return named;
-    const all = await this.#capi.list<T>(path, scope);
-    return pickByRepositoryComponent(all.resources, (item) => item.name, component);
+  async #pick<T extends Named>(path: string, scope: Record<string, string>, component: string, level: NameLevel, repository: string): Promise<T> {
+    const { resources } = await this.#capi.list<T>(path, scope);
+    return pickRepositoryComponent(resources, (item) => item.name, component, level, repository);
   }
 }
 

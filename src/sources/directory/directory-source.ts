@@ -24,7 +24,7 @@ import type { Readable } from 'node:stream';
 import { RegistryError } from '../../errors/registry-error.ts';
 import { verifyChecksum } from '../checksum-verifier.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../droplet-source.ts';
-import { pickByRepositoryComponent } from '../repository-names.ts';
+import { pickRepositoryComponent, type NameLevel } from '../repository-names.ts';
 import { UnchangedPathCache } from './unchanged-path-cache.ts';
 
 const DROPLET_FILE = /^(?:droplet_)?([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})\.(?:tgz|tar\.gz)$/;
@@ -66,14 +66,10 @@ export class DirectorySource implements DropletSource {
   }
 
   async findApp(org: string, space: string, app: string): Promise<AppRef> {
-    const orgName = await this.#pickDirectory(this.#root, org);
-    const spaceName = orgName && (await this.#pickDirectory(join(this.#root, orgName), space));
-    const appName = spaceName && (await this.#pickDirectory(join(this.#root, orgName, spaceName), app));
-    if (!orgName || !spaceName || !appName) {
-      throw new RegistryError('NAME_UNKNOWN', `repository ${org}/${space}/${app} not found`, {
-        detail: { name: `${org}/${space}/${app}` },
-      });
-    }
+    const name = `${org}/${space}/${app}`;
+    const orgName = await this.#pickDirectory(this.#root, org, 'org', name);
+    const spaceName = await this.#pickDirectory(join(this.#root, orgName), space, 'space', name);
+    const appName = await this.#pickDirectory(join(this.#root, orgName, spaceName), app, 'app', name);
     return appRef(orgName, spaceName, appName);
   }
 
@@ -138,8 +134,8 @@ export class DirectorySource implements DropletSource {
     return join(this.#root, app.org.name, app.space.name, app.name);
   }
 
-  async #pickDirectory(parent: string, component: string): Promise<string | undefined> {
-    return pickByRepositoryComponent(await this.#directories(parent), (name) => name, component);
+  async #pickDirectory(parent: string, component: string, level: NameLevel, repository: string): Promise<string> {
+    return pickRepositoryComponent(await this.#directories(parent), (name) => name, component, level, repository);
   }
 
   async #directories(parent: string): Promise<string[]> {
