@@ -147,6 +147,7 @@ function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefi
       loginFailuresWindowMs: config.loginFailures.windowMs,
       maxRepositoriesPerToken: config.token.maxRepositories,
       upstreamConcurrency: config.authUpstreamConcurrency,
+      tokenRequestsPerClient: config.token.requestsPerClient,
     },
     {
       uaaUrl: uaaUrl ?? (configuredUaa ? async () => configuredUaa : undefined),
@@ -221,7 +222,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
     const baseLayers = await loadBaseLayers(config, db, blobs, logger);
     const { source, capi, uaaUrl } = openDropletSource(config, logger, metrics.upstream);
     const auth = await openAuth(config, source, uaaUrl, logger, metrics.upstream, capi);
-    const slots = new ConversionSlots({ concurrency: config.conversion.concurrency, queue: config.conversion.queue });
+    const slots = new ConversionSlots({ concurrency: config.conversion.concurrency, queue: config.conversion.queue, perApp: config.conversion.perApp });
     metrics.conversions.observeLoad(slots);
     const pulls = new PullRecorder({ db, flushIntervalMs: PULL_FLUSH_INTERVAL_MS, logger });
     pulls.start();

@@ -11,6 +11,7 @@ import type { UaaUrl } from '../sources/capi/uaa-url.ts';
 import { createUpstreamHttp } from '../sources/capi/upstream-http.ts';
 import type { AppRef, DropletSource } from '../sources/droplet-source.ts';
 import { BoundedSlots } from '../util/bounded-slots.ts';
+import { PerKeyLimit } from '../util/per-key-limit.ts';
 import { AdminGuard } from './admin-guard.ts';
 import { DecisionCache } from './decision-cache.ts';
 import { DownloadPermission, type Decision } from './download-permission.ts';
@@ -49,6 +50,8 @@ export interface AuthSettings {
   readonly maxRepositoriesPerToken: number;
   /** Token requests of the instance asking Cloud Controller about repositories at once. */
   readonly upstreamConcurrency: number;
+  /** Of those, at most this many (deciding or waiting) from one client address. */
+  readonly tokenRequestsPerClient: number;
 }
 
 export interface AuthDependencies {
@@ -105,6 +108,7 @@ export async function createAuth(settings: AuthSettings, deps: AuthDependencies)
       queue: settings.upstreamConcurrency * UPSTREAM_QUEUE_PER_SLOT,
       refusal: () => new RegistryError('TOOMANYREQUESTS', 'the registry is asking Cloud Controller about too many pulls right now; try again shortly', { retryAfter: 1 }),
     }),
+    perClient: new PerKeyLimit(settings.tokenRequestsPerClient),
     logger,
   });
   return { origin: settings.origin, gate: new TokenGate(tokens), tokens: tokenService, admin };

@@ -8,15 +8,17 @@
  * What one request may cost upstream is bounded: at most `maxRepositories` distinct repositories
  * are decided, `PER_REQUEST_CONCURRENCY` of them at once, and a request deciding anything holds one
  * of the instance's `upstream` slots meanwhile (or waits in its bounded queue, or is refused 429),
- * so no user can spend the registry's Cloud Controller rate limit.
+ * and one client address at most `perClient` of them, so no user can spend the registry's Cloud
+ * Controller rate limit nor crowd the others out.
  */
 import type { Logger } from 'pino';
 import { RegistryError } from '../errors/registry-error.ts';
 import type { BoundedSlots } from '../util/bounded-slots.ts';
+import type { PerKeyLimit } from '../util/per-key-limit.ts';
 import { mapConcurrently } from '../util/map-concurrently.ts';
 import { requestedRepositories } from './access-scopes.ts';
 import { uaaTokenIn, type Credentials } from './credentials.ts';
-import type { DownloadPermission } from './download-permission.ts';
+import type { DownloadPermission, RepositoryDecision } from './download-permission.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { bearerChallenge, type RegistryOrigin } from './registry-origin.ts';
 import type { Grant, IssuedToken, RegistryTokens } from './registry-tokens.ts';
@@ -43,6 +45,8 @@ export interface TokenServiceOptions {
   readonly maxRepositories: number;
   /** Shared by every token request of the instance: one slot per request deciding repositories. */
   readonly upstream: BoundedSlots;
+  /** Requests deciding (or waiting to) at once per client address, so one client cannot take every slot. */
+  readonly perClient: PerKeyLimit;
   readonly logger: Logger;
 }
 
@@ -61,8 +65,7 @@ export class TokenService {
     const { tokens, permission, upstream, maxRepositories, logger } = this.#options;
     const identity = await this.#login(request);
     const names = requestedRepositories(request.scopes, maxRepositories);
-    const decisions =
-      names.length === 0 ? [] : await upstream.run(() => mapConcurrently(names, PER_REQUEST_CONCURRENCY, async (name) => ({ name, ...(await permission.decide(identity, name)) })));
+    const decisions = names.length === 0 ? [] : await this.#decide(identity, names, request.clientAddress);
     const grant: Grant = {
       subject: identity.userId,
       userName: identity.userName,
@@ -71,6 +74,21 @@ export class TokenService {
     };
     logger.info({ event: 'token.issued', user: identity.userName, access: grant.access, denied: grant.denied }, `registry token for ${identity.userName}`);
     return tokens.issue(grant, request.origin);
+  }
+
+  /** Cloud Controller's decisions on `names`, within the client's share and one of the instance's upstream slots. */
+  async #decide(identity: UaaIdentity, names: readonly string[], clientAddress: string): Promise<Array<{ name: string } & RepositoryDecision>> {
+    const { permission, upstream, perClient, logger } = this.#options;
+    const release = perClient.tryTake(clientAddress);
+    if (!release) {
+      logger.warn({ event: 'token.client_busy', user: identity.userName, address: clientAddress }, `token requests from ${clientAddress} refused: too many at once`);
+      throw new RegistryError('TOOMANYREQUESTS', 'too many token requests from this address are being decided at once; try again shortly', { retryAfter: 1 });
+    }
+    try {
+      return await upstream.run(() => mapConcurrently(names, PER_REQUEST_CONCURRENCY, async (name) => ({ name, ...(await permission.decide(identity, name)) })));
+    } finally {
+      release();
+    }
   }
 
   async #login(request: TokenRequest): Promise<UaaIdentity> {
@@ -99,7 +117,10 @@ export class TokenService {
   }
 }
 
-/** Usernames are case-insensitive in UAA, so are their failure counts. */
+/**
+ * Usernames are case-insensitive in UAA, so are their failure counts; surrounding white space counts
+ * for nothing either (a database may compare `alice ` equal to `alice`).
+ */
 function userThrottleKey(userName: string): string {
-  return `user:${userName.toLowerCase()}`;
+  return `user:${userName.trim().toLowerCase()}`;
 }

@@ -59,7 +59,7 @@ export interface Config {
   /** `auto` resolved: uaa with the capi source, none with the directory source. */
   auth: 'uaa' | 'none';
   authNoneForce: boolean;
-  token: { signingKeys: string[]; ttlSeconds: number; service: string; maxRepositories: number };
+  token: { signingKeys: string[]; ttlSeconds: number; service: string; maxRepositories: number; requestsPerClient: number };
   authUpstreamConcurrency: number;
   authDecisionTtlMs: number;
   authAllowGlobalAuditors: boolean;
@@ -77,6 +77,7 @@ export interface Config {
     maxEntries: number;
     concurrency: number;
     queue: number;
+    perApp: number;
     leaseMs: number;
     manifestWaitMs: number;
   };

@@ -416,6 +416,12 @@ export const configSchema = {
       default: 16,
       env: 'TOKEN_MAX_REPOSITORIES',
     },
+    requestsPerClient: {
+      doc: 'Token requests one client address may have deciding (or waiting for one of the AUTH_UPSTREAM_CONCURRENCY slots) at once; more answer 429. Keeps one client from crowding the others out.',
+      format: 'positive-int',
+      default: 4,
+      env: 'TOKEN_REQUESTS_PER_CLIENT',
+    },
   },
   authUpstreamConcurrency: {
     doc: "Token requests this instance lets ask Cloud Controller about repositories at once (each decides 4 repositories at a time, up to 3 calls each); 16 more per slot wait, beyond that token requests answer 429. Keeps logins from spending the registry's Cloud Controller rate limit.",
@@ -523,6 +529,12 @@ export const configSchema = {
       format: 'nat',
       default: 8,
       env: 'CONVERSION_QUEUE',
+    },
+    perApp: {
+      doc: 'Conversions one app may have running or waiting on an instance at once; more answer 429 TOOMANYREQUESTS, so one app cannot take the conversions from the others.',
+      format: 'positive-int',
+      default: 2,
+      env: 'CONVERSION_PER_APP',
     },
     leaseMs: {
       doc: 'How long a conversion stays claimed by its instance without a heartbeat (renewed every third of it); then another instance takes it over.',

@@ -326,7 +326,7 @@ export class ImageService {
         await landings.wait(image.id, Math.min(MAX_POLL_MS, leaseMs));
         continue;
       }
-      const release = await this.#options.slots.acquire();
+      const release = await this.#options.slots.acquire(app.guid);
       try {
         // The slot may have come free because shutdown cancelled the conversion holding it.
         if (this.#stopping) throw new RegistryError('UNAVAILABLE', 'this registry instance is shutting down; try again', { retryAfter: 1 });

@@ -5,6 +5,7 @@
  * the response ends, however it ends.
  */
 import { RegistryError } from '../errors/registry-error.ts';
+import { PerKeyLimit } from '../util/per-key-limit.ts';
 
 /** Seconds a refused client is asked to wait: a stream of a blob is over within seconds. */
 const RETRY_AFTER_SECONDS = 1;
@@ -16,30 +17,22 @@ interface ResponseEnd {
 
 export class BlobStreamSlots {
   readonly #perClient: number;
-  readonly #held = new Map<string, number>();
+  readonly #streams: PerKeyLimit;
 
   constructor(perClient: number) {
     this.#perClient = perClient;
+    this.#streams = new PerKeyLimit(perClient);
   }
 
   /** Takes one of `client`'s slots until `response` ends; 429 `TOOMANYREQUESTS` when it holds them all. */
   hold(client: string, response: ResponseEnd): void {
-    const held = this.#held.get(client) ?? 0;
-    if (held >= this.#perClient) {
+    const release = this.#streams.tryTake(client);
+    if (!release) {
       throw new RegistryError('TOOMANYREQUESTS', `at most ${this.#perClient} blobs are streamed to one client at once; try again when one is done`, {
         retryAfter: RETRY_AFTER_SECONDS,
         detail: { limit: this.#perClient },
       });
     }
-    this.#held.set(client, held + 1);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      const left = (this.#held.get(client) ?? 1) - 1;
-      if (left === 0) this.#held.delete(client);
-      else this.#held.set(client, left);
-    };
     response.once('finish', release);
     response.once('close', release);
   }

@@ -184,7 +184,10 @@ describe('hostile token requests', () => {
         // 40 concurrent requests of 8 repositories each: 1 deciding, 16 waiting, the rest refused at once.
         // With a UAA token (verified here) all of them reach the decisions together.
         const asToken = { username: stranger.username, password: `bearer ${world.cf.uaa.issueToken({ clientId: 'cf', username: stranger.username })}` };
-        const answers = await Promise.all(Array.from({ length: 40 }, (_, index) => single.registry.server.inject(tokenRequest(asToken, scopes(8, index * 8)))));
+        // Each from an address of its own: TOKEN_REQUESTS_PER_CLIENT is not what is shown here.
+        const answers = await Promise.all(
+          Array.from({ length: 40 }, (_, index) => single.registry.server.inject({ ...tokenRequest(asToken, scopes(8, index * 8)), remoteAddress: `198.51.100.${index + 1}` })),
+        );
         const statuses = answers.map((res) => res.statusCode);
         assert.ok(statuses.includes(200), String(statuses));
         assert.ok(statuses.includes(429), String(statuses));
@@ -198,6 +201,28 @@ describe('hostile token requests', () => {
       } finally {
         world.cf.faults.reset();
         await single.close();
+      }
+    });
+  });
+
+  describe('one client address sending many token requests at once', () => {
+    it('has TOKEN_REQUESTS_PER_CLIENT of them decided at once, the rest refused at once, while other clients are served', async () => {
+      const shared = await world.openRegistry({ TOKEN_REQUESTS_PER_CLIENT: '2' });
+      const stranger = world.cf.uaa.user('stranger') ?? world.cf.uaa.addUser({ username: 'stranger', password: 'stranger-password', scopes: ['cloud_controller.read'] });
+      const asToken = { username: stranger.username, password: `bearer ${world.cf.uaa.issueToken({ clientId: 'cf', username: stranger.username })}` };
+      const request = (index: number, remoteAddress: string) =>
+        shared.registry.server.inject({ ...tokenRequest(asToken, [`repository:acme/development/busy-${index}:pull`]), remoteAddress });
+      try {
+        world.cf.faults.delayNext(10_000, 20, { server: 'capi' });
+        const flood = Array.from({ length: 12 }, (_, index) => request(index, '203.0.113.66'));
+        const other = await request(99, '203.0.113.7');
+        const statuses = (await Promise.all(flood)).map((res) => res.statusCode);
+        assert.equal(other.statusCode, 200, 'another client is served meanwhile');
+        assert.equal(statuses.filter((status) => status === 200).length, 2, String(statuses));
+        assert.equal(statuses.filter((status) => status === 429).length, 10, String(statuses));
+      } finally {
+        world.cf.faults.reset();
+        await shared.close();
       }
     });
   });
@@ -225,6 +250,20 @@ describe('hostile token requests', () => {
         assert.deepEqual(statuses, [401, 200, 401, 200, 401, 429, 429]);
         const real = await login(world.seed.users.space_developer.password);
         assert.equal(real.statusCode, 429, 'the victim is throttled too until the window passes: that is what limits guessing');
+      } finally {
+        await throttled.close();
+      }
+    });
+
+    it('counts a username with surrounding white space as that username', async () => {
+      const throttled = await world.openRegistry({ LOGIN_FAILURES_LIMIT: '2', LOGIN_FAILURES_WINDOW_MS: '600000' });
+      const name = world.seed.users.org_auditor.username;
+      const login = (username: string, index: number) =>
+        throttled.registry.server.inject({ ...tokenRequest({ username, password: 'guess' }), headers: { authorization: basic(username, 'guess') }, remoteAddress: `198.51.100.${150 + index}` });
+      try {
+        const statuses = [];
+        for (const [index, variant] of [name, `${name} `, `\t${name.toUpperCase()}`].entries()) statuses.push((await login(variant, index)).statusCode);
+        assert.deepEqual(statuses, [401, 401, 429]);
       } finally {
         await throttled.close();
       }

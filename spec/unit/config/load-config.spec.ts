@@ -95,7 +95,7 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ env: capi }), (error: unknown) => error instanceof ConfigError && /TOKEN_SIGNING_KEYS/.test(error.message));
     const config = loadConfig({ env: { ...capi, TOKEN_SIGNING_KEYS: '/keys/new.pem, /keys/old.pem' } });
     assert.equal(config.auth, 'uaa');
-    assert.deepEqual(config.token, { signingKeys: ['/keys/new.pem', '/keys/old.pem'], ttlSeconds: 300, service: '', maxRepositories: 16 });
+    assert.deepEqual(config.token, { signingKeys: ['/keys/new.pem', '/keys/old.pem'], ttlSeconds: 300, service: '', maxRepositories: 16, requestsPerClient: 4 });
     assert.deepEqual([config.uaa.loginClientId, config.uaa.loginClientSecret], ['cf', '']);
     assert.deepEqual([config.authDecisionTtlMs, config.adminScope, config.loginFailures], [60_000, 'cloud_controller.admin', { limit: 5, windowMs: 60_000 }]);
     assert.equal(loadConfig({ env: {} }).auth, 'none', 'the directory source has no users');
