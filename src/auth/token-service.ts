@@ -62,7 +62,7 @@ export class TokenService {
 
   /** 401 (with the Bearer challenge) for bad credentials, 429 while throttled, 503 when UAA or Cloud Controller fail. */
   async issue(request: TokenRequest): Promise<IssuedToken> {
-    const { tokens, permission, upstream, maxRepositories, logger } = this.#options;
+    const { tokens, maxRepositories, logger } = this.#options;
     const identity = await this.#login(request);
     const names = requestedRepositories(request.scopes, maxRepositories);
     const decisions = names.length === 0 ? [] : await this.#decide(identity, names, request.clientAddress);
