@@ -2,6 +2,8 @@
  * The `droplet-registry` command: serve | migrate | import-rootfs | convert | gc, each with --help.
  * Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
  */
+// First: on an unsupported Node.js, exit before the rest is even loaded.
+import './runtime-check.ts';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config/load-config.ts';
 import { convertCommand, UsageError } from './commands/convert-command.ts';
