@@ -1,0 +1,74 @@
+/**
+ * The configuration reference (docs/configuration.md), written from the one schema so the two can
+ * never disagree: every key with its environment variable, default, accepted values and doc.
+ * `npm run docs:config` writes it; a unit test fails when the committed file is out of date.
+ */
+import { configSchema } from './schema.ts';
+
+interface SchemaEntry {
+  readonly doc: string;
+  readonly format: unknown;
+  readonly default: unknown;
+  readonly env?: string;
+  readonly sensitive?: boolean;
+}
+
+/** What each format accepts, in words. */
+const FORMAT_WORDS: Readonly<Record<string, string>> = {
+  port: 'a TCP port (0-65535)',
+  nat: 'a whole number ≥ 0',
+  'positive-int': 'a whole number ≥ 1',
+  'optional-url': 'an http(s) URL, or empty',
+  stacks: '`name=path.tar.gz,…`',
+  'file-list': 'comma-separated file paths',
+  'token-ttl': 'seconds, 60 to 300',
+  'gc-grace-ms': 'milliseconds, at least 300000',
+  'gzip-level': '1 to 9',
+};
+
+/** The Markdown of docs/configuration.md. */
+export function configReference(): string {
+  const rows = entries(configSchema as Record<string, unknown>, '').map(([key, entry]) =>
+    [entry.env ? `\`${entry.env}\`` : '', `\`${key}\``, defaultOf(entry), formatOf(entry.format), entry.doc.replaceAll('|', '\\|')].join(' | '),
+  );
+  return [
+    '# Configuration reference',
+    '',
+    'Generated from `src/config/schema.ts` by `npm run docs:config`; do not edit by hand (a test',
+    'fails when this file and the schema disagree). Every setting is an environment variable, or the',
+    'key of the same name in a JSON file passed with `--config` (environment variables win).',
+    '',
+    '| variable | key | default | accepts | what it does |',
+    '|---|---|---|---|---|',
+    ...rows.map((row) => `| ${row} |`),
+    '',
+  ].join('\n');
+}
+
+function entries(node: Record<string, unknown>, prefix: string): Array<[string, SchemaEntry]> {
+  return Object.entries(node).flatMap(([name, value]): Array<[string, SchemaEntry]> => {
+    const key = prefix ? `${prefix}.${name}` : name;
+    if (isEntry(value)) return [[key, value]];
+    return entries(value as Record<string, unknown>, key);
+  });
+}
+
+function isEntry(value: unknown): value is SchemaEntry {
+  return typeof value === 'object' && value !== null && 'doc' in value && 'default' in value;
+}
+
+function defaultOf(entry: SchemaEntry): string {
+  if (entry.sensitive) return entry.default === '' ? '*(empty; secret)*' : '*(secret)*';
+  const value = entry.default;
+  if (value === '' || (Array.isArray(value) && value.length === 0)) return '*(empty)*';
+  if (typeof value === 'object' && value !== null && Object.keys(value).length === 0) return '*(none)*';
+  return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
+}
+
+function formatOf(format: unknown): string {
+  if (Array.isArray(format)) return `one of ${format.map((item) => `\`${String(item)}\``).join(', ')}`;
+  if (format === Boolean) return '`true` or `false`';
+  if (format === String) return 'text';
+  if (typeof format === 'string') return FORMAT_WORDS[format] ?? `\`${format}\``;
+  return 'see its description';
+}
