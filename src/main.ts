@@ -37,6 +37,8 @@ import { createCapiSource } from './sources/capi/create-capi-source.ts';
 import type { UaaUrl } from './sources/capi/uaa-url.ts';
 import { DirectorySource } from './sources/directory/directory-source.ts';
 import type { DropletSource } from './sources/droplet-source.ts';
+import { startupPhase } from './startup-phase.ts';
+import { createProgressThrottle } from './util/progress-throttle.ts';
 import { GarbageCollector, type GarbageCollectorOptions } from './workers/garbage-collector.ts';
 import { GcWorker } from './workers/gc-worker.ts';
 import { LeaderElection } from './workers/leader-election.ts';
@@ -56,9 +58,9 @@ const PULL_FLUSH_INTERVAL_MS = 5_000;
 export async function openDatabase(config: Config, logger: Logger): Promise<Knex> {
   const { url, schema, poolMax, caCert } = config.database;
   const ssl = caCert ? { ca: readFileSync(caCert, 'utf8') } : undefined;
-  const db = await createDatabase({ url: url || undefined, schema, dataDir: config.dataDir, poolMax, ssl, logger });
+  const db = await startupPhase(logger, 'database.open', () => createDatabase({ url: url || undefined, schema, dataDir: config.dataDir, poolMax, ssl, logger }));
   try {
-    await migrateDatabase(db, config.database.schema);
+    await startupPhase(logger, 'database.migrate', () => migrateDatabase(db, config.database.schema));
   } catch (error) {
     await db.destroy();
     throw error;
@@ -101,7 +103,7 @@ export function openBlobStore(config: Config): BlobStore {
  * through it) and UAA's URL (user logins use it).
  */
 export function openDropletSource(config: Config, logger: Logger, metrics?: UpstreamMetrics): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl } {
-  if (config.source === 'directory') return { source: new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack }) };
+  if (config.source === 'directory') return { source: new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack, logger }) };
   if (config.auth === 'none') {
     logger.warn({ event: 'auth.none_forced' }, 'AUTH=none with the capi source (AUTH_NONE_FORCE): anyone who reaches this registry can pull every app of the foundation');
   }
@@ -163,7 +165,11 @@ function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefi
   );
 }
 
+/** A rootfs import logs its progress after each tenth read, or this long after its last line. */
+const IMPORT_PROGRESS_INTERVAL_MS = 5_000;
+
 export function loadBaseLayers(config: Config, db: Knex, blobs: BlobStore, logger: Logger): Promise<BaseLayers> {
+  const throttles = new Map<string, (bytesRead: number) => boolean>();
   return prepareBaseLayers({
     db,
     blobs,
@@ -174,6 +180,13 @@ export function loadBaseLayers(config: Config, db: Knex, blobs: BlobStore, logge
       layer
         ? logger.info({ event: 'import.done', kind, name, path, digest: layer.digest, diffId: layer.diffId, size: layer.size }, `imported ${kind} ${name}`)
         : logger.info({ event: 'import.start', kind, name, path }, `importing ${kind} ${name} from ${path}`),
+    onImportProgress: ({ kind, name, path, bytesRead, totalBytes }) => {
+      let due = throttles.get(path);
+      if (!due) throttles.set(path, (due = createProgressThrottle(totalBytes, IMPORT_PROGRESS_INTERVAL_MS)));
+      if (!due(bytesRead)) return;
+      const percent = totalBytes > 0 ? Math.min(100, Math.floor((bytesRead / totalBytes) * 100)) : 100;
+      logger.info({ event: 'import.progress', kind, name, path, bytesRead, totalBytes }, `importing ${kind} ${name}: ${percent}% of ${(totalBytes / 1e6).toFixed(1)} MB read`);
+    },
   });
 }
 
@@ -218,8 +231,8 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
     const metrics = new RegistryMetrics();
     const configured = openBlobStore(config);
     const blobs = new InstrumentedBlobStore(options.wrapBlobStore?.(configured) ?? configured, metrics.blobstore);
-    await sweepStaging(blobs, logger);
-    const baseLayers = await loadBaseLayers(config, db, blobs, logger);
+    await startupPhase(logger, 'staging.sweep', () => sweepStaging(blobs, logger));
+    const baseLayers = await startupPhase(logger, 'base-layers', () => loadBaseLayers(config, db, blobs, logger));
     const { source, capi, uaaUrl } = openDropletSource(config, logger, metrics.upstream);
     const auth = await openAuth(config, source, uaaUrl, logger, metrics.upstream, capi);
     const slots = new ConversionSlots({ concurrency: config.conversion.concurrency, queue: config.conversion.queue, perApp: config.conversion.perApp });
@@ -353,8 +366,10 @@ function createGcWorker(config: Config, db: Knex, collector: Pick<GarbageCollect
 export async function startRegistry(config: Config, logger: Logger): Promise<Registry> {
   const registry = await buildRegistry(config, logger);
   try {
-    await registry.server.start();
-    await registry.metricsListener?.start();
+    await startupPhase(logger, 'listen', async () => {
+      await registry.server.start();
+      await registry.metricsListener?.start();
+    });
   } catch (error) {
     await registry.stop();
     throw error;

@@ -16,14 +16,14 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import tar, { type Header, type Pack } from 'tar-stream';
 import { Prng } from './prng.ts';
-import { TarWriter } from './tar-writer.ts';
 
 /** Bump when the output of the generator changes, so cached droplets are rebuilt. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 
 export interface DropletSpec {
   /** Short label, e.g. `150MB`. */
@@ -46,8 +46,45 @@ export interface GeneratedDroplet {
   readonly sha256: string;
 }
 
-const MTIME = Math.floor(Date.parse('2024-05-06T07:08:09Z') / 1000);
+const MTIME = new Date('2024-05-06T07:08:09Z');
+/** Every entry is the app user's, as in a droplet the buildpack runner writes. */
+const VCAP = { uid: 2000, gid: 2000, uname: 'vcap', gname: 'vcap' } as const;
 const MiB = 1024 * 1024;
+
+type EntryHeader = Partial<Header> & { name: string };
+
+/**
+ * tar-stream's pack with what the generator needs on top: entries written one after another with
+ * back-pressure, and a running count of the tar's size. The count is computed from the entries
+ * (header block + body padded to 512 bytes), not measured downstream, so the size budgets that
+ * shape the tree see the same numbers on every run, whatever the stream buffering.
+ */
+class DropletTar {
+  readonly pack: Pack = tar.pack();
+  bytes = 0;
+  entries = 0;
+
+  /** One entry whose whole body is given (small files, directories, links). */
+  async entry(header: EntryHeader, body?: Buffer): Promise<void> {
+    this.#count(body?.length ?? 0);
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error | null): void => (error ? reject(error) : resolve());
+      if (body) this.pack.entry({ ...VCAP, ...header }, body, done);
+      else this.pack.entry({ ...VCAP, ...header }, done);
+    });
+  }
+
+  /** One entry of `header.size` bytes, its body produced in pieces so it never sits in memory. */
+  async streamedEntry(header: EntryHeader & { size: number }, pieces: Iterable<Buffer>): Promise<void> {
+    this.#count(header.size);
+    await pipeline(Readable.from(pieces), this.pack.entry({ ...VCAP, ...header }));
+  }
+
+  #count(size: number): void {
+    this.entries += 1;
+    this.bytes += 512 + Math.ceil(size / 512) * 512;
+  }
+}
 
 /** The droplet for `spec`, generated into `cacheDir` unless it is already there. */
 export async function ensureDroplet(cacheDir: string, spec: DropletSpec, log: (line: string) => void): Promise<GeneratedDroplet> {
@@ -68,17 +105,22 @@ export async function ensureDroplet(cacheDir: string, spec: DropletSpec, log: (l
       callback(null, chunk);
     },
   });
-  const gzip = createGzip({ level: 6 });
-  const writing = pipeline(gzip, tap, createWriteStream(partial));
-  const tar = new TarWriter(gzip);
+  let uncompressedBytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      uncompressedBytes += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const tar = new DropletTar();
+  const writing = pipeline(tar.pack, meter, createGzip({ level: 6 }), tap, createWriteStream(partial));
   let files = 0;
   try {
     files = await writeDropletTree(tar, new Prng(spec.seed), spec.targetBytes);
-    await tar.finish();
-    gzip.end();
+    tar.pack.finalize();
     await writing;
   } catch (error) {
-    gzip.destroy();
+    tar.pack.destroy(error as Error);
     await writing.catch(() => undefined);
     await rm(partial, { force: true });
     throw error;
@@ -87,19 +129,19 @@ export async function ensureDroplet(cacheDir: string, spec: DropletSpec, log: (l
     label: spec.label,
     path,
     compressedBytes,
-    uncompressedBytes: tar.bytes,
+    uncompressedBytes,
     entries: tar.entries,
     files,
     sha256: hash.digest('hex'),
   };
   await rename(partial, path);
   await writeFile(infoPath, `${JSON.stringify(info, null, 2)}\n`);
-  log(`  ${(tar.bytes / 1e6).toFixed(0)} MB in ${tar.entries} entries → ${(compressedBytes / 1e6).toFixed(0)} MB gzip, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  log(`  ${(uncompressedBytes / 1e6).toFixed(0)} MB in ${tar.entries} entries → ${(compressedBytes / 1e6).toFixed(0)} MB gzip, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return info;
 }
 
 /** Writes the whole droplet; returns the number of regular files. */
-async function writeDropletTree(tar: TarWriter, prng: Prng, target: number): Promise<number> {
+async function writeDropletTree(tar: DropletTar, prng: Prng, target: number): Promise<number> {
   const text = new TextGenerator(prng);
   const dirs = new Set<string>();
   let files = 0;
@@ -133,9 +175,9 @@ async function writeDropletTree(tar: TarWriter, prng: Prng, target: number): Pro
     const path = unique(wanted);
     await dir(path.slice(0, path.lastIndexOf('/') + 1));
     files += 1;
-    await tar.begin({ name: path, type: 'file', mode, mtime: MTIME, size });
-    for (let left = size; left > 0; left -= MiB) await tar.write(piece(Math.min(MiB, left)));
-    await tar.end(size);
+    await tar.streamedEntry({ name: path, type: 'file', mode, mtime: MTIME, size }, (function* () {
+      for (let left = size; left > 0; left -= MiB) yield piece(Math.min(MiB, left));
+    })());
   };
 
   const budget = { runtime: target * 0.4, modules: target * 0.45, source: target * 0.08, assets: target * 0.07 };
@@ -181,7 +223,7 @@ type FileWriter = (path: string, body: Buffer, mode?: number) => Promise<void>;
 type LinkWriter = (path: string, linkname: string) => Promise<void>;
 
 /** `app/node_modules`: packages of a dozen to a hundred small files, some nested, `.bin` links. */
-async function writeNodeModules(prng: Prng, text: TextGenerator, budget: number, tar: TarWriter, file: FileWriter, symlink: LinkWriter): Promise<void> {
+async function writeNodeModules(prng: Prng, text: TextGenerator, budget: number, tar: DropletTar, file: FileWriter, symlink: LinkWriter): Promise<void> {
   const start = tar.bytes;
   const names = new Set<string>();
   const uniqueName = (): string => {

@@ -9,10 +9,11 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import tar, { type Header } from 'tar-stream';
 import { convertOnce, type ConversionRun } from './conversion.ts';
-import { TarWriter } from './tar-writer.ts';
 
 interface HostileSpec {
   readonly label: string;
@@ -22,7 +23,9 @@ interface HostileSpec {
 }
 
 /** Bump when the droplets change, so cached ones are rebuilt. */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
+
+const EPOCH = new Date(0);
 
 const HOSTILE_SPECS: readonly HostileSpec[] = [
   { label: '500,000 entries, 16-byte names', entries: 499_999, nameBytes: 16 },
@@ -63,25 +66,33 @@ async function ensureHostileDroplet(cacheDir: string, spec: HostileSpec, log: (l
   await mkdir(cacheDir, { recursive: true });
   log(`generating the hostile droplet "${spec.label}" into ${path}`);
   const partial = `${path}.partial`;
-  const gzip = createGzip({ level: 9 });
-  const writing = pipeline(gzip, createWriteStream(partial));
-  const tar = new TarWriter(gzip);
+  let uncompressedBytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      uncompressedBytes += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const pack = tar.pack();
+  const writing = pipeline(pack, meter, createGzip({ level: 9 }), createWriteStream(partial));
+  /** Entries one after another, with back-pressure; fixed owner and mtime, so the bytes never vary. */
+  const entry = (header: Partial<Header> & { name: string }): Promise<void> =>
+    new Promise((resolve, reject) => pack.entry({ mode: 0o644, mtime: EPOCH, uid: 2000, gid: 2000, uname: 'vcap', gname: 'vcap', ...header }, (error) => (error ? reject(error) : resolve())));
   try {
-    await tar.entry({ name: './app/', type: 'directory', mode: 0o755, mtime: 0 });
+    await entry({ name: './app/', type: 'directory', mode: 0o755 });
     for (let i = 0; i < spec.entries; i += 1) {
       const name = `./app/${i}-`;
-      await tar.entry({ name: name + 'n'.repeat(spec.nameBytes - name.length), type: 'file', mode: 0o644, mtime: 0 });
+      await entry({ name: name + 'n'.repeat(spec.nameBytes - name.length), type: 'file' });
     }
-    await tar.finish();
-    gzip.end();
+    pack.finalize();
     await writing;
   } catch (error) {
-    gzip.destroy();
+    pack.destroy(error as Error);
     await writing.catch(() => undefined);
     await rm(partial, { force: true });
     throw error;
   }
-  const info: HostileDropletInfo = { label: spec.label, path, compressedBytes: (await stat(partial)).size, uncompressedBytes: tar.bytes, entries: tar.entries };
+  const info: HostileDropletInfo = { label: spec.label, path, compressedBytes: (await stat(partial)).size, uncompressedBytes, entries: spec.entries + 1 };
   await rename(partial, path);
   await writeFile(infoPath, `${JSON.stringify(info, null, 2)}\n`);
   return info;

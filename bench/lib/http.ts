@@ -11,10 +11,9 @@ import { loadavg } from 'node:os';
 import { createGzip } from 'node:zlib';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough } from 'node:stream';
 import autocannon, { type AutocannonClient, type Result } from 'autocannon';
+import tar from 'tar-stream';
 import { freePort, mustRun, startDaemon, waitUntil, type Daemon } from './processes.ts';
-import { TarWriter } from './tar-writer.ts';
 
 export const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(REPOSITORY_ROOT, 'dist', 'cli.js');
@@ -295,14 +294,12 @@ export async function buildRootfs(path: string): Promise<void> {
     await buildBusyboxRootfs(path);
     return;
   }
-  const gzip = createGzip({ level: 6 });
-  const out = new PassThrough();
-  const writing = pipeline(gzip, out, createWriteStream(path));
-  const tar = new TarWriter(gzip);
-  const mtime = Math.floor(Date.parse('2024-01-01T00:00:00Z') / 1000);
-  for (const dir of ['bin/', 'etc/', 'home/', 'home/vcap/', 'tmp/']) await tar.entry({ name: dir, type: 'directory', mode: 0o755, mtime, uid: 0, gid: 0 });
-  await tar.entry({ name: 'etc/passwd', type: 'file', mode: 0o644, mtime, uid: 0, gid: 0 }, Buffer.from('root:x:0:0:root:/root:/bin/sh\nvcap:x:2000:2000::/home/vcap:/bin/sh\n'));
-  await tar.finish();
-  gzip.end();
+  const pack = tar.pack();
+  const writing = pipeline(pack, createGzip({ level: 6 }), createWriteStream(path));
+  const owner = { uid: 0, gid: 0, uname: 'root', gname: 'root' };
+  const mtime = new Date('2024-01-01T00:00:00Z');
+  for (const dir of ['bin/', 'etc/', 'home/', 'home/vcap/', 'tmp/']) pack.entry({ name: dir, type: 'directory', mode: 0o755, mtime, ...owner });
+  pack.entry({ name: 'etc/passwd', type: 'file', mode: 0o644, mtime, ...owner }, 'root:x:0:0:root:/root:/bin/sh\nvcap:x:2000:2000::/home/vcap:/bin/sh\n');
+  pack.finalize();
   await writing;
 }

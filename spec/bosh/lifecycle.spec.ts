@@ -20,7 +20,7 @@ import { buildTar, standardDroplet } from '../support/build-droplet.ts';
 import { spawnDetached, type DetachedProcess } from '../support/clients/detached-process.ts';
 import { makeScratchDir, removeScratchDir } from '../support/clients/scratch-dir.ts';
 import { waitFor } from '../support/clients/wait-for.ts';
-import { NO_SKIP, provisionCommands } from '../support/requirements.ts';
+import { provisionCommands, skipOrFail } from '../support/requirements.ts';
 import { ensureServerBuilt } from '../support/start-registry.ts';
 import { eachDatabase, type TestDatabase } from '../support/test-database.ts';
 import { relocate, renderJob, REPOSITORY_ROOT } from './support/render-job.ts';
@@ -28,7 +28,7 @@ import { freePort } from '../support/free-port.ts';
 
 const postgres = eachDatabase().find((variant) => variant.name === 'postgres');
 const toolProblem = provisionCommands({ ruby: 'ruby', curl: 'curl' });
-const skip = NO_SKIP ? false : (toolProblem ?? (await postgres?.skipReason()) ?? false);
+const skip = skipOrFail(toolProblem) || (await postgres?.skipReason()) || false;
 
 const JOB = '/var/vcap/jobs/droplet-registry';
 const PID_FILE = '/var/vcap/sys/run/bpm/droplet-registry/droplet-registry.pid';

@@ -140,8 +140,9 @@ describe('ops-files', () => {
 
   for (const [what, names] of Object.entries(DEPLOYMENTS)) {
     describe(`a deployment with ${what}`, () => {
-      it('applies to cf-deployment, each path resolving', () => {
-        apply(names);
+      it('applies to cf-deployment, each path resolving, adding the droplet-registry job', () => {
+        const jobs = ((find(apply(names), '/instance_groups') as Array<{ jobs?: Array<{ name: string }> }>) ?? []).flatMap((group) => group.jobs ?? []);
+        assert.ok(jobs.some((job) => job.name === 'droplet-registry'), 'no instance group runs the droplet-registry job');
       });
 
       it('applies twice to the same manifest (re-running a deploy adds nothing)', () => {

@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
@@ -124,19 +125,54 @@ describe('ci/tasks', () => {
     });
   }
 
-  it('run the suites their jobs are named after', () => {
-    const script = (name: string) => readFileSync(join(REPOSITORY_ROOT, 'ci', 'tasks', name), 'utf8');
-    assert.match(script('unit.sh'), /'spec\/unit\/\*\*\/\*\.spec\.ts'/);
-    assert.match(script('integration.sh'), /'spec\/integration\/\*\*\/\*\.spec\.ts' 'spec\/bosh\/\*\.spec\.ts'/);
-    assert.match(script('integration.sh'), /postgresql/);
-    assert.match(script('e2e.sh'), /'spec\/e2e\/\*\*\/\*\.spec\.ts'/);
-    assert.match(script('e2e.sh'), /docker\.io/);
-    assert.match(script('build-release.sh'), /scripts\/build-release-inputs\.sh .*--add-blobs/);
-    assert.match(script('build-release.sh'), /bosh create-release /);
-    assert.match(readFileSync(join(REPOSITORY_ROOT, 'ci', 'tasks', 'common.sh'), 'utf8'), /DROPLET_REGISTRY_TEST_NO_SKIP=1/);
+  /**
+   * Runs a task script in a scratch build directory where every outside command (apt-get, npm,
+   * node, bosh, Postgres tools, …) is a stub that logs its arguments and whether skips are failures.
+   */
+  async function runTaskScript(name: string): Promise<string[]> {
+    const sandbox = mkdtempSync(join(tmpdir(), 'droplet-registry-ci-task-'));
+    try {
+      const calls = join(sandbox, 'calls.log');
+      const stub = (path: string, output = '') => {
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, `#!/bin/sh\necho "$(basename "$0") $* [NO_SKIP=\${DROPLET_REGISTRY_TEST_NO_SKIP:-}]" >> "$CALLS"\n${output}`, { mode: 0o755 });
+      };
+      for (const command of ['apt-get', 'npm', 'bosh', 'install', 'pg_ctlcluster', 'pg_isready', 'su']) stub(join(sandbox, 'bin', command));
+      stub(join(sandbox, 'bin', 'pg_lsclusters'), 'echo "16 main 5432 online postgres /var/lib/postgresql/16/main"\n');
+      stub(join(sandbox, 'droplet-registry', 'node_modules', '.bin', 'node'));
+      stub(join(sandbox, 'droplet-registry', 'scripts', 'build-release-inputs.sh'));
+      await run('bash', [join(REPOSITORY_ROOT, 'ci', 'tasks', name)], {
+        cwd: sandbox,
+        env: { PATH: `${join(sandbox, 'bin')}:${process.env.PATH ?? ''}`, CALLS: calls },
+      });
+      return readFileSync(calls, 'utf8').trimEnd().split('\n');
+    } finally {
+      rmSync(sandbox, { recursive: true, force: true });
+    }
+  }
+
+  it('unit.sh type-checks and runs the unit specs, with skips turned into failures', async () => {
+    const calls = await runTaskScript('unit.sh');
+    assert.ok(calls.includes('npm run typecheck [NO_SKIP=1]'), calls.join('\n'));
+    assert.equal(calls.at(-1), "node --test --test-concurrency=1 spec/unit/**/*.spec.ts [NO_SKIP=1]");
   });
 
-  it('common.sh is valid bash', async () => {
-    await run('bash', ['-n', join(REPOSITORY_ROOT, 'ci', 'tasks', 'common.sh')]);
+  it('integration.sh starts Postgres and runs the integration and BOSH specs, with skips turned into failures', async () => {
+    const calls = await runTaskScript('integration.sh');
+    assert.ok(calls.some((call) => call.startsWith('apt-get install') && call.includes(' postgresql ') && call.includes(' nginx-extras ')), calls.join('\n'));
+    assert.ok(calls.includes('pg_ctlcluster --skip-systemctl-redirect 16 main start [NO_SKIP=1]'), calls.join('\n'));
+    assert.equal(calls.at(-1), 'node --test --test-concurrency=1 spec/integration/**/*.spec.ts spec/bosh/*.spec.ts [NO_SKIP=1]');
+  });
+
+  it('e2e.sh installs docker and builds before running the end-to-end specs, with skips turned into failures', async () => {
+    const calls = await runTaskScript('e2e.sh');
+    assert.ok(calls.some((call) => call.startsWith('apt-get install') && call.includes(' docker.io ')), calls.join('\n'));
+    assert.deepEqual(calls.slice(-2), ['npm run build [NO_SKIP=1]', 'node --test --test-concurrency=1 spec/e2e/**/*.spec.ts [NO_SKIP=1]']);
+  });
+
+  it('build-release.sh adds the blobs and creates a release tarball', async () => {
+    const calls = await runTaskScript('build-release.sh');
+    assert.ok(calls.some((call) => /^build-release-inputs\.sh --output \S+ --add-blobs /.test(call)), calls.join('\n'));
+    assert.match(calls.at(-1) ?? '', /^bosh create-release --force --timestamp-version --tarball \S+\/release-tarball\/droplet-registry-\d+\.tgz /);
   });
 });

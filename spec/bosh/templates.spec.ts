@@ -536,7 +536,10 @@ describe('bad property values fail rendering with a message naming the property'
 
   it('the fs blobstore on two instances is accepted when its root is shared', async (t) => {
     if (!requireRuby(t)) return;
-    await renderJob({ properties: withProperties({ blobstore: { fs: { shared: true } } }), links: defaultLinks(2) });
+    const files = await renderJob({ properties: withProperties({ blobstore: { fs: { shared: true } } }), links: defaultLinks(2) });
+    const config = loadRendered(files['config/config.json'] as string);
+    assert.equal(config.blobstore.type, 'fs');
+    assert.equal(config.blobstore.fsRoot, '/var/vcap/store/droplet-registry/blobstore');
   });
 
   it('secrets never appear in messages', async (t) => {

@@ -20,7 +20,7 @@ import { createSkopeo, provisionSkopeo } from '../support/clients/skopeo.ts';
 import { makeScratchDir, removeScratchDir } from '../support/clients/scratch-dir.ts';
 import { waitFor } from '../support/clients/wait-for.ts';
 import { nginxBlobstoreProblem, startNginxBlobstore } from '../support/nginx-blobstore.ts';
-import { NO_SKIP } from '../support/requirements.ts';
+import { skipOrFail } from '../support/requirements.ts';
 import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, startS3Server } from '../support/s3-server.ts';
 import { startRegistry, type RunningRegistry } from '../support/start-registry.ts';
 import { eachDatabase, type TestDatabase } from '../support/test-database.ts';
@@ -69,11 +69,7 @@ const stores: Array<{ name: string; skip(): string | false; start(): Promise<Sto
   },
   {
     name: 'webdav',
-    skip: () => {
-      const problem = nginxBlobstoreProblem();
-      if (problem && NO_SKIP) throw new Error(`required by DROPLET_REGISTRY_TEST_NO_SKIP=1: ${problem}`);
-      return problem ?? false;
-    },
+    skip: () => skipOrFail(nginxBlobstoreProblem()),
     async start() {
       const nginx = await startNginxBlobstore();
       return {

@@ -78,7 +78,7 @@ export class MemoryBlobStore implements BlobStore {
     const cutoff = Date.now() - olderThanMs;
     let swept = 0;
     for (const [key, staged] of this.#staging) {
-      if (staged.createdAt < cutoff) {
+      if (staged.createdAt <= cutoff) {
         this.#staging.delete(key);
         swept += 1;
       }
@@ -89,6 +89,11 @@ export class MemoryBlobStore implements BlobStore {
   async redirectUrl(digest: string): Promise<string | null> {
     blobKey(digest);
     return null;
+  }
+
+  /** Every key the store holds, in the backends' layout (`blobs/sha256/<hex>`, `staging/<uuid>`), sorted. */
+  keys(): string[] {
+    return [...[...this.#blobs.keys()].map(blobKey), ...this.#staging.keys()].sort();
   }
 
   /** Digests of the committed blobs. */

@@ -6,7 +6,7 @@
  * as the `postgres` user when the tests run as root (initdb refuses root).
  *
  *   const problem = privatePostgresProblem() ?? throwawayCaProblem();
- *   describe('…', { skip: (!NO_SKIP && problem) || false }, () => {   // NO_SKIP: before() fails instead
+ *   describe('…', { skip: skipOrFail(problem) }, () => {   // NO_SKIP: the file fails instead
  *     let postgres: PrivatePostgres;
  *     before(async () => { postgres = await startPrivatePostgres({ tls: makeThrowawayCertificates() }); });
  *     after(() => postgres?.destroy());

@@ -8,11 +8,27 @@ import type { TestContext } from 'node:test';
 
 export const NO_SKIP = process.env.DROPLET_REGISTRY_TEST_NO_SKIP === '1';
 
-/** Skips the test (or fails it under NO_SKIP) with `reason`. Returns false so callers can `return`. */
-export function skipOrFail(t: TestContext, reason: string): false {
-  if (NO_SKIP) throw new Error(`required by DROPLET_REGISTRY_TEST_NO_SKIP=1 but unavailable: ${reason}`);
-  t.skip(reason);
-  return false;
+/**
+ * The one way a test says a tool is missing. With a test context: skips the test (or fails it
+ * under NO_SKIP) with `reason`, and returns false so callers can `return`. Without one, for
+ * `describe(…, { skip: skipOrFail(problem) })` where no context exists yet: returns the reason to
+ * skip the suite, false when there is no problem, and under NO_SKIP throws, failing the file.
+ */
+export function skipOrFail(t: TestContext, reason: string): false;
+export function skipOrFail(problem: string | null | undefined): string | false;
+export function skipOrFail(context: TestContext | string | null | undefined, reason?: string): string | false {
+  if (typeof context === 'object' && context !== null) {
+    failUnderNoSkip(reason ?? '');
+    context.skip(reason);
+    return false;
+  }
+  if (!context) return false;
+  failUnderNoSkip(context);
+  return context;
+}
+
+function failUnderNoSkip(problem: string): void {
+  if (NO_SKIP) throw new Error(`required by DROPLET_REGISTRY_TEST_NO_SKIP=1 but unavailable: ${problem}`);
 }
 
 /** Is `command` on PATH? */

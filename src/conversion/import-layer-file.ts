@@ -15,13 +15,18 @@ import { InvalidLayerFileError } from './invalid-layer-file-error.ts';
 import { OCI_LAYER_GZIP, OCI_LAYER_TAR, type LayerDescriptor } from './layer-descriptor.ts';
 import { writeStagedBlob } from './staged-write.ts';
 
-/** Copies `path` into the blobstore under its digest and describes it as a layer. */
-export async function importLayerFile(path: string, blobs: BlobStore, options: { signal?: AbortSignal } = {}): Promise<LayerDescriptor> {
+/** Copies `path` into the blobstore under its digest and describes it as a layer; `onProgress` hears the bytes read so far. */
+export async function importLayerFile(
+  path: string,
+  blobs: BlobStore,
+  options: { signal?: AbortSignal; onProgress?: (bytesRead: number) => void } = {},
+): Promise<LayerDescriptor> {
   const digest = createDigestTap();
   const content = createContentTap();
   try {
     return await writeStagedBlob(blobs, options.signal, async (writable) => {
-      await pipeline(createReadStream(path), content.stream, digest.stream, writable, { signal: options.signal });
+      const read = createByteMeter((total) => options.onProgress?.(total));
+      await pipeline(createReadStream(path), read, content.stream, digest.stream, writable, { signal: options.signal });
       const inner = content.gunzipped();
       return {
         digest: digest.digest(),

@@ -28,13 +28,21 @@ export interface BaseLayerOptions {
   readonly compressionLevel: number;
   /** Told about each file that had to be hashed (it takes a while for a real rootfs). */
   readonly onImport?: (event: { kind: 'rootfs' | 'lifecycle'; name: string; path: string; layer?: LayerDescriptor }) => void;
+  /** Told how far the copy of a rootfs being imported has got, as its chunks are read. */
+  readonly onImportProgress?: (event: { kind: 'rootfs'; name: string; path: string; bytesRead: number; totalBytes: number }) => void;
 }
 
 /** Imports (or finds already imported) every configured rootfs and the lifecycle layer. */
 export async function prepareBaseLayers(options: BaseLayerOptions): Promise<BaseLayers> {
   const rootfs = new Map<string, LayerDescriptor>();
   for (const [stack, path] of Object.entries(options.stacks)) {
-    rootfs.set(stack, await importFile(options, { kind: 'rootfs', name: stack, path }, () => importLayerFile(path, options.blobs)));
+    const file = { kind: 'rootfs', name: stack, path } as const;
+    rootfs.set(
+      stack,
+      await importFile(options, file, (totalBytes) =>
+        importLayerFile(path, options.blobs, { onProgress: (bytesRead) => options.onImportProgress?.({ ...file, bytesRead, totalBytes }) }),
+      ),
+    );
   }
   const lifecycle = options.lifecycleTarball
     ? await importFile(options, { kind: 'lifecycle', name: 'lifecycle', path: options.lifecycleTarball }, () =>
@@ -47,7 +55,7 @@ export async function prepareBaseLayers(options: BaseLayerOptions): Promise<Base
 async function importFile(
   options: BaseLayerOptions,
   file: { kind: 'rootfs' | 'lifecycle'; name: string; path: string },
-  build: () => Promise<LayerDescriptor>,
+  build: (fileSize: number) => Promise<LayerDescriptor>,
 ): Promise<LayerDescriptor> {
   const info = await stat(file.path).catch((error: NodeJS.ErrnoException) => {
     throw new Error(`${file.kind} of ${file.name}: cannot read ${file.path} (${error.code ?? error.message})`);
@@ -57,7 +65,7 @@ async function importFile(
   // Trust the record only while the blob is really there (a wiped blobstore re-imports).
   if (known && (await options.blobs.stat(known.digest))) return known;
   options.onImport?.({ ...file });
-  const layer = await build();
+  const layer = await build(info.size);
   await recordLayer(options.db, layer, file.kind);
   await recordImportedLayer(options.db, imported, layer.digest);
   options.onImport?.({ ...file, layer });

@@ -105,6 +105,36 @@ for (const database of eachDatabase()) {
       }
     });
 
+    it('documents each list parameter as the API enforces it: every enum value and bound', async () => {
+      const document = body(await call('GET', '/admin/openapi.json', null));
+      const listImages = (document.paths['/admin/images'].get.parameters as Json[]).map((parameter) => [parameter.name, parameter.schema]);
+      assert.deepEqual(Object.fromEntries(listImages).state.enum, ['pending', 'converting', 'ready', 'failed']);
+      assert.equal(Object.fromEntries(listImages).per_page.maximum, 500);
+      const checked: string[] = [];
+      for (const [path, operations] of Object.entries(document.paths as Record<string, Record<string, Json>>)) {
+        if (path.includes('{')) continue;
+        for (const { name, schema } of (operations.get?.parameters ?? []) as Json[]) {
+          const answered = async (value: unknown) => {
+            const res = await call('GET', `${path}?${name}=${String(value)}`);
+            if (res.statusCode === 400) assert.equal((ociError(res).detail as Json).parameter, name, `${path}?${name}=${String(value)}`);
+            return res.statusCode;
+          };
+          for (const value of (schema.enum ?? []) as string[]) assert.equal(await answered(value), 200, `${path}?${name}=${value} is documented`);
+          if (schema.enum) assert.equal(await answered('undocumented'), 400, `${path}?${name}=undocumented`);
+          if (schema.maximum !== undefined) {
+            assert.equal(await answered(schema.maximum), 200, `${path}?${name}=${schema.maximum} is documented`);
+            assert.equal(await answered(schema.maximum + 1), 400, `${path}?${name}=${schema.maximum + 1}`);
+          }
+          if (schema.minimum !== undefined) {
+            assert.equal(await answered(schema.minimum), 200, `${path}?${name}=${schema.minimum} is documented`);
+            assert.equal(await answered(schema.minimum - 1), 400, `${path}?${name}=${schema.minimum - 1}`);
+          }
+          checked.push(`${path}?${name}`);
+        }
+      }
+      assert.ok(checked.includes('/admin/images?per_page') && checked.includes('/admin/conversions?state'), checked.join(' '));
+    });
+
     it('lists the imported rootfs and the base layers, filtered by kind', async () => {
       const rootfs = await get('/admin/rootfs');
       assert.equal(rootfs.pagination.total_results, 1);

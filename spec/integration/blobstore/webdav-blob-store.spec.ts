@@ -7,14 +7,11 @@ import { WebDavBlobStore, type WebDavBlobStoreOptions } from '../../../src/blobs
 import { WebDavError } from '../../../src/blobstore/webdav-client.ts';
 import { digestOf, readAll, runBlobStoreContract, writeStaged } from '../../support/blob-store-contract.ts';
 import { nginxBlobstoreProblem, startNginxBlobstore, type NginxBlobstore } from '../../support/nginx-blobstore.ts';
-import { NO_SKIP } from '../../support/requirements.ts';
+import { skipOrFail } from '../../support/requirements.ts';
 
-const problem = nginxBlobstoreProblem();
-
-describe('webdav blob store (nginx as capi-release configures it)', { skip: NO_SKIP ? false : (problem ?? false) }, () => {
+describe('webdav blob store (nginx as capi-release configures it)', { skip: skipOrFail(nginxBlobstoreProblem()) }, () => {
   let nginx: NginxBlobstore;
   before(async () => {
-    if (problem) throw new Error(`required by DROPLET_REGISTRY_TEST_NO_SKIP=1 but unavailable: ${problem}`);
     nginx = await startNginxBlobstore();
   });
   after(() => nginx?.stop());

@@ -11,14 +11,14 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { standardDroplet } from '../../support/build-droplet.ts';
 import { privatePostgresProblem, startPrivatePostgres, type PrivatePostgres } from '../../support/private-postgres.ts';
-import { NO_SKIP } from '../../support/requirements.ts';
+import { skipOrFail } from '../../support/requirements.ts';
 import { buildTinyRootfs, createTestRegistry, writeDroplet } from '../../support/test-registry.ts';
 import { makeThrowawayCertificates, throwawayCaProblem, type ThrowawayCertificates } from '../../support/throwaway-ca.ts';
 
 const GUID = '44444444-4444-4444-8444-444444444444';
 const problem = privatePostgresProblem() ?? throwawayCaProblem();
 
-describe('database TLS (a private Postgres that accepts TLS sessions only)', { skip: (!NO_SKIP && problem) || false }, () => {
+describe('database TLS (a private Postgres that accepts TLS sessions only)', { skip: skipOrFail(problem) }, () => {
   let work: string;
   let dropletsDir: string;
   let rootfsPath: string;

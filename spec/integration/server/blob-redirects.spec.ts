@@ -14,7 +14,7 @@ import { openBlobStore } from '../../../src/main.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
 import { waitFor } from '../../support/clients/wait-for.ts';
 import { nginxBlobstoreProblem, startNginxBlobstore, type NginxBlobstore } from '../../support/nginx-blobstore.ts';
-import { NO_SKIP } from '../../support/requirements.ts';
+import { skipOrFail } from '../../support/requirements.ts';
 import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, startS3Server, type S3TestServer } from '../../support/s3-server.ts';
 import { buildTinyRootfs, createTestRegistry, writeDroplet, type TestRegistry } from '../../support/test-registry.ts';
 
@@ -50,11 +50,7 @@ const backends: Backend[] = [
   },
   {
     name: 'webdav',
-    skip: () => {
-      const problem = nginxBlobstoreProblem();
-      if (problem && NO_SKIP) throw new Error(`required by DROPLET_REGISTRY_TEST_NO_SKIP=1: ${problem}`);
-      return problem ?? false;
-    },
+    skip: () => skipOrFail(nginxBlobstoreProblem()),
     async start() {
       const nginx: NginxBlobstore = await startNginxBlobstore();
       return {

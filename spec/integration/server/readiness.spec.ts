@@ -15,7 +15,7 @@ import { capiSourceEnv, type CfSimulator, type SeededFoundation, seedFoundation,
 import { waitFor } from '../../support/clients/wait-for.ts';
 import { privatePostgresProblem, startPrivatePostgres, type PrivatePostgres } from '../../support/private-postgres.ts';
 import { describeFailure } from '../../../src/server/readiness.ts';
-import { NO_SKIP, skipOrFail } from '../../support/requirements.ts';
+import { skipOrFail } from '../../support/requirements.ts';
 import { buildTinyRootfs, createTestRegistry, type TestRegistry } from '../../support/test-registry.ts';
 
 interface Readiness {
@@ -128,9 +128,7 @@ describe('/readyz while the blobstore refuses writes', () => {
   });
 });
 
-const postgresProblem = privatePostgresProblem();
-
-describe('/readyz while Postgres stops and starts again', { skip: postgresProblem && !NO_SKIP ? postgresProblem : false }, () => {
+describe('/readyz while Postgres stops and starts again', { skip: skipOrFail(privatePostgresProblem()) }, () => {
   let postgres: PrivatePostgres;
   let registry: TestRegistry;
 

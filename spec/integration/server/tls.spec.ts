@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../../src/config/load-config.ts';
-import { NO_SKIP } from '../../support/requirements.ts';
+import { skipOrFail } from '../../support/requirements.ts';
 import { makeThrowawayCertificates, throwawayCaProblem, type ThrowawayCertificates } from '../../support/throwaway-ca.ts';
 import { buildTinyRootfs, createTestRegistry, type TestRegistry } from '../../support/test-registry.ts';
 
@@ -30,7 +30,7 @@ function get(url: string, ca?: string): Promise<{ status: number; body: string }
   });
 }
 
-describe('the HTTPS listener', { skip: caProblem && !NO_SKIP ? caProblem : false }, () => {
+describe('the HTTPS listener', { skip: skipOrFail(caProblem) }, () => {
   let work: string;
   let rootfs: string;
   let certs: ThrowawayCertificates;

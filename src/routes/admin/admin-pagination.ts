@@ -4,7 +4,20 @@
  * it is null. The hrefs repeat the request's filters.
  */
 import type { Request } from '@hapi/hapi';
-import type { PageRequest } from './admin-params.ts';
+
+/** Which page of a list, as `page`/`per_page` asked and as rows to skip and take. */
+export interface PageRequest {
+  readonly page: number;
+  readonly perPage: number;
+  readonly offset: number;
+  readonly limit: number;
+}
+
+/** The page a list request asks for, from its validated `page` and `per_page` (see `pageParameters`). */
+export function pageRequest(request: Request): PageRequest {
+  const { page, per_page: perPage } = request.query as { page: number; per_page: number };
+  return { page, perPage, offset: (page - 1) * perPage, limit: perPage };
+}
 
 export interface Pagination {
   readonly total_results: number;

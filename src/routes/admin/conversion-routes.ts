@@ -3,24 +3,35 @@
  * the failure reason.
  */
 import type { ServerRoute } from '@hapi/hapi';
-import { CONVERSION_STATES, listAdminConversions } from '../../db/queries/admin-conversions.ts';
+import type { AdminService } from '../../admin/admin-service.ts';
+import type { OriginSettings } from '../../auth/registry-origin.ts';
+import { CONVERSION_STATES } from '../../db/queries/admin-conversions.ts';
+import type { ConversionState } from '../../db/tables.ts';
 import { ADMIN_AUTH } from '../../server/admin-auth.ts';
-import { listBody } from './admin-pagination.ts';
-import { AdminQuery } from './admin-params.ts';
-import { baseUrl, isoTime, type AdminServices } from './admin-services.ts';
+import { listBody, pageRequest } from './admin-pagination.ts';
+import { baseUrl, isoTime } from './admin-services.ts';
+import { adminValidation, dropletGuid, oneOf, pageParameters } from './admin-validation.ts';
+import { answer, errors, listOf } from './openapi-components.ts';
 
-export function conversionRoutes(services: AdminServices): ServerRoute[] {
+export function conversionRoutes(admin: AdminService, origin: OriginSettings): ServerRoute[] {
   return [
     {
       method: 'GET',
       path: '/admin/conversions',
-      options: { auth: ADMIN_AUTH },
+      options: {
+        auth: ADMIN_AUTH,
+        id: 'listConversions',
+        description: 'Conversion attempts, most recently started first: running ones and how recent ones ended',
+        validate: adminValidation({
+          query: { state: oneOf(CONVERSION_STATES).description('Only attempts in this state'), droplet_guid: dropletGuid().description('Only attempts for this droplet'), ...pageParameters },
+        }),
+        plugins: { openapi: { responses: { '200': answer('One page of conversions', listOf('Conversion')), ...errors() } } },
+      },
       handler: async (request) => {
-        const query = new AdminQuery(request, ['state', 'droplet_guid'], { paged: true });
-        const filter = { state: query.oneOf('state', CONVERSION_STATES), dropletGuid: query.dropletGuid('droplet_guid') };
-        const page = query.page();
-        const { total, rows } = await listAdminConversions(services.db, filter, page);
-        const base = baseUrl(request, services);
+        const query = request.query as { state?: ConversionState; droplet_guid?: string };
+        const page = pageRequest(request);
+        const { total, rows } = await admin.listConversions({ state: query.state, dropletGuid: query.droplet_guid }, page);
+        const base = baseUrl(request, origin);
         return listBody(
           request,
           base,

@@ -4,21 +4,24 @@
  * the rest of the admin API.
  */
 import type { ServerRoute } from '@hapi/hapi';
-import { RegistryError } from '../../errors/registry-error.ts';
+import Joi from 'joi';
+import type { AdminService } from '../../admin/admin-service.ts';
 import { ADMIN_AUTH } from '../../server/admin-auth.ts';
-import { AdminQuery } from './admin-params.ts';
-import type { AdminServices } from './admin-services.ts';
+import { adminValidation } from './admin-validation.ts';
+import { answer, errors, ref } from './openapi-components.ts';
 
-export function gcRoute(services: AdminServices): ServerRoute {
+export function gcRoute(admin: AdminService): ServerRoute {
   return {
     method: 'POST',
     path: '/admin/gc',
-    options: { auth: ADMIN_AUTH },
-    handler: async (request) => {
-      const dryRun = new AdminQuery(request, ['dry_run']).boolean('dry_run', true);
-      if (!services.gc) throw new RegistryError('UNAVAILABLE', 'garbage collection is not available in this registry');
-      return snakeCaseKeys(await services.gc.collect({ dryRun }));
+    options: {
+      auth: ADMIN_AUTH,
+      id: 'collectGarbage',
+      description: 'Runs garbage collection now; a dry run (nothing removed, the report says what would be) unless dry_run=false',
+      validate: adminValidation({ query: { dry_run: Joi.boolean().default(true).description('false: really remove') } }),
+      plugins: { openapi: { responses: { '200': answer('What was (or would be) removed', ref('GcReport')), ...errors('Unavailable') } } },
     },
+    handler: async (request) => snakeCaseKeys(await admin.collectGarbage({ dryRun: (request.query as { dry_run: boolean }).dry_run })),
   };
 }
 

@@ -4,13 +4,16 @@
  * lifecycle it was built with (a patched rootfs makes a new one), so `/admin/images/{droplet_guid}`
  * is the list of that droplet's images.
  */
-import type { Request, ResponseToolkit, ServerRoute } from '@hapi/hapi';
-import { ADMIN_IMAGE_STATES, deleteDropletImages, findDropletImages, listAdminImages, type AdminImageRow } from '../../db/queries/admin-images.ts';
-import { RegistryError } from '../../errors/registry-error.ts';
+import type { Request, ServerRoute } from '@hapi/hapi';
+import Joi from 'joi';
+import type { AdminService } from '../../admin/admin-service.ts';
+import type { OriginSettings } from '../../auth/registry-origin.ts';
+import { ADMIN_IMAGE_STATES, type AdminImageRow, type AdminImageState } from '../../db/queries/admin-images.ts';
 import { ADMIN_AUTH } from '../../server/admin-auth.ts';
-import { listBody } from './admin-pagination.ts';
-import { AdminQuery, dropletGuidParam, refuseQuery } from './admin-params.ts';
-import { baseUrl, isoTime, type AdminServices } from './admin-services.ts';
+import { listBody, pageRequest } from './admin-pagination.ts';
+import { baseUrl, isoTime } from './admin-services.ts';
+import { adminValidation, appGuid, digest, dropletGuid, oneOf, pageParameters } from './admin-validation.ts';
+import { answer, errors, json, listOf, ref } from './openapi-components.ts';
 
 /** The admin API's view of one image. */
 function presentImage(image: AdminImageRow, base: string) {
@@ -44,89 +47,126 @@ function presentImage(image: AdminImageRow, base: string) {
   };
 }
 
-async function dropletBody(services: AdminServices, request: Request, dropletGuid: string) {
-  const images = await findDropletImages(services.db, dropletGuid);
-  if (images.length === 0) throw new RegistryError('MANIFEST_UNKNOWN', `no image of droplet ${dropletGuid} in this registry`, { detail: { droplet_guid: dropletGuid } });
-  const base = baseUrl(request, services);
-  return { droplet_guid: dropletGuid, app_guid: images[0]?.appGuid, images: images.map((image) => presentImage(image, base)) };
+/** The `{droplet_guid}` path parameter. */
+const DROPLET_PARAMS = { droplet_guid: dropletGuid().description('The droplet guid') };
+const dropletGuidOf = (request: Request) => (request.params as { droplet_guid: string }).droplet_guid;
+
+interface ImagesQuery {
+  readonly app_guid?: string;
+  readonly droplet_guid?: string;
+  readonly state?: AdminImageState;
+  readonly layer_digest?: string;
 }
 
-export function imageRoutes(services: AdminServices): ServerRoute[] {
+export function imageRoutes(admin: AdminService, origin: OriginSettings): ServerRoute[] {
+  /** The droplet's images, as the droplet resource shows them. */
+  const dropletBody = async (request: Request, dropletGuid: string) => {
+    const images = await admin.dropletImages(dropletGuid);
+    const base = baseUrl(request, origin);
+    return { droplet_guid: dropletGuid, app_guid: images[0]?.appGuid, images: images.map((image) => presentImage(image, base)) };
+  };
   return [
     {
       method: 'GET',
       path: '/admin/images',
-      options: { auth: ADMIN_AUTH },
+      options: {
+        auth: ADMIN_AUTH,
+        id: 'listImages',
+        description: 'Images, newest first',
+        validate: adminValidation({
+          query: {
+            app_guid: appGuid().description('Only images of this app'),
+            droplet_guid: dropletGuid().description('Only images of this droplet'),
+            state: oneOf(ADMIN_IMAGE_STATES).description('Only images in this state'),
+            layer_digest: digest().description('Only images whose manifest references this blob'),
+            ...pageParameters,
+          },
+        }),
+        plugins: { openapi: { responses: { '200': answer('One page of images', listOf('Image')), ...errors() } } },
+      },
       handler: async (request) => {
-        const query = new AdminQuery(request, ['app_guid', 'droplet_guid', 'state', 'layer_digest'], { paged: true });
-        const filter = { appGuid: query.appGuid('app_guid'), dropletGuid: query.dropletGuid('droplet_guid'), state: query.oneOf('state', ADMIN_IMAGE_STATES), layerDigest: query.digest('layer_digest') };
-        const page = query.page();
-        const { total, rows } = await listAdminImages(services.db, filter, page);
-        const base = baseUrl(request, services);
+        const query = request.query as ImagesQuery;
+        const page = pageRequest(request);
+        const filter = { appGuid: query.app_guid, dropletGuid: query.droplet_guid, state: query.state, layerDigest: query.layer_digest };
+        const { total, rows } = await admin.listImages(filter, page);
+        const base = baseUrl(request, origin);
         return listBody(request, base, page, total, rows.map((image) => presentImage(image, base)));
       },
     },
     {
       method: 'GET',
       path: '/admin/images/{droplet_guid}',
-      options: { auth: ADMIN_AUTH },
-      handler: async (request) => {
-        refuseQuery(request);
-        return dropletBody(services, request, dropletGuidParam(request));
+      options: {
+        auth: ADMIN_AUTH,
+        id: 'getDropletImages',
+        description: "A droplet's images (one per rootfs and lifecycle it was built with), newest first",
+        validate: adminValidation({ params: DROPLET_PARAMS }),
+        plugins: { openapi: { responses: { '200': answer("The droplet's images", ref('DropletImages')), ...errors('NotFound') } } },
       },
+      handler: async (request) => dropletBody(request, dropletGuidOf(request)),
     },
     {
       method: 'POST',
       path: '/admin/images/{droplet_guid}/convert',
-      options: { auth: ADMIN_AUTH },
-      handler: async (request, h) => convert(services, request, h),
+      options: {
+        auth: ADMIN_AUTH,
+        id: 'convertDroplet',
+        description:
+          'Converts the droplet (looked up in Cloud Controller or the droplets folder) on the configured rootfs and lifecycle, in the background: a failed image gets a new attempt, retryable or not; a ready one only with force=true. 409 when the image is ready (without force) or the droplet cannot become an image here.',
+        validate: adminValidation({ params: DROPLET_PARAMS, query: { force: Joi.boolean().default(false).description('Convert a ready image again') } }),
+        plugins: {
+          openapi: {
+            responses: {
+              '202': {
+                description: 'Conversion requested (or already under way); Location is the droplet images resource to poll',
+                headers: { Location: { schema: { type: 'string', format: 'uri' } } },
+                content: json({ allOf: [ref('DropletImages'), { type: 'object', properties: { conversion: { enum: ['requested', 'already-converting'] } } }] }),
+              },
+              ...errors('NotFound', 'Conflict', 'Unavailable'),
+            },
+          },
+        },
+      },
+      // 202 with the droplet's images: the conversion runs in the background.
+      handler: async (request, h) => {
+        const dropletGuid = dropletGuidOf(request);
+        const conversion = await admin.convertDroplet(dropletGuid, { force: (request.query as { force: boolean }).force });
+        const body = await dropletBody(request, dropletGuid);
+        return h
+          .response({ conversion, ...body })
+          .code(202)
+          .header('Location', `${baseUrl(request, origin)}/admin/images/${encodeURIComponent(dropletGuid)}`);
+      },
     },
     {
       method: 'DELETE',
       path: '/admin/images/{droplet_guid}',
-      options: { auth: ADMIN_AUTH },
+      options: {
+        auth: ADMIN_AUTH,
+        id: 'deleteDropletImages',
+        description:
+          "Removes the droplet's image rows (their blob references and conversion records go with them; blobs are left to garbage collection). The next pull converts the droplet again.",
+        validate: adminValidation({ params: DROPLET_PARAMS }),
+        plugins: {
+          openapi: {
+            responses: {
+              '200': answer('The images removed', {
+                type: 'object',
+                properties: {
+                  droplet_guid: { type: 'string' },
+                  images_removed: { type: 'array', items: { type: 'object', properties: { id: { type: 'integer' }, state: { type: 'string' }, manifest_digest: { type: ['string', 'null'] } } } },
+                },
+              }),
+              ...errors('NotFound', 'Conflict'),
+            },
+          },
+        },
+      },
       handler: async (request) => {
-        refuseQuery(request);
-        const dropletGuid = dropletGuidParam(request);
-        const result = await deleteDropletImages(services.db, dropletGuid);
-        if (result.outcome === 'absent') throw new RegistryError('MANIFEST_UNKNOWN', `no image of droplet ${dropletGuid} in this registry`, { detail: { droplet_guid: dropletGuid } });
-        if (result.outcome === 'busy') {
-          throw new RegistryError('CONFLICT', `droplet ${dropletGuid} is being converted; delete its images once the conversion has ended`, {
-            detail: { droplet_guid: dropletGuid, converting_image_ids: result.imageIds },
-          });
-        }
-        // This instance's warm-pull cache forgets them now; other instances' entries expire within a minute.
-        services.images.readyImages.evictDroplet(dropletGuid);
-        return {
-          droplet_guid: dropletGuid,
-          images_removed: result.images.map((image) => ({ id: image.id, state: image.state, manifest_digest: image.manifestDigest })),
-        };
+        const dropletGuid = dropletGuidOf(request);
+        const removed = await admin.deleteDropletImages(dropletGuid);
+        return { droplet_guid: dropletGuid, images_removed: removed.map((image) => ({ id: image.id, state: image.state, manifest_digest: image.manifestDigest })) };
       },
     },
   ];
-}
-
-/** 202 with the droplet's images once a conversion is requested (it runs in the background). */
-async function convert(services: AdminServices, request: Request, h: ResponseToolkit) {
-  const force = new AdminQuery(request, ['force']).boolean('force', false);
-  const dropletGuid = dropletGuidParam(request);
-  const found = await services.source.lookupDroplet(dropletGuid);
-  if (!found) throw new RegistryError('MANIFEST_UNKNOWN', `droplet ${dropletGuid} not found in the droplet source`, { detail: { droplet_guid: dropletGuid } });
-  let outcome;
-  try {
-    outcome = await services.images.convertDropletNow(found.app, found.droplet, { force });
-  } catch (error) {
-    // The droplet is there but cannot become an image here (not STAGED, docker, no rootfs for its stack).
-    if (error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN') throw new RegistryError('CONFLICT', error.message, { detail: error.detail });
-    throw error;
-  }
-  if (outcome === 'ready') {
-    throw new RegistryError('CONFLICT', `the image of droplet ${dropletGuid} is ready; add force=true to convert it again`, { detail: { droplet_guid: dropletGuid, state: 'ready' } });
-  }
-  const body = await dropletBody(services, request, dropletGuid);
-  const location = `${baseUrl(request, services)}/admin/images/${encodeURIComponent(dropletGuid)}`;
-  return h
-    .response({ conversion: outcome === 'requested' ? 'requested' : 'already-converting', ...body })
-    .code(202)
-    .header('Location', location);
 }

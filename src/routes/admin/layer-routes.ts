@@ -4,15 +4,15 @@
  * the blob is really there (`present`): the list would cost one blobstore request per layer.
  */
 import type { ServerRoute } from '@hapi/hapi';
-import { findAdminLayer, findLayerDropletGuids, LAYER_KINDS, listAdminLayers, type AdminLayerRow } from '../../db/queries/admin-layers.ts';
-import { RegistryError } from '../../errors/registry-error.ts';
+import type { AdminService } from '../../admin/admin-service.ts';
+import type { OriginSettings } from '../../auth/registry-origin.ts';
+import { LAYER_KINDS, type AdminLayerRow } from '../../db/queries/admin-layers.ts';
+import type { LayerKind } from '../../db/tables.ts';
 import { ADMIN_AUTH } from '../../server/admin-auth.ts';
-import { listBody } from './admin-pagination.ts';
-import { AdminQuery, digestParam, refuseQuery } from './admin-params.ts';
-import { baseUrl, isoTime, type AdminServices } from './admin-services.ts';
-
-/** How many droplet guids the single-layer resource lists; all of them are one `images` href away. */
-const DROPLET_GUIDS_SHOWN = 100;
+import { listBody, pageRequest } from './admin-pagination.ts';
+import { baseUrl, isoTime } from './admin-services.ts';
+import { adminValidation, digest, oneOf, pageParameters } from './admin-validation.ts';
+import { answer, errors, listOf, ref } from './openapi-components.ts';
 
 function presentLayer(layer: AdminLayerRow, base: string) {
   return {
@@ -31,43 +31,41 @@ function presentLayer(layer: AdminLayerRow, base: string) {
   };
 }
 
-export function layerRoutes(services: AdminServices): ServerRoute[] {
+export function layerRoutes(admin: AdminService, origin: OriginSettings): ServerRoute[] {
   return [
     {
       method: 'GET',
       path: '/admin/layers',
-      options: { auth: ADMIN_AUTH },
+      options: {
+        auth: ADMIN_AUTH,
+        id: 'listLayers',
+        description: 'Layers (rootfs, droplet, lifecycle), newest first. Does not ask the blobstore whether each blob is present: see getLayer.',
+        validate: adminValidation({ query: { kind: oneOf(LAYER_KINDS).description('Only layers of this kind'), ...pageParameters } }),
+        plugins: { openapi: { responses: { '200': answer('One page of layers', listOf('Layer')), ...errors() } } },
+      },
       handler: async (request) => {
-        const query = new AdminQuery(request, ['kind'], { paged: true });
-        const kind = query.oneOf('kind', LAYER_KINDS);
-        const page = query.page();
-        const { total, rows } = await listAdminLayers(services.db, { kind }, page);
-        const base = baseUrl(request, services);
+        const { kind } = request.query as { kind?: LayerKind };
+        const page = pageRequest(request);
+        const { total, rows } = await admin.listLayers({ kind }, page);
+        const base = baseUrl(request, origin);
         return listBody(request, base, page, total, rows.map((layer) => presentLayer(layer, base)));
       },
     },
     {
       method: 'GET',
       path: '/admin/layers/{digest}',
-      options: { auth: ADMIN_AUTH },
+      options: {
+        auth: ADMIN_AUTH,
+        id: 'getLayer',
+        description: 'One layer, whether its blob is in the blobstore, and the droplets whose images use it',
+        validate: adminValidation({ params: { digest: digest().description('The layer blob digest') } }),
+        plugins: { openapi: { responses: { '200': answer('The layer', ref('LayerDetail')), ...errors('NotFound', 'Unavailable') } } },
+      },
       handler: async (request) => {
-        refuseQuery(request);
-        const digest = digestParam(request);
-        const layer = await findAdminLayer(services.db, digest);
-        if (!layer) throw new RegistryError('BLOB_UNKNOWN', `no layer ${digest} in this registry`, { detail: { digest } });
-        const [present, dropletGuids] = await Promise.all([isPresent(services, digest), findLayerDropletGuids(services.db, digest, DROPLET_GUIDS_SHOWN)]);
-        const shown = presentLayer(layer, baseUrl(request, services));
+        const { layer, present, dropletGuids } = await admin.layer((request.params as { digest: string }).digest);
+        const shown = presentLayer(layer, baseUrl(request, origin));
         return { ...shown, present, images: { ...shown.images, droplet_guids: dropletGuids } };
       },
     },
   ];
-}
-
-/** Whether the blobstore has the blob; UNAVAILABLE when it cannot say. */
-async function isPresent(services: AdminServices, digest: string): Promise<boolean> {
-  try {
-    return (await services.blobs.stat(digest)) !== null;
-  } catch (error) {
-    throw new RegistryError('UNAVAILABLE', `the blobstore did not answer whether it has ${digest}: ${(error as Error).message}`, { retryAfter: 5, cause: error });
-  }
 }

@@ -3,25 +3,31 @@
  * them the registry builds new images on now.
  */
 import type { ServerRoute } from '@hapi/hapi';
-import { listImportedLayers } from '../../db/queries/admin-rootfs.ts';
+import type { AdminService } from '../../admin/admin-service.ts';
+import type { OriginSettings } from '../../auth/registry-origin.ts';
 import { ADMIN_AUTH } from '../../server/admin-auth.ts';
-import { listBody } from './admin-pagination.ts';
-import { AdminQuery } from './admin-params.ts';
-import { baseUrl, isoTime, type AdminServices } from './admin-services.ts';
+import { listBody, pageRequest } from './admin-pagination.ts';
+import { baseUrl, isoTime } from './admin-services.ts';
+import { adminValidation, oneOf, pageParameters } from './admin-validation.ts';
+import { answer, errors, listOf } from './openapi-components.ts';
 
-export function rootfsRoutes(services: AdminServices): ServerRoute[] {
+export function rootfsRoutes(admin: AdminService, origin: OriginSettings): ServerRoute[] {
   return [
     {
       method: 'GET',
       path: '/admin/rootfs',
-      options: { auth: ADMIN_AUTH },
+      options: {
+        auth: ADMIN_AUTH,
+        id: 'listImportedRootfs',
+        description: 'Rootfs and lifecycle files imported as layers (one per version), newest import first; current says which ones new images are built on',
+        validate: adminValidation({ query: { kind: oneOf(['rootfs', 'lifecycle']).description('Only files of this kind'), ...pageParameters } }),
+        plugins: { openapi: { responses: { '200': answer('One page of imported files', listOf('ImportedLayer')), ...errors() } } },
+      },
       handler: async (request) => {
-        const query = new AdminQuery(request, ['kind'], { paged: true });
-        const kind = query.oneOf('kind', ['rootfs', 'lifecycle'] as const);
-        const page = query.page();
-        const { total, rows } = await listImportedLayers(services.db, { kind }, page);
-        const { rootfs, lifecycle } = services.baseLayers;
-        const base = baseUrl(request, services);
+        const { kind } = request.query as { kind?: 'rootfs' | 'lifecycle' };
+        const page = pageRequest(request);
+        const { total, rows } = await admin.listImportedLayers({ kind }, page);
+        const base = baseUrl(request, origin);
         return listBody(
           request,
           base,
@@ -37,8 +43,7 @@ export function rootfsRoutes(services: AdminServices): ServerRoute[] {
             layer_digest: imported.layerDigest,
             layer_size: imported.layerSize,
             imported_at: isoTime(imported.importedAt),
-            // The version new images are built on: the layer configured now for that stack (or the lifecycle).
-            current: imported.kind === 'rootfs' ? rootfs.get(imported.name)?.digest === imported.layerDigest : lifecycle.digest === imported.layerDigest,
+            current: imported.current,
             links: { layer: { href: `${base}/admin/layers/${imported.layerDigest}` } },
           })),
         );

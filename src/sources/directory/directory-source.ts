@@ -2,15 +2,23 @@
  * The directory source: droplets saved on disk (e.g. with `cf download-droplet`), laid out as
  *
  *   <DROPLETS_DIR>/<org>/<space>/<app>/
- *     <droplet-guid>.tgz          the droplet (`droplet_<guid>.tgz`, cf download-droplet's name, works too)
+ *     <droplet-guid>.tgz          the droplet (`droplet_<guid>.tgz`, cf download-droplet's name, works too;
+ *                                 `droplet.tgz`, no guid at all, gets one derived from the names: see below)
  *     <droplet-guid>.json         optional: the droplet's facts in the shape of a CAPI v3 droplet
  *                                 (state, stack, process_types, buildpacks, created_at, lifecycle, checksum)
  *     current                     optional: a text file holding the guid of the current droplet
  *
  * `latest` is the droplet named in `current`; without that file, the STAGED droplet created last
- * (sidecar `created_at`, else the file's mtime; ties broken by guid). Org, space and app names
- * match through their repository form (see repository-names.ts). Guids of orgs, spaces and apps
- * are derived from their names (name-based UUIDs), so they are stable across restarts.
+ * (sidecar `created_at`, else the file's mtime; ties broken by guid). The droplet's `created_at`
+ * itself (the image's `created`) is the sidecar's, else the newest mtime inside the droplet
+ * (newest-entry-time.ts): images depend on the droplet's bytes, not on when the file was copied.
+ * `latest` keeps the file's mtime because "the droplet copied in last is the latest" is what people
+ * expect of a folder, and it spares reading every droplet to pick one.
+ *
+ * Org, space and app names match through their repository form (see repository-names.ts). Guids
+ * of orgs, spaces and apps are derived from their names (name-based UUIDs), so they are stable
+ * across restarts; so is the guid of a droplet saved without one (`droplet.tgz`), derived from the
+ * app's names and the file name, so two apps' `droplet.tgz` never share a tag or a cached image.
  *
  * Directory listings, `current` and the sidecars are read once and then reused while a `stat`
  * says they are unchanged (unchanged-path-cache.ts), so a warm pull costs a few `stat`s rather
@@ -21,17 +29,24 @@ import { createReadStream, type Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import { RegistryError } from '../../errors/registry-error.ts';
 import { verifyChecksum } from '../checksum-verifier.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../droplet-source.ts';
 import { pickRepositoryComponent, type NameLevel } from '../repository-names.ts';
+import { newestEntryTime } from './newest-entry-time.ts';
 import { UnchangedPathCache } from './unchanged-path-cache.ts';
 
 const DROPLET_FILE = /^(?:droplet_)?([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})\.(?:tgz|tar\.gz)$/;
 
+/** The stem of a droplet saved without a guid (`droplet.tgz`): such a file gets a derived guid. */
+const UNNAMED_DROPLET_STEM = 'droplet';
+
 interface DropletFile {
   readonly guid: string;
   readonly path: string;
+  /** `<stem>.json`, next to the droplet. */
+  readonly sidecarName: string;
 }
 
 /** What a directory holds: its subdirectories, and the names of all its entries. */
@@ -42,6 +57,15 @@ interface Listing {
 
 /** Paths remembered per cache: far more than the apps a folder holds, still a few MB at most. */
 const MAX_CACHED_PATHS = 20_000;
+
+/**
+ * Tar entries read for a droplet's `created_at` (when no sidecar has one): more than droplets
+ * hold (a large node app has tens of thousands of files); past it, the newest mtime seen so far.
+ */
+export const MAX_ENTRIES_FOR_CREATED_AT = 200_000;
+
+/** `created_at` of a droplet without sidecar `created_at` whose tar cannot be read or holds no mtime. */
+export const UNKNOWN_CREATED_AT = '1970-01-01T00:00:00Z';
 
 interface SidecarDroplet {
   state?: string;
@@ -59,10 +83,15 @@ export class DirectorySource implements DropletSource {
   readonly #listings = new UnchangedPathCache(readListing, { maxEntries: MAX_CACHED_PATHS });
   readonly #currentFiles = new UnchangedPathCache((path) => readFile(path, 'utf8'), { maxEntries: MAX_CACHED_PATHS });
   readonly #sidecars = new UnchangedPathCache(async (path) => parseSidecar(await readFile(path, 'utf8'), path), { maxEntries: MAX_CACHED_PATHS });
+  readonly #contentTimes = new UnchangedPathCache((path) => this.#readContentTime(path), { maxEntries: MAX_CACHED_PATHS });
+  readonly #logger: Logger;
+  /** Droplet files already warned about for having no guid in their name (one per such file). */
+  readonly #warnedUnnamed = new Set<string>();
 
-  constructor(options: { root: string; defaultStack: string }) {
+  constructor(options: { root: string; defaultStack: string; logger: Logger }) {
     this.#root = options.root;
     this.#defaultStack = options.defaultStack;
+    this.#logger = options.logger;
   }
 
   async findApp(org: string, space: string, app: string): Promise<AppRef> {
@@ -96,10 +125,13 @@ export class DirectorySource implements DropletSource {
         )
       : null;
     if (current) return this.#findDropletIn(app, listing, current);
-    const staged = await this.#stagedDropletsIn(app, listing);
-    const newest = staged.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.guid.localeCompare(a.guid))[0];
+    const staged = await this.#stagedFilesIn(app, listing);
+    const ordered = await Promise.all(
+      staged.map(async (droplet) => ({ ...droplet, order: droplet.sidecar.created_at ?? isoSeconds((await stat(droplet.file.path)).mtime) })),
+    );
+    const newest = ordered.sort((a, b) => b.order.localeCompare(a.order) || b.file.guid.localeCompare(a.file.guid))[0];
     if (!newest) throw new RegistryError('MANIFEST_UNKNOWN', `app ${app.name} has no current droplet`);
-    return newest;
+    return this.#factsFrom(app, newest.file, newest.sidecar);
   }
 
   async findDroplet(app: AppRef, dropletGuid: string): Promise<DropletFacts> {
@@ -161,9 +193,24 @@ export class DirectorySource implements DropletSource {
   #dropletFilesIn(app: AppRef, listing: Listing): DropletFile[] {
     const dir = this.#appDir(app);
     return [...listing.names].flatMap((name) => {
-      const guid = DROPLET_FILE.exec(name)?.[1];
-      return guid ? [{ guid, path: join(dir, name) }] : [];
+      const stem = DROPLET_FILE.exec(name)?.[1];
+      if (!stem) return [];
+      const path = join(dir, name);
+      const sidecarName = `${stem}.json`;
+      if (stem.toLowerCase() !== UNNAMED_DROPLET_STEM) return [{ guid: stem, path, sidecarName }];
+      const guid = nameBasedGuid('droplet', app.org.name, app.space.name, app.name, name);
+      this.#warnUnnamedOnce(path, guid);
+      return [{ guid, path, sidecarName }];
     });
+  }
+
+  #warnUnnamedOnce(path: string, guid: string): void {
+    if (this.#warnedUnnamed.has(path)) return;
+    this.#warnedUnnamed.add(path);
+    this.#logger.warn(
+      { event: 'directory.droplet_without_guid', file: path, tag: guid },
+      `droplet ${path} has no guid in its name; it is served as tag ${guid} (name it <droplet-guid>.tgz to choose the tag)`,
+    );
   }
 
   async #findDropletIn(app: AppRef, listing: Listing, dropletGuid: string): Promise<DropletFacts> {
@@ -175,20 +222,31 @@ export class DirectorySource implements DropletSource {
   }
 
   async #stagedDropletsIn(app: AppRef, listing: Listing): Promise<DropletFacts[]> {
-    const facts = await Promise.all(this.#dropletFilesIn(app, listing).map((file) => this.#facts(app, file, listing)));
-    return facts.filter((droplet) => droplet.state === 'STAGED');
+    const staged = await this.#stagedFilesIn(app, listing);
+    return Promise.all(staged.map(({ file, sidecar }) => this.#factsFrom(app, file, sidecar)));
+  }
+
+  /** The app's STAGED droplet files, with their sidecars. */
+  async #stagedFilesIn(app: AppRef, listing: Listing): Promise<Array<{ file: DropletFile; sidecar: SidecarDroplet }>> {
+    const files = await Promise.all(this.#dropletFilesIn(app, listing).map(async (file) => ({ file, sidecar: await this.#sidecar(app, file, listing) })));
+    return files.filter(({ sidecar }) => (sidecar.state ?? 'STAGED') === 'STAGED');
   }
 
   async #facts(app: AppRef, file: DropletFile, listing?: Listing): Promise<DropletFacts> {
-    const sidecarName = `${file.guid}.json`;
-    const hasSidecar = (listing ?? (await this.#appListing(app))).names.has(sidecarName);
-    const sidecar: SidecarDroplet = hasSidecar
-      ? await this.#sidecars.get(join(this.#appDir(app), sidecarName)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return {}; // removed since the listing
-          throw error;
-        })
-      : {};
-    const createdAt = sidecar.created_at ?? (await stat(file.path)).mtime.toISOString().replace(/\.\d+Z$/, 'Z');
+    return this.#factsFrom(app, file, await this.#sidecar(app, file, listing));
+  }
+
+  async #sidecar(app: AppRef, file: DropletFile, listing?: Listing): Promise<SidecarDroplet> {
+    const hasSidecar = (listing ?? (await this.#appListing(app))).names.has(file.sidecarName);
+    if (!hasSidecar) return {};
+    return this.#sidecars.get(join(this.#appDir(app), file.sidecarName)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return {}; // removed since the listing
+      throw error;
+    });
+  }
+
+  async #factsFrom(app: AppRef, file: DropletFile, sidecar: SidecarDroplet): Promise<DropletFacts> {
+    const createdAt = sidecar.created_at ?? (await this.#contentTimes.get(file.path));
     return {
       guid: file.guid,
       appGuid: app.guid,
@@ -201,6 +259,33 @@ export class DirectorySource implements DropletSource {
       checksum: sidecar.checksum ?? null,
     };
   }
+
+  /** The droplet's `created_at` from its content (see newest-entry-time.ts); UNKNOWN_CREATED_AT, with a warning, when it has none. */
+  async #readContentTime(path: string): Promise<string> {
+    try {
+      const { newest, complete } = await newestEntryTime(path, MAX_ENTRIES_FOR_CREATED_AT);
+      if (!complete) {
+        this.#logger.warn(
+          { event: 'directory.created_at_partial', file: path, entries: MAX_ENTRIES_FOR_CREATED_AT },
+          `droplet ${path} has more than ${MAX_ENTRIES_FOR_CREATED_AT} entries; its created_at is the newest mtime among the first of them`,
+        );
+      }
+      if (newest) return isoSeconds(newest);
+      this.#logger.warn({ event: 'directory.created_at_unknown', file: path }, `droplet ${path} has no entry with an mtime; its created_at is ${UNKNOWN_CREATED_AT}`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).syscall) throw error; // the file itself: gone, unreadable
+      this.#logger.warn(
+        { event: 'directory.created_at_unknown', file: path, error: (error as Error).message },
+        `droplet ${path} is not a readable .tgz (${(error as Error).message}); its created_at is ${UNKNOWN_CREATED_AT}`,
+      );
+    }
+    return UNKNOWN_CREATED_AT;
+  }
+}
+
+/** ISO 8601 to the second, as CAPI writes `created_at`. */
+function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 const EMPTY_LISTING: Listing = { directories: [], names: new Set() };

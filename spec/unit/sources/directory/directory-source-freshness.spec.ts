@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { DirectorySource } from '../../../../src/sources/directory/directory-source.ts';
 
 /**
@@ -18,7 +19,7 @@ describe('DirectorySource freshness', () => {
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'droplets-fresh-'));
-    source = new DirectorySource({ root, defaultStack: 'cflinuxfs4' });
+    source = new DirectorySource({ root, defaultStack: 'cflinuxfs4', logger: pino({ level: 'silent' }) });
     await mkdir(app(), { recursive: true });
     await writeFile(join(app(), 'aaa.tgz'), 'droplet a');
     await writeFile(join(app(), 'aaa.json'), JSON.stringify({ created_at: '2024-01-01T00:00:00Z' }));

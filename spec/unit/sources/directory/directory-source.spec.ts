@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { RegistryError } from '../../../../src/errors/registry-error.ts';
-import { DirectorySource } from '../../../../src/sources/directory/directory-source.ts';
+import { DirectorySource, UNKNOWN_CREATED_AT } from '../../../../src/sources/directory/directory-source.ts';
+import { buildDroplet } from '../../../support/build-droplet.ts';
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -21,15 +23,22 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
 describe('DirectorySource', () => {
   let root: string;
   let source: DirectorySource;
+  const logs: Array<{ event?: string; file?: string; tag?: string }> = [];
   const appDir = (...parts: string[]) => join(root, ...parts);
+  const warnings = (event: string) => logs.filter((line) => line.event === event);
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'droplets-'));
-    source = new DirectorySource({ root, defaultStack: 'cflinuxfs4' });
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+    source = new DirectorySource({ root, defaultStack: 'cflinuxfs4', logger });
     // "My Org"/dev/"Hello App": names outside the OCI grammar, reached through their repository form.
     const hello = appDir('My Org', 'dev', 'Hello App');
     await mkdir(hello, { recursive: true });
-    await writeFile(join(hello, 'droplet_aaa.tgz'), 'droplet a'); // cf download-droplet's name
+    // cf download-droplet's name; its newest entry is from 2021-05-01.
+    await writeFile(join(hello, 'droplet_aaa.tgz'), await buildDroplet([
+      { name: './app/', type: 'directory', mtime: new Date('2021-05-01T00:00:00Z') },
+      { name: './app/run.sh', content: 'a', mtime: new Date('2021-04-01T00:00:00Z') },
+    ]));
     await writeFile(join(hello, 'bbb.tgz'), 'droplet b');
     await writeFile(join(hello, 'bbb.json'), JSON.stringify({ state: 'STAGED', stack: 'cflinuxfs3', created_at: '2020-01-01T00:00:00Z', process_types: { web: 'node server.js' } }));
     await writeFile(join(hello, 'ccc.tgz'), 'droplet c');
@@ -60,7 +69,7 @@ describe('DirectorySource', () => {
     assert.equal(await codeOf(source.findApp('my-org', 'dev', 'twin')), 'NAME_UNKNOWN');
   });
 
-  it('reads droplet facts from the sidecar JSON, else defaults and the file mtime', async () => {
+  it('reads droplet facts from the sidecar JSON, else defaults and the newest mtime inside the droplet', async () => {
     const app = await source.findApp('my-org', 'dev', 'hello-app');
     const b = await source.findDroplet(app, 'bbb');
     assert.equal(b.stack, 'cflinuxfs3');
@@ -70,11 +79,11 @@ describe('DirectorySource', () => {
     assert.equal(a.stack, 'cflinuxfs4');
     assert.equal(a.state, 'STAGED');
     assert.equal(a.lifecycleType, 'buildpack');
-    assert.equal(a.createdAt, '2021-06-01T00:00:00Z');
+    assert.equal(a.createdAt, '2021-05-01T00:00:00Z', 'not the file mtime (2021-06-01)');
     assert.equal(await codeOf(source.findDroplet(app, 'zzz')), 'MANIFEST_UNKNOWN');
   });
 
-  it('lists only STAGED droplets, and takes the newest of them as latest', async () => {
+  it('lists only STAGED droplets, and takes the newest of them (sidecar created_at, else file mtime) as latest', async () => {
     const app = await source.findApp('my-org', 'dev', 'hello-app');
     assert.deepEqual((await source.listStagedDroplets(app)).map((d) => d.guid).sort(), ['aaa', 'bbb']);
     assert.equal((await source.currentDroplet(app)).guid, 'aaa', 'ccc is newer but FAILED');
@@ -135,5 +144,61 @@ describe('DirectorySource', () => {
     await writeFile(join(dir, 'x.json'), '{oops');
     const app = await source.findApp('my-org', 'dev', 'broken');
     await assert.rejects(source.findDroplet(app, 'x'), /droplet metadata .*x\.json is not valid/);
+  });
+
+  it('gives the same created_at to the same droplet bytes whatever the file mtimes', async () => {
+    const bytes = await buildDroplet([
+      { name: './app/', type: 'directory', mtime: new Date('2023-03-03T03:03:03Z') },
+      { name: './app/new.txt', content: 'n', mtime: new Date('2023-09-09T09:09:09Z') },
+      { name: './app/old.txt', content: 'o', mtime: new Date('2022-01-01T00:00:00Z') },
+    ]);
+    const created: string[] = [];
+    for (const [machine, mtime] of [['one', '2024-01-01T00:00:00Z'], ['two', '2025-07-07T00:00:00Z']] as const) {
+      const dir = appDir('copies', machine, 'app');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'ddd.tgz'), bytes);
+      await utimes(join(dir, 'ddd.tgz'), new Date(mtime), new Date(mtime));
+      const app = await source.findApp('copies', machine, 'app');
+      created.push((await source.findDroplet(app, 'ddd')).createdAt, (await source.currentDroplet(app)).createdAt);
+    }
+    assert.deepEqual(created, Array(4).fill('2023-09-09T09:09:09Z'));
+  });
+
+  it('dates a droplet that is no readable .tgz at UNKNOWN_CREATED_AT, with a warning', async () => {
+    const dir = appDir('My Org', 'dev', 'garbled');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'eee.tgz'), 'not gzip at all');
+    const app = await source.findApp('my-org', 'dev', 'garbled');
+    assert.equal((await source.findDroplet(app, 'eee')).createdAt, UNKNOWN_CREATED_AT);
+    assert.ok(warnings('directory.created_at_unknown').some((line) => line.file === join(dir, 'eee.tgz')));
+  });
+
+  it('gives a droplet.tgz a guid derived from its app and file names, and says so once', async () => {
+    const guids: string[] = [];
+    for (const name of ['first', 'second']) {
+      const dir = appDir('unnamed', 'dev', name);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'droplet.tgz'), await buildDroplet([{ name: './app/x', content: name }]));
+      await writeFile(join(dir, 'droplet.json'), JSON.stringify({ stack: 'from-sidecar' }));
+      const app = await source.findApp('unnamed', 'dev', name);
+      const latest = await source.currentDroplet(app);
+      assert.match(latest.guid, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-a[0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.equal(latest.stack, 'from-sidecar', 'droplet.json is its sidecar');
+      assert.deepEqual((await source.listStagedDroplets(app)).map((droplet) => droplet.guid), [latest.guid]);
+      assert.equal((await source.findDroplet(app, latest.guid)).guid, latest.guid);
+      assert.equal(await codeOf(source.findDroplet(app, 'droplet')), 'MANIFEST_UNKNOWN');
+      assert.deepEqual((await source.lookupDroplet(latest.guid))?.app, app);
+      guids.push(latest.guid);
+    }
+    assert.notEqual(guids[0], guids[1], 'two apps never share a droplet guid');
+    const restarted = new DirectorySource({ root, defaultStack: 'cflinuxfs4', logger: pino({ level: 'silent' }) });
+    assert.equal((await restarted.currentDroplet(await restarted.findApp('unnamed', 'dev', 'first'))).guid, guids[0], 'stable across restarts');
+    assert.deepEqual(
+      warnings('directory.droplet_without_guid').map(({ file, tag }) => ({ file, tag })),
+      [
+        { file: join(appDir('unnamed', 'dev', 'first'), 'droplet.tgz'), tag: guids[0] },
+        { file: join(appDir('unnamed', 'dev', 'second'), 'droplet.tgz'), tag: guids[1] },
+      ],
+    );
   });
 });
