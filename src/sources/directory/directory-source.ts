@@ -34,6 +34,7 @@ import { RegistryError } from '../../errors/registry-error.ts';
 import { verifyChecksum } from '../checksum-verifier.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../droplet-source.ts';
 import { pickRepositoryComponent, type NameLevel } from '../repository-names.ts';
+import { SingleFlight } from '../../util/single-flight.ts';
 import { newestEntryTime } from './newest-entry-time.ts';
 import { UnchangedPathCache } from './unchanged-path-cache.ts';
 
@@ -84,6 +85,8 @@ export class DirectorySource implements DropletSource {
   readonly #currentFiles = new UnchangedPathCache((path) => readFile(path, 'utf8'), { maxEntries: MAX_CACHED_PATHS });
   readonly #sidecars = new UnchangedPathCache(async (path) => parseSidecar(await readFile(path, 'utf8'), path), { maxEntries: MAX_CACHED_PATHS });
   readonly #contentTimes = new UnchangedPathCache((path) => this.#readContentTime(path), { maxEntries: MAX_CACHED_PATHS });
+  /** Concurrent first pulls of a droplet read its content once. */
+  readonly #contentTimeReads = new SingleFlight<string>();
   readonly #logger: Logger;
   /** Droplet files already warned about for having no guid in their name (one per such file). */
   readonly #warnedUnnamed = new Set<string>();
@@ -246,7 +249,7 @@ export class DirectorySource implements DropletSource {
   }
 
   async #factsFrom(app: AppRef, file: DropletFile, sidecar: SidecarDroplet): Promise<DropletFacts> {
-    const createdAt = sidecar.created_at ?? (await this.#contentTimes.get(file.path));
+    const createdAt = sidecar.created_at ?? (await this.#contentTimeReads.run(file.path, () => this.#contentTimes.get(file.path)));
     return {
       guid: file.guid,
       appGuid: app.guid,
@@ -260,8 +263,10 @@ export class DirectorySource implements DropletSource {
     };
   }
 
-  /** The droplet's `created_at` from its content (see newest-entry-time.ts); UNKNOWN_CREATED_AT, with a warning, when it has none. */
+  /** The droplet's `created_at` from its content (see newest-entry-time.ts); UNKNOWN_CREATED_AT when it has none (with a warning) or is no regular file. */
   async #readContentTime(path: string): Promise<string> {
+    // A FIFO (a droplet still being written, as tests hold a conversion open with) would be read away from the conversion.
+    if (!(await stat(path)).isFile()) return UNKNOWN_CREATED_AT;
     try {
       const { newest, complete } = await newestEntryTime(path, MAX_ENTRIES_FOR_CREATED_AT);
       if (!complete) {
