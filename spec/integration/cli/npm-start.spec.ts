@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { spawnDetached, type DetachedProcess } from '../../support/clients/detached-process.ts';
+import { groupAlive, spawnDetached, type DetachedProcess } from '../../support/clients/detached-process.ts';
 import { waitFor } from '../../support/clients/wait-for.ts';
 import { freePort } from '../../support/free-port.ts';
 import { REPOSITORY_ROOT } from '../../support/start-registry.ts';
@@ -51,15 +51,6 @@ describe('npm start', () => {
 async function listening(port: number): Promise<boolean> {
   try {
     await fetch(`http://127.0.0.1:${port}/healthz`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
     return true;
   } catch {
     return false;

@@ -73,7 +73,8 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function groupAlive(pgid: number): boolean {
+/** Whether any process of the group `pgid` is still alive. */
+export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
     return true;

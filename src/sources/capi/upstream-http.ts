@@ -17,8 +17,9 @@ import { createAgents } from './http-agents.ts';
 
 /**
  * The largest answer read into memory. Cloud Controller's full pages are the largest answers the
- * registry asks for: 5000 apps with their spaces and orgs included (`/v3/apps?names=…&include=
- * space.organization`) come to about 20 MB as CC presents them; UAA's documents are a few KB.
+ * registry asks for: a page of 5000 apps (or orgs, or staged droplets) comes to well under 20 MB as
+ * CC presents them (5000 apps with their spaces and orgs included measured ~20 MB); UAA's
+ * documents are a few KB.
  */
 export const UPSTREAM_MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
