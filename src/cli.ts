@@ -10,17 +10,21 @@ import { convertCommand, UsageError } from './commands/convert-command.ts';
 import { formatGcReport, gcCommand } from './commands/gc-command.ts';
 import { capYoungGeneration } from './conversion/young-generation.ts';
 import { createLogger } from './logger.ts';
-import { loadBaseLayers, openBlobStore, openDatabase, startRegistry } from './main.ts';
+import { startRegistry } from './wiring/build-registry.ts';
+import { loadBaseLayers } from './wiring/load-base-layers.ts';
+import { openBlobStore } from './wiring/open-blob-store.ts';
+import { openDatabase } from './wiring/open-database.ts';
 
 const COMMANDS: Record<string, { summary: string; usage: string; run: (args: string[]) => Promise<void> }> = {
   serve: {
     summary: 'run the registry',
     usage: `droplet-registry serve [--config FILE]
 
-Runs the registry: migrates the database, imports the configured rootfs tarballs (once per file),
-then serves the OCI pull API. Configuration comes from the environment (PORT, DATA_DIR, STACKS,
-DROPLETS_DIR, DATABASE_URL, … — see the README) and optionally a JSON file with the same keys;
-environment variables win over the file. SIGTERM/SIGINT stop it gracefully.`,
+Runs the registry: migrates the database (with DATABASE_MIGRATE=false it only checks that the
+schema is current, and stops if not), imports the configured rootfs tarballs (once per file), then
+serves the OCI pull API. Configuration comes from the environment (PORT, DATA_DIR, STACKS,
+DROPLETS_DIR, DATABASE_URL, … — see docs/configuration.md) and optionally a JSON file with the
+same keys; environment variables win over the file. SIGTERM/SIGINT stop it gracefully.`,
     run: serve,
   },
   migrate: {
@@ -28,10 +32,12 @@ environment variables win over the file. SIGTERM/SIGINT stop it gracefully.`,
     usage: `droplet-registry migrate [--config FILE]
 
 Applies the knex migrations to DATABASE_URL (or the embedded database under DATA_DIR) in schema
-DATABASE_SCHEMA. Safe to run from several instances at once: they take turns on an advisory lock.`,
+DATABASE_SCHEMA, whatever DATABASE_MIGRATE says (serve, gc and import-rootfs migrate only when it
+is true, the default). Safe to run from several instances at once: they take turns on an advisory
+lock.`,
     run: async (args) => {
       const config = configFrom(args, {});
-      const db = await openDatabase(config, createLogger(config.logLevel, { fd: 2 }));
+      const db = await openDatabase(config, createLogger(config.logLevel, { fd: 2 }), { migrate: true });
       await db.destroy();
       process.stdout.write(`database migrated (schema ${config.database.schema})\n`);
     },
@@ -42,7 +48,7 @@ DATABASE_SCHEMA. Safe to run from several instances at once: they take turns on 
 
 Copies each configured stack rootfs (STACKS, plus any --stack) into the blobstore and records its
 digest and diff_id, so that start-up does not hash it. A file already imported (same path, size
-and mtime) is skipped.`,
+and mtime) is skipped. Migrates the database first unless DATABASE_MIGRATE=false.`,
     run: async (args) => {
       const { values } = parseArgs({ args, options: { config: { type: 'string' }, stack: { type: 'string', multiple: true } }, strict: true });
       const extra = Object.fromEntries((values.stack ?? []).map((pair) => splitStack(pair)));

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { buildRegistry, type BuildOptions, type Registry } from '../../src/main.ts';
+import { buildRegistry, type BuildOptions, type Registry } from '../../src/wiring/build-registry.ts';
 import { buildDroplet } from './build-droplet.ts';
 
 /** A small stand-in for a stack rootfs: enough entries to be a real layer. */

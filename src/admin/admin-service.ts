@@ -16,6 +16,12 @@ import type { ImageService } from '../images/image-service.ts';
 import type { DropletSource } from '../sources/droplet-source.ts';
 import type { GcReport } from '../workers/gc-report.ts';
 
+/** The admin API's vocabulary, for its routes (which see the database only through this service). */
+export { CONVERSION_STATES, type AdminConversionRow } from '../db/queries/admin-conversions.ts';
+export { ADMIN_IMAGE_STATES, type AdminImageRow, type AdminImageState } from '../db/queries/admin-images.ts';
+export { LAYER_KINDS, type AdminLayerRow } from '../db/queries/admin-layers.ts';
+export type { ConversionState, LayerKind } from '../db/tables.ts';
+
 /** The garbage collector, as `POST /admin/gc` uses it. */
 export interface GarbageCollection {
   collect(options: { dryRun: boolean }): Promise<GcReport>;
@@ -122,7 +128,7 @@ export class AdminService {
       });
     }
     // This instance's warm-pull cache forgets them now; other instances' entries expire within a minute.
-    this.#deps.images.readyImages.evictDroplet(dropletGuid);
+    this.#deps.images.forgetDroplet(dropletGuid);
     return result.images;
   }
 

@@ -4,7 +4,11 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
-import { createGarbageCollector, loadBaseLayers, openBlobStore, openDatabase, openDropletSource } from '../main.ts';
+import { createGarbageCollector } from '../wiring/garbage-collection.ts';
+import { loadBaseLayers } from '../wiring/load-base-layers.ts';
+import { openBlobStore } from '../wiring/open-blob-store.ts';
+import { openDatabase } from '../wiring/open-database.ts';
+import { openDropletSource } from '../wiring/open-droplet-source.ts';
 import type { GcReport } from '../workers/gc-report.ts';
 
 /** Runs one collection and returns its report; the database is closed afterwards whatever happens. */

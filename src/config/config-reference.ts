@@ -3,27 +3,30 @@
  * never disagree: every key with its environment variable, default, accepted values and doc.
  * `npm run docs:config` writes it; a unit test fails when the committed file is out of date.
  */
-import { configSchema } from './schema.ts';
+import { configSchema, type FormatName, type SchemaEntry } from './schema.ts';
 
-interface SchemaEntry {
-  readonly doc: string;
-  readonly format: unknown;
-  readonly default: unknown;
-  readonly env?: string;
-  readonly sensitive?: boolean;
-}
-
-/** What each format accepts, in words. */
-const FORMAT_WORDS: Readonly<Record<string, string>> = {
+/** What each format accepts, in words (the type system makes sure every format of the schema has them). */
+const FORMAT_WORDS: Readonly<Record<FormatName, string>> = {
   port: 'a TCP port (0-65535)',
   nat: 'a whole number ≥ 0',
+  boolean: '`true` or `false`',
   'positive-int': 'a whole number ≥ 1',
   'optional-url': 'an http(s) URL, or empty',
+  'public-url': 'an http(s) URL without a path, or empty',
+  'listen-address': 'an IP address or host name',
+  'optional-listen-address': 'an IP address or host name, or empty',
+  'sql-identifier': 'a lower-case SQL identifier',
+  'uaa-scope': 'one UAA scope',
+  'no-spaces': 'text without spaces',
+  'stack-name': 'a stack name',
+  'directory-key': "a directory name, not one of Cloud Controller's",
   stacks: '`name=path.tar.gz,…`',
   'file-list': 'comma-separated file paths',
   'token-ttl': 'seconds, 60 to 300',
   'gc-grace-ms': 'milliseconds, at least 300000',
   'gzip-level': '1 to 9',
+  'capi-page-size': '1 to 5000',
+  'presign-expiry': 'seconds, 1 to 604800',
 };
 
 /** The Markdown of docs/configuration.md. */
@@ -65,10 +68,8 @@ function defaultOf(entry: SchemaEntry): string {
   return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
 }
 
-function formatOf(format: unknown): string {
-  if (Array.isArray(format)) return `one of ${format.map((item) => `\`${String(item)}\``).join(', ')}`;
-  if (format === Boolean) return '`true` or `false`';
-  if (format === String) return 'text';
-  if (typeof format === 'string') return FORMAT_WORDS[format] ?? `\`${format}\``;
-  return 'see its description';
+function formatOf(format: SchemaEntry['format']): string {
+  if (typeof format === 'string') return FORMAT_WORDS[format];
+  if (typeof format === 'function') return 'text'; // String
+  return `one of ${format.map((item) => `\`${item}\``).join(', ')}`;
 }

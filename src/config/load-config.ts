@@ -5,83 +5,19 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import convict from 'convict';
-import { configSchema, customFormats } from './schema.ts';
-import type { StackRootfsMap } from './stacks-format.ts';
+import { configSchema, customFormats, type ConfigValues } from './schema.ts';
 
-/** The validated configuration with derived paths filled in. */
-export interface Config {
-  port: number;
-  host: string;
-  /** Both set: the listener serves HTTPS. */
-  tls: { cert: string; key: string };
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  responseStallTimeoutMs: number;
-  blobStreamsPerClient: number;
-  trustedProxyHops: number;
-  shutdownTimeoutMs: number;
-  publicUrl: string;
-  dataDir: string;
-  logLevel: string;
-  database: { url: string; schema: string; poolMax: number; caCert: string };
-  blobstore: {
-    type: 'fs' | 's3' | 'webdav';
-    fsRoot: string;
-    writeProbeIntervalMs: number;
-    checkBeforeRedirect: boolean;
-    s3: {
-      bucket: string;
-      region: string;
-      endpoint: string;
-      forcePathStyle: boolean;
-      accessKeyId: string;
-      secretAccessKey: string;
-      publicEndpoint: string;
-      presignExpirySeconds: number;
-      prefix: string;
-    };
-    webdav: {
-      privateEndpoint: string;
-      publicEndpoint: string;
-      username: string;
-      password: string;
-      secret: string;
-      directoryKey: string;
-      caCert: string;
-      linkExpirySeconds: number;
-    };
-  };
-  source: 'capi' | 'directory';
-  capi: { url: string; caCert: string; timeoutMs: number; pageSize: number; maxPages: number; blobstoreCaCert: string; downloadIdleTimeoutMs: number };
-  uaa: { url: string; caCert: string; clientId: string; clientSecret: string; loginClientId: string; loginClientSecret: string };
-  prewarm: { enabled: boolean; intervalMs: number; concurrency: number; initialApps: number };
-  gc: { intervalMs: number; imageRetentionDays: number; blobGraceMs: number };
+/**
+ * The validated configuration: the schema's values (`ConfigValues`, so every key of the schema is
+ * here with the type its format accepts), with `source` and `auth` resolved from `auto` and the
+ * paths made absolute (`blobstore.fsRoot` and `dropletsDir` filled in from `dataDir`).
+ */
+export type Config = Omit<ConfigValues, 'source' | 'auth'> & {
+  /** `auto` resolved: capi when `capi.url` is set, else directory. */
+  source: Exclude<ConfigValues['source'], 'auto'>;
   /** `auto` resolved: uaa with the capi source, none with the directory source. */
-  auth: 'uaa' | 'none';
-  authNoneForce: boolean;
-  token: { signingKeys: string[]; ttlSeconds: number; service: string; maxRepositories: number; requestsPerClient: number };
-  authUpstreamConcurrency: number;
-  authDecisionTtlMs: number;
-  authAllowGlobalAuditors: boolean;
-  adminScope: string;
-  loginFailures: { limit: number; windowMs: number };
-  /** `port` 0: /metrics on the main port; else a listener of its own on host:port (host empty: HOST). */
-  metrics: { port: number; host: string };
-  dropletsDir: string;
-  stacks: StackRootfsMap;
-  defaultStack: string;
-  lifecycleTarball: string;
-  conversion: {
-    compressionLevel: number;
-    maxUncompressedBytes: number;
-    maxEntries: number;
-    concurrency: number;
-    queue: number;
-    perApp: number;
-    leaseMs: number;
-    manifestWaitMs: number;
-  };
-}
+  auth: Exclude<ConfigValues['auth'], 'auto'>;
+};
 
 /** A configuration problem, worded for the operator (it names the key to fix). */
 export class ConfigError extends Error {
@@ -96,7 +32,7 @@ convict.addFormats(customFormats);
 /** Builds the configuration from an optional JSON file and an environment (process.env by default). */
 export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
   const env = options.env ?? process.env;
-  const config = convict(configSchema, { env, args: [] });
+  const config = convict<ConfigValues>(configSchema, { env, args: [] });
   if (options.file) {
     let parsed: unknown;
     try {
@@ -112,16 +48,13 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${withEnvNames((error as Error).message)}`);
   }
-  const values = config.getProperties() as unknown as Omit<Config, 'source' | 'auth'> & { source: 'auto' | Config['source']; auth: 'auto' | Config['auth'] };
+  const values = config.getProperties();
   const source = values.source === 'auto' ? (values.capi.url ? 'capi' : 'directory') : values.source;
   const auth = values.auth === 'auto' ? (source === 'capi' ? 'uaa' : 'none') : values.auth;
   checkSourceSettings({ ...values, source, auth });
   checkAuthSettings({ ...values, source, auth });
   checkBlobstoreSettings(values.blobstore);
-  if (values.metrics.port !== 0 && values.metrics.port === values.port) {
-    throw new ConfigError(`invalid configuration: metrics.port (METRICS_PORT) ${values.metrics.port} is also the registry's port; choose another, or 0 to serve /metrics on the registry's port`);
-  }
-  if (Boolean(values.tls.cert) !== Boolean(values.tls.key)) throw new ConfigError('invalid configuration: HTTPS needs both tls.cert (TLS_CERT) and tls.key (TLS_KEY), or neither for plain HTTP');
+  checkListenerSettings(values);
   const dataDir = resolve(values.dataDir);
   return {
     ...values,
@@ -136,10 +69,24 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   };
 }
 
+/** The listeners: HTTPS needs its certificate and key, timeouts in order, two listeners on two ports. */
+function checkListenerSettings(config: Pick<Config, 'port' | 'tls' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'metrics'>): void {
+  if (Boolean(config.tls.cert) !== Boolean(config.tls.key)) throw new ConfigError('invalid configuration: HTTPS needs both tls.cert (TLS_CERT) and tls.key (TLS_KEY), or neither for plain HTTP');
+  if (config.requestTimeoutMs < config.headersTimeoutMs) {
+    throw new ConfigError(
+      `invalid configuration: requestTimeoutMs (REQUEST_TIMEOUT_MS) ${config.requestTimeoutMs} is less than headersTimeoutMs (HEADERS_TIMEOUT_MS) ${config.headersTimeoutMs}: a request's time includes its headers'; make it at least as long`,
+    );
+  }
+  if (config.metrics.port !== 0 && config.metrics.port === config.port) {
+    throw new ConfigError(`invalid configuration: metrics.port (METRICS_PORT) ${config.metrics.port} is also the registry's port; choose another, or 0 to serve /metrics on the registry's port`);
+  }
+}
+
 /** Settings that are only wrong together. */
 function checkSourceSettings(config: Pick<Config, 'source' | 'capi' | 'uaa' | 'auth' | 'authNoneForce'>): void {
   if (config.source !== 'capi') return;
   if (!config.capi.url) throw new ConfigError('invalid configuration: source capi needs capi.url (CAPI_URL)');
+  if (!config.uaa.clientId) throw new ConfigError("invalid configuration: the capi source needs the registry's UAA client in uaa.clientId (UAA_CLIENT_ID)");
   if (!config.uaa.clientSecret) throw new ConfigError("invalid configuration: the capi source needs the registry's UAA client secret in uaa.clientSecret (UAA_CLIENT_SECRET)");
   if (config.auth === 'none' && !config.authNoneForce) {
     throw new ConfigError(
@@ -149,11 +96,12 @@ function checkSourceSettings(config: Pick<Config, 'source' | 'capi' | 'uaa' | 'a
 }
 
 /** User authentication needs Cloud Controller (it decides who may pull) and the registry's own signing key. */
-function checkAuthSettings(config: Pick<Config, 'source' | 'auth' | 'token'>): void {
+function checkAuthSettings(config: Pick<Config, 'source' | 'auth' | 'token' | 'uaa'>): void {
   if (config.auth !== 'uaa') return;
   if (config.source !== 'capi') {
     throw new ConfigError('invalid configuration: auth (AUTH) uaa needs the capi source (CAPI_URL): Cloud Controller decides who may pull which app');
   }
+  if (!config.uaa.loginClientId) throw new ConfigError('invalid configuration: auth (AUTH) uaa needs the UAA client `docker login` passwords go through in uaa.loginClientId (UAA_LOGIN_CLIENT_ID), e.g. cf');
   if (config.token.signingKeys.length === 0) {
     throw new ConfigError(
       "invalid configuration: auth (AUTH) uaa needs the registry's token signing key in token.signingKeys (TOKEN_SIGNING_KEYS): PEM files of EC P-256 private keys, e.g. made with `openssl ecparam -name prime256v1 -genkey -noout -out registry-token-key.pem`",
@@ -164,10 +112,17 @@ function checkAuthSettings(config: Pick<Config, 'source' | 'auth' | 'token'>): v
 function checkBlobstoreSettings(blobstore: Config['blobstore']): void {
   const missing =
     blobstore.type === 's3'
-      ? [!blobstore.s3.bucket && 'blobstore.s3.bucket (S3_BUCKET)', Boolean(blobstore.s3.accessKeyId) !== Boolean(blobstore.s3.secretAccessKey) && 'both or neither of S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY']
+      ? [
+          !blobstore.s3.bucket && 'blobstore.s3.bucket (S3_BUCKET)',
+          !blobstore.s3.region && 'blobstore.s3.region (S3_REGION)',
+          Boolean(blobstore.s3.accessKeyId) !== Boolean(blobstore.s3.secretAccessKey) &&
+            'both or neither of blobstore.s3.accessKeyId (S3_ACCESS_KEY_ID) and blobstore.s3.secretAccessKey (S3_SECRET_ACCESS_KEY)',
+        ]
       : blobstore.type === 'webdav'
         ? [
+            !blobstore.webdav.privateEndpoint && 'blobstore.webdav.privateEndpoint (WEBDAV_PRIVATE_ENDPOINT)',
             !blobstore.webdav.publicEndpoint && 'blobstore.webdav.publicEndpoint (WEBDAV_PUBLIC_ENDPOINT)',
+            !blobstore.webdav.username && 'blobstore.webdav.username (WEBDAV_USERNAME)',
             !blobstore.webdav.password && 'blobstore.webdav.password (WEBDAV_PASSWORD)',
             !blobstore.webdav.secret && 'blobstore.webdav.secret (WEBDAV_SECRET)',
           ]

@@ -1,32 +1,77 @@
 /**
  * The one configuration schema. Every key has a doc, a format, a default and an environment
  * variable; the env names are a contract with the BOSH job, the tests and operators (DESIGN.md).
- * A `--config file.json` has the same (nested) keys.
+ * A `--config file.json` has the same (nested) keys. The type of the configuration is derived from
+ * it (`ConfigValues`): a key added here is a key of `Config`, with the type its format validates.
  */
-import { parseStacks } from './stacks-format.ts';
+import { parseStacks, STACK_NAME, type StackRootfsMap } from './stacks-format.ts';
+
+/** A format of our own: `validate` throws the problem (convict puts the key before it). */
+interface Format<T> {
+  validate(value: unknown): asserts value is T;
+  coerce?(value: unknown): unknown;
+}
+
+/** Whole numbers from `min` to `max`; strings of digits (environment variables) become numbers. */
+function wholeNumbers(min: number, max: number, problem: string): Format<number> {
+  return {
+    validate(value: unknown): asserts value is number {
+      if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) throw new Error(problem);
+    },
+    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+  };
+}
+
+/** Text that `accepts` takes. */
+function text(problem: string, accepts: (value: string) => boolean): Format<string> {
+  return {
+    validate(value: unknown): asserts value is string {
+      if (typeof value !== 'string' || !accepts(value)) throw new Error(problem);
+    },
+  };
+}
+
+/** Text matching `pattern`. */
+function matching(pattern: RegExp, problem: string): Format<string> {
+  return text(problem, (value) => pattern.test(value));
+}
+
+function httpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+/** Cloud Controller's own directories in its WebDAV blobstore. */
+const CC_DIRECTORY_KEYS = ['cc-droplets', 'cc-packages', 'cc-buildpacks', 'cc-resources'];
 
 /** Formats of our own, registered with convict by `loadConfig`. */
 export const customFormats = {
-  'positive-int': {
-    validate(value: unknown): void {
-      if (!Number.isInteger(value) || (value as number) < 1) throw new Error('must be a whole number of at least 1');
+  // Strict, unlike convict's Boolean (which takes any string but "false" as true: AUTH_NONE_FORCE=flase would force).
+  boolean: {
+    validate(value: unknown): asserts value is boolean {
+      if (typeof value !== 'boolean') throw new Error('must be true or false');
     },
-    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\s*(true|false)\s*$/i.test(value) ? value.trim().toLowerCase() === 'true' : value),
   },
-  'optional-url': {
-    validate(value: unknown): void {
-      if (value === '') return;
-      let url: URL;
-      try {
-        url = new URL(String(value));
-      } catch {
-        throw new Error('must be an http(s) URL');
-      }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('must be an http(s) URL');
-    },
-  },
+  'positive-int': wholeNumbers(1, Number.MAX_SAFE_INTEGER, 'must be a whole number of at least 1'),
+  'optional-url': text('must be an http(s) URL', (value) => value === '' || httpUrl(value)),
+  'public-url': matching(/^(|https?:\/\/[^/\s]+\/?)$/, 'must be an http(s) URL without a path, e.g. https://registry.example.com'),
+  'listen-address': matching(/^[A-Za-z0-9.:%_-]+$/, 'must be an IP address or host name'),
+  'optional-listen-address': matching(/^[A-Za-z0-9.:%_-]*$/, 'must be an IP address or host name, or empty'),
+  'sql-identifier': matching(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier'),
+  'uaa-scope': matching(/^\S+$/, 'must be one UAA scope, e.g. cloud_controller.admin'),
+  'no-spaces': matching(/^\S*$/, 'must not contain spaces'),
+  'stack-name': matching(STACK_NAME, 'must be a stack name such as cflinuxfs4'),
+  'directory-key': text(
+    `must be one directory name (letters, digits, . _ -), not one of Cloud Controller's (${CC_DIRECTORY_KEYS.join(', ')})`,
+    (value) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value) && !CC_DIRECTORY_KEYS.includes(value),
+  ),
   stacks: {
-    validate(value: unknown): void {
+    validate(value: unknown): asserts value is StackRootfsMap {
       parseStacks(value);
     },
     // Leave a malformed value as is: `validate` then reports it under the key's name.
@@ -39,7 +84,7 @@ export const customFormats = {
     },
   },
   'file-list': {
-    validate(value: unknown): void {
+    validate(value: unknown): asserts value is string[] {
       if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) throw new Error('must be a comma-separated list of file paths');
     },
     coerce: (value: unknown): unknown =>
@@ -51,26 +96,60 @@ export const customFormats = {
         : value,
   },
   // Docker wants at least 60 s (shorter answers are raised to 60); short lives keep a leaked token's use short.
-  'token-ttl': {
-    validate(value: unknown): void {
-      if (!Number.isInteger(value) || (value as number) < 60 || (value as number) > 300) throw new Error('must be a whole number of seconds from 60 to 300');
-    },
-    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
-  },
+  'token-ttl': wholeNumbers(60, 300, 'must be a whole number of seconds from 60 to 300'),
   // Below this, blobs could be deleted while in-process caches and pulls under way still lead to them.
-  'gc-grace-ms': {
-    validate(value: unknown): void {
-      if (!Number.isInteger(value) || (value as number) < 300_000) throw new Error('must be a whole number of milliseconds of at least 300000 (5 minutes)');
-    },
-    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
-  },
-  'gzip-level': {
-    validate(value: unknown): void {
-      if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 9) throw new Error('must be an integer from 1 to 9');
-    },
-    coerce: (value: unknown): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
-  },
+  'gc-grace-ms': wholeNumbers(300_000, Number.MAX_SAFE_INTEGER, 'must be a whole number of milliseconds of at least 300000 (5 minutes)'),
+  'gzip-level': wholeNumbers(1, 9, 'must be an integer from 1 to 9'),
+  // Cloud Controller answers 400 to a per_page above 5000.
+  'capi-page-size': wholeNumbers(1, 5000, "must be a whole number from 1 to 5000 (Cloud Controller's maximum)"),
+  // SigV4 presigned URLs live a week at most.
+  'presign-expiry': wholeNumbers(1, 604_800, 'must be a whole number of seconds from 1 to 604800 (a week, the most SigV4 allows)'),
+} satisfies Record<string, Format<unknown>>;
+
+/** Formats built into convict that the schema uses, and the values they accept. */
+interface ConvictFormatValues {
+  port: number;
+  nat: number;
+}
+
+/** Every format name the schema may use. */
+export type FormatName = keyof typeof customFormats | keyof ConvictFormatValues;
+
+/** One setting. */
+export interface SchemaEntry {
+  readonly doc: string;
+  /** A format name, the allowed values, or `String` (any text). */
+  readonly format: FormatName | readonly string[] | StringConstructor;
+  readonly default: unknown;
+  readonly env: string;
+  readonly sensitive?: boolean;
+}
+
+/** A group of settings (a nested key). */
+interface SchemaGroup {
+  readonly [key: string]: SchemaEntry | SchemaGroup;
+}
+
+/** The value a format accepts. */
+type FormatValue<F> = F extends readonly (infer Allowed)[]
+  ? Allowed
+  : F extends StringConstructor
+    ? string
+    : F extends keyof ConvictFormatValues
+      ? ConvictFormatValues[F]
+      : F extends keyof typeof customFormats
+        ? (typeof customFormats)[F] extends Format<infer T>
+          ? T
+          : never
+        : never;
+
+/** The values a schema (group) describes, as convict returns them. */
+export type SchemaValues<S> = {
+  -readonly [K in keyof S]: S[K] extends SchemaEntry ? FormatValue<S[K]['format']> : SchemaValues<S[K]>;
 };
+
+/** The validated configuration as convict returns it, before `loadConfig` resolves and fills in values. */
+export type ConfigValues = SchemaValues<typeof configSchema>;
 
 export const configSchema = {
   port: {
@@ -81,7 +160,7 @@ export const configSchema = {
   },
   host: {
     doc: 'Address the registry binds to (0.0.0.0 for all interfaces).',
-    format: String,
+    format: 'listen-address',
     default: '127.0.0.1',
     env: 'HOST',
   },
@@ -137,11 +216,7 @@ export const configSchema = {
   },
   publicUrl: {
     doc: 'URL clients use to reach the registry (e.g. https://registry.sys.example.com); empty: taken from each request.',
-    format: (value: unknown): void => {
-      if (value !== '' && !/^https?:\/\/[^/]+\/?$/.test(String(value))) {
-        throw new Error('must be an http(s) URL without a path, e.g. https://registry.example.com');
-      }
-    },
+    format: 'public-url',
     default: '',
     env: 'PUBLIC_URL',
   },
@@ -167,15 +242,13 @@ export const configSchema = {
     },
     schema: {
       doc: 'PostgreSQL schema holding the registry tables.',
-      format: (value: unknown): void => {
-        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(String(value))) throw new Error('must be a lower-case SQL identifier');
-      },
+      format: 'sql-identifier',
       default: 'droplet_registry',
       env: 'DATABASE_SCHEMA',
     },
     poolMax: {
       doc: 'Maximum connections in the PostgreSQL pool.',
-      format: 'nat',
+      format: 'positive-int',
       default: 10,
       env: 'DATABASE_POOL_MAX',
     },
@@ -184,6 +257,12 @@ export const configSchema = {
       format: String,
       default: '',
       env: 'DATABASE_CA_CERT',
+    },
+    migrate: {
+      doc: 'Apply pending database migrations when a command opens the database (serve, gc, import-rootfs). The BOSH job sets it to false: its pre-start runs `droplet-registry migrate`.',
+      format: 'boolean',
+      default: true,
+      env: 'DATABASE_MIGRATE',
     },
   },
   blobstore: {
@@ -197,7 +276,7 @@ export const configSchema = {
       bucket: { doc: 'S3 bucket holding the blobs (required with s3).', format: String, default: '', env: 'S3_BUCKET' },
       region: { doc: 'S3 region.', format: String, default: 'us-east-1', env: 'S3_REGION' },
       endpoint: { doc: 'URL of an S3-compatible store (MinIO, Ceph, …); empty: AWS.', format: 'optional-url', default: '', env: 'S3_ENDPOINT' },
-      forcePathStyle: { doc: 'Path-style addressing (bucket in the path), as most S3-compatible stores need.', format: Boolean, default: false, env: 'S3_FORCE_PATH_STYLE' },
+      forcePathStyle: { doc: 'Path-style addressing (bucket in the path), as most S3-compatible stores need.', format: 'boolean', default: false, env: 'S3_FORCE_PATH_STYLE' },
       accessKeyId: { doc: "Access key id; empty with an empty secret: the AWS SDK's default chain (environment, instance profile).", format: String, default: '', env: 'S3_ACCESS_KEY_ID' },
       secretAccessKey: { doc: 'Secret access key.', format: String, default: '', env: 'S3_SECRET_ACCESS_KEY', sensitive: true },
       publicEndpoint: {
@@ -206,7 +285,7 @@ export const configSchema = {
         default: '',
         env: 'S3_PUBLIC_ENDPOINT',
       },
-      presignExpirySeconds: { doc: 'Lifetime of presigned redirect URLs, in seconds.', format: 'nat', default: 1200, env: 'S3_PRESIGN_EXPIRY_SECONDS' },
+      presignExpirySeconds: { doc: 'Lifetime of presigned redirect URLs, in seconds.', format: 'presign-expiry', default: 1200, env: 'S3_PRESIGN_EXPIRY_SECONDS' },
       prefix: { doc: 'Key prefix, to share a bucket.', format: String, default: '', env: 'S3_PREFIX' },
     },
     webdav: {
@@ -220,9 +299,9 @@ export const configSchema = {
       username: { doc: "One of the blobstore job's admin users.", format: String, default: 'blobstore-user', env: 'WEBDAV_USERNAME' },
       password: { doc: "That admin user's password (required with webdav).", format: String, default: '', env: 'WEBDAV_PASSWORD', sensitive: true },
       secret: { doc: "The blobstore's secure_link secret (blobstore.secure_link.secret; required with webdav).", format: String, default: '', env: 'WEBDAV_SECRET', sensitive: true },
-      directoryKey: { doc: "The registry's top-level directory in the blobstore, beside Cloud Controller's.", format: String, default: 'droplet-registry', env: 'WEBDAV_DIRECTORY_KEY' },
+      directoryKey: { doc: "The registry's top-level directory in the blobstore, beside Cloud Controller's.", format: 'directory-key', default: 'droplet-registry', env: 'WEBDAV_DIRECTORY_KEY' },
       caCert: { doc: "PEM file of the CA of the blobstore's internal certificate (besides the system store).", format: String, default: '', env: 'WEBDAV_CA_CERT' },
-      linkExpirySeconds: { doc: 'Lifetime of signed redirect links, in seconds.', format: 'nat', default: 1200, env: 'WEBDAV_LINK_EXPIRY_SECONDS' },
+      linkExpirySeconds: { doc: 'Lifetime of signed redirect links, in seconds.', format: 'positive-int', default: 1200, env: 'WEBDAV_LINK_EXPIRY_SECONDS' },
     },
     fsRoot: {
       doc: 'Directory of the filesystem blobstore; empty: DATA_DIR/blobstore.',
@@ -238,7 +317,7 @@ export const configSchema = {
     },
     checkBeforeRedirect: {
       doc: "With s3 or webdav: ask the store whether it has a blob before redirecting a client to it (one HEAD per blob GET), so that a blob lost from the store answers BLOB_UNKNOWN and its images are converted again, instead of the client meeting the store's 404.",
-      format: Boolean,
+      format: 'boolean',
       default: false,
       env: 'BLOBSTORE_CHECK_BEFORE_REDIRECT',
     },
@@ -264,13 +343,13 @@ export const configSchema = {
     },
     timeoutMs: {
       doc: 'Time each Cloud Controller and UAA call may take, its whole answer included, and the blobstore a droplet download is redirected to may take to begin answering, in milliseconds.',
-      format: 'nat',
+      format: 'positive-int',
       default: 10_000,
       env: 'CAPI_TIMEOUT_MS',
     },
     pageSize: {
       doc: "Results per page of Cloud Controller lists (5000 is CAPI's maximum).",
-      format: 'nat',
+      format: 'capi-page-size',
       default: 5000,
       env: 'CAPI_PAGE_SIZE',
     },
@@ -288,7 +367,7 @@ export const configSchema = {
     },
     downloadIdleTimeoutMs: {
       doc: 'A droplet download that sends nothing for this long (milliseconds) is abandoned.',
-      format: 'nat',
+      format: 'positive-int',
       default: 60_000,
       env: 'DROPLET_DOWNLOAD_IDLE_TIMEOUT_MS',
     },
@@ -336,13 +415,13 @@ export const configSchema = {
   prewarm: {
     enabled: {
       doc: 'Convert newly staged droplets before their first pull (capi source), following Cloud Controller audit events.',
-      format: Boolean,
+      format: 'boolean',
       default: true,
       env: 'PREWARM_ENABLED',
     },
     intervalMs: {
       doc: 'How often the pre-warmer asks Cloud Controller for new audit events, in milliseconds.',
-      format: 'nat',
+      format: 'positive-int',
       default: 15_000,
       env: 'PREWARM_INTERVAL_MS',
     },
@@ -387,7 +466,7 @@ export const configSchema = {
   },
   authNoneForce: {
     doc: 'Allow AUTH=none with the capi source: every app of the foundation becomes pullable by anyone who reaches the registry.',
-    format: Boolean,
+    format: 'boolean',
     default: false,
     env: 'AUTH_NONE_FORCE',
   },
@@ -406,7 +485,7 @@ export const configSchema = {
     },
     service: {
       doc: "The token `service` (audience) of this registry; empty: PUBLIC_URL's host, else each request's Host.",
-      format: String,
+      format: 'no-spaces',
       default: '',
       env: 'TOKEN_SERVICE',
     },
@@ -437,13 +516,13 @@ export const configSchema = {
   },
   authAllowGlobalAuditors: {
     doc: "Let global auditors (UAA scope cloud_controller.global_auditor) pull every app, as Cloud Controller lets them download every droplet; false: they pull only apps where they also hold a space developer, manager or auditor or org manager role (needs the capi source).",
-    format: Boolean,
+    format: 'boolean',
     default: true,
     env: 'AUTH_ALLOW_GLOBAL_AUDITORS',
   },
   adminScope: {
     doc: 'UAA scope a token needs for the /admin endpoints.',
-    format: String,
+    format: 'uaa-scope',
     default: 'cloud_controller.admin',
     env: 'ADMIN_SCOPE',
   },
@@ -456,7 +535,7 @@ export const configSchema = {
     },
     windowMs: {
       doc: 'The sliding window of LOGIN_FAILURES_LIMIT, in milliseconds.',
-      format: 'nat',
+      format: 'positive-int',
       default: 60_000,
       env: 'LOGIN_FAILURES_WINDOW_MS',
     },
@@ -470,7 +549,7 @@ export const configSchema = {
     },
     host: {
       doc: 'Address the metrics listener binds to (METRICS_PORT set); empty: the same as HOST.',
-      format: String,
+      format: 'optional-listen-address',
       default: '',
       env: 'METRICS_HOST',
     },
@@ -484,12 +563,12 @@ export const configSchema = {
   stacks: {
     doc: 'Rootfs tarball of each stack: "cflinuxfs4=/path/cflinuxfs4.tar.gz,…" (an object in a config file).',
     format: 'stacks',
-    default: {} as Record<string, string>,
+    default: {} as StackRootfsMap,
     env: 'STACKS',
   },
   defaultStack: {
     doc: 'Stack assumed for droplets that do not name one (directory source).',
-    format: String,
+    format: 'stack-name',
     default: 'cflinuxfs4',
     env: 'DEFAULT_STACK',
   },
@@ -508,13 +587,13 @@ export const configSchema = {
     },
     maxUncompressedBytes: {
       doc: 'A droplet that unpacks to more bytes than this fails its conversion (decompression bombs).',
-      format: 'nat',
+      format: 'positive-int',
       default: 8 * 1024 ** 3,
       env: 'CONVERSION_MAX_UNCOMPRESSED_BYTES',
     },
     maxEntries: {
       doc: 'A droplet with more tar entries than this fails its conversion.',
-      format: 'nat',
+      format: 'positive-int',
       default: 500_000,
       env: 'CONVERSION_MAX_ENTRIES',
     },
@@ -549,4 +628,4 @@ export const configSchema = {
       env: 'MANIFEST_WAIT_MS',
     },
   },
-};
+} as const satisfies SchemaGroup;

@@ -7,7 +7,8 @@
 /** Stack name → rootfs tarball path. */
 export type StackRootfsMap = Record<string, string>;
 
-const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** What a stack may be called. */
+export const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Parses the env form; an object (config file form) is checked and returned as is. */
 export function parseStacks(value: unknown): StackRootfsMap {

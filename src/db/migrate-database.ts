@@ -10,6 +10,7 @@
  * PGlite is one session in one process, so there is nobody to wait for (and its single
  * connection could not be spared for the lock anyway).
  */
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
 import type pg from 'pg';
@@ -33,6 +34,17 @@ export async function migrateDatabase(knex: Knex, schema: string): Promise<void>
     await knex.raw('create schema if not exists ??', [schema]);
     await knex.migrate.latest(migratorConfig(schema));
   });
+}
+
+/**
+ * The migrations not yet applied to `schema` (file names, oldest first); all of them when the
+ * schema has never been migrated. Reads only: no table is created, no lock taken.
+ */
+export async function pendingMigrations(knex: Knex, schema: string): Promise<string[]> {
+  const files = (await readdir(MIGRATIONS_DIRECTORY)).filter((file) => file.endsWith('.js')).sort();
+  if (!(await knex.schema.withSchema(schema).hasTable('knex_migrations'))) return files;
+  const applied = new Set((await knex.withSchema(schema).select('name').from('knex_migrations')).map((row: { name: string }) => row.name));
+  return files.filter((file) => !applied.has(file));
 }
 
 /** Reverts every migration (all batches); the schema itself stays. For tests and operators. */

@@ -9,7 +9,7 @@
  * Images do go away: garbage collection deletes them (and their blobs, after a grace period of an
  * hour or more), and an operator may delete a droplet's images through the admin API. So entries
  * live at most `ttlMs` (a minute by default), after which the database is asked again; `evictDroplet`
- * and `clear` drop entries at once where this process knows of a deletion. Another instance's
+ * drops a droplet's entries at once where this process knows of a deletion. Another instance's
  * deletion is seen here when the entry expires, which is well within the blobs' grace period, so a
  * manifest answered from here still leads to blobs that are there. Bounded: the least recently
  * used entries go first.
@@ -25,15 +25,22 @@ export interface ReadyImageCacheOptions {
   readonly ttlMs?: number;
   /** The clock, for tests. */
   readonly now?: () => number;
+  /** Told of every lookup and whether it hit (for /metrics: a falling hit rate means warm pulls ask the database again). */
+  readonly onLookup?: (lookup: ReadyImageLookup, hit: boolean) => void;
 }
+
+/** What was looked up: an image by its key (pulls by tag), by manifest digest, a blob's size. */
+export type ReadyImageLookup = 'image' | 'manifest' | 'blob_size';
 
 /** Ready images by key and by (app, manifest digest), and blob sizes by (app, digest), for a while. */
 export class ReadyImageCache {
   readonly #images: ExpiringLru<CachedImage>;
   readonly #byManifest: ExpiringLru<CachedImage>;
   readonly #blobSizes: ExpiringLru<number>;
+  readonly #onLookup: (lookup: ReadyImageLookup, hit: boolean) => void;
 
   constructor(options: ReadyImageCacheOptions = {}) {
+    this.#onLookup = options.onLookup ?? (() => undefined);
     const ttlMs = options.ttlMs ?? 60_000;
     const now = options.now ?? Date.now;
     this.#images = new ExpiringLru(options.maxImages ?? 2_000, ttlMs, now);
@@ -43,12 +50,12 @@ export class ReadyImageCache {
 
   /** The ready image of this key, if it was seen ready within the TTL. */
   image(key: ImageKey): ImageState | undefined {
-    return this.#images.get(imageKeyString(key));
+    return this.#counted('image', this.#images.get(imageKeyString(key)));
   }
 
   /** The ready image of this app with this manifest digest, if it was seen within the TTL. */
   imageByManifest(appGuid: string, manifestDigest: string): ImageState | undefined {
-    return this.#byManifest.get(`${appGuid}\n${manifestDigest}`);
+    return this.#counted('manifest', this.#byManifest.get(`${appGuid}\n${manifestDigest}`));
   }
 
   /** Remembers a ready image of `appGuid` (anything not ready, or without a manifest, is ignored). */
@@ -67,7 +74,7 @@ export class ReadyImageCache {
 
   /** Size of a blob of one of the app's ready images, if it was seen within the TTL. */
   blobSize(appGuid: string, digest: string): number | undefined {
-    return this.#blobSizes.get(`${appGuid}\n${digest}`);
+    return this.#counted('blob_size', this.#blobSizes.get(`${appGuid}\n${digest}`));
   }
 
   rememberBlobSize(appGuid: string, digest: string, size: number): void {
@@ -84,11 +91,9 @@ export class ReadyImageCache {
     this.#byManifest.deleteWhere((image) => image.dropletGuid === dropletGuid || image.dropletGuid === null);
   }
 
-  /** Forgets everything (e.g. after garbage collection removed images). */
-  clear(): void {
-    this.#images.clear();
-    this.#byManifest.clear();
-    this.#blobSizes.clear();
+  #counted<T>(lookup: ReadyImageLookup, found: T | undefined): T | undefined {
+    this.#onLookup(lookup, found !== undefined);
+    return found;
   }
 }
 
@@ -129,9 +134,5 @@ class ExpiringLru<V> {
 
   deleteWhere(matches: (value: V) => boolean): void {
     for (const [key, entry] of this.#entries) if (matches(entry.value)) this.#entries.delete(key);
-  }
-
-  clear(): void {
-    this.#entries.clear();
   }
 }

@@ -4,8 +4,17 @@
  * conversion in flight) and when the last run ended.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { GcReport } from '../workers/gc-report.ts';
 import { METRIC_PREFIX } from './metric-prefix.ts';
+
+/** What these metrics read of a collection's report (workers/gc-report.ts). */
+export interface GcFigures {
+  readonly dryRun: boolean;
+  readonly imagesRemoved: ReadonlyArray<{ readonly reason: string }>;
+  readonly blobsRemoved: readonly unknown[];
+  readonly bytesFreed: number;
+  readonly blobsPending: number;
+  readonly blobsDeferred: number;
+}
 
 export class GcMetrics {
   readonly #runs: Counter<'mode' | 'outcome'>;
@@ -35,7 +44,7 @@ export class GcMetrics {
   }
 
   /** `collect` that records each run it makes. */
-  wrap(collect: (options: { dryRun: boolean }) => Promise<GcReport>): (options: { dryRun: boolean }) => Promise<GcReport> {
+  wrap<Report extends GcFigures>(collect: (options: { dryRun: boolean }) => Promise<Report>): (options: { dryRun: boolean }) => Promise<Report> {
     return async (options) => {
       try {
         const report = await collect(options);
@@ -48,7 +57,7 @@ export class GcMetrics {
     };
   }
 
-  #record(report: GcReport): void {
+  #record(report: GcFigures): void {
     const mode = modeOf(report.dryRun);
     this.#runs.inc({ mode, outcome: 'succeeded' });
     this.#lastRun.set({ mode }, Date.now() / 1000);

@@ -4,8 +4,25 @@
  * staged (its audit event) and the pre-warmer handling it.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { PrewarmCounters } from '../workers/prewarmer.ts';
 import { METRIC_PREFIX } from './metric-prefix.ts';
+
+/** What the pre-warmer (workers/prewarmer.ts) has done since this process started; read at each scrape. */
+export interface PrewarmCounters {
+  /** Audit events dealt with for good (warmed, skipped or given up), each counted once. */
+  eventsSeen: number;
+  /** Warms that converted a droplet. */
+  conversions: number;
+  /** Warms that found the image already there. */
+  alreadyReady: number;
+  /** Droplets that cannot become images (docker, cnb, no rootfs for the stack…) or are gone. */
+  skipped: number;
+  /** Warms that failed (CAPI, blobstore unavailable…) and are retried on a later round. */
+  failures: number;
+  /** Events given up after their droplet failed to warm on MAX_ATTEMPTS rounds. */
+  givenUp: number;
+  /** Seconds between the last handled event's `created_at` and its handling; `null` before the first. */
+  lastLagSeconds: number | null;
+}
 
 /** What the gauges read: the pre-warmer's counters and leadership. */
 export interface PrewarmState {

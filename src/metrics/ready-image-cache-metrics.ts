@@ -1,11 +1,9 @@
 /**
  * Hits and misses of the in-process cache of ready images (ready-image-cache.ts), which answers
  * warm pulls without asking the database: a falling hit rate means warm pulls pay a database
- * round trip again. Counted by a cache that records its own lookups, wired in by `main`.
+ * round trip again. The cache tells of each lookup (its `onLookup`), wired in by the composition.
  */
 import { Counter, type Registry } from 'prom-client';
-import type { ImageKey, ImageState } from '../db/queries/images.ts';
-import { ReadyImageCache, type ReadyImageCacheOptions } from '../images/ready-image-cache.ts';
 import { METRIC_PREFIX } from './metric-prefix.ts';
 
 /** What was looked up: an image by its key (pulls by tag), by manifest digest, a blob's size. */
@@ -25,33 +23,5 @@ export class ReadyImageCacheMetrics {
 
   record(lookup: Lookup, hit: boolean): void {
     this.#lookups.inc({ lookup, result: hit ? 'hit' : 'miss' });
-  }
-}
-
-/** The ready-image cache, counting its hits and misses. */
-export class CountingReadyImageCache extends ReadyImageCache {
-  readonly #metrics: ReadyImageCacheMetrics;
-
-  constructor(metrics: ReadyImageCacheMetrics, options?: ReadyImageCacheOptions) {
-    super(options);
-    this.#metrics = metrics;
-  }
-
-  override image(key: ImageKey): ImageState | undefined {
-    const image = super.image(key);
-    this.#metrics.record('image', image !== undefined);
-    return image;
-  }
-
-  override imageByManifest(appGuid: string, manifestDigest: string): ImageState | undefined {
-    const image = super.imageByManifest(appGuid, manifestDigest);
-    this.#metrics.record('manifest', image !== undefined);
-    return image;
-  }
-
-  override blobSize(appGuid: string, digest: string): number | undefined {
-    const size = super.blobSize(appGuid, digest);
-    this.#metrics.record('blob_size', size !== undefined);
-    return size;
   }
 }

@@ -7,7 +7,8 @@
 import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
 import { RegistryError } from '../errors/registry-error.ts';
 import { isSha256Digest } from '../images/digest.ts';
-import type { ImageService, RepositoryRef } from '../images/image-service.ts';
+import type { ImageService } from '../images/image-service.ts';
+import type { RepositoryRef } from '../sources/repository-ref.ts';
 import { parseByteRange } from './byte-range.ts';
 import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
 

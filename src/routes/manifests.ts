@@ -5,7 +5,8 @@
 import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
 import { RegistryError } from '../errors/registry-error.ts';
 import { isDigestShaped, isSha256Digest } from '../images/digest.ts';
-import type { ImageService, RepositoryRef } from '../images/image-service.ts';
+import type { ImageService } from '../images/image-service.ts';
+import type { RepositoryRef } from '../sources/repository-ref.ts';
 import { IMMUTABLE_TTL_MS } from './blobs.ts';
 import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
 import { isTag } from './v2-paths.ts';

@@ -5,7 +5,8 @@
 import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
 import { RegistryError } from '../errors/registry-error.ts';
 import { isSha256Digest } from '../images/digest.ts';
-import type { ImageService, RepositoryRef } from '../images/image-service.ts';
+import type { ImageService } from '../images/image-service.ts';
+import type { RepositoryRef } from '../sources/repository-ref.ts';
 import { OCI_INDEX } from '../images/media-types.ts';
 
 export async function serveReferrers(images: ImageService, h: ResponseToolkit, repository: RepositoryRef, digest: string): Promise<ResponseObject> {

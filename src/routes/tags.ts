@@ -1,7 +1,8 @@
 /** GET `/v2/<name>/tags/list` with `n`/`last` paging and a `Link` to the next page. */
 import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
 import { RegistryError } from '../errors/registry-error.ts';
-import { repositoryName, type ImageService, type RepositoryRef } from '../images/image-service.ts';
+import type { ImageService } from '../images/image-service.ts';
+import { repositoryName, type RepositoryRef } from '../sources/repository-ref.ts';
 
 export async function serveTags(images: ImageService, h: ResponseToolkit, query: Record<string, unknown>, repository: RepositoryRef): Promise<ResponseObject> {
   const n = parseCount(query.n);

@@ -2,14 +2,10 @@
  * Parses the path under `/v2/`. hapi cannot route OCI names (they contain slashes and a `*`
  * parameter must be last), so one catch-all route hands the path here and dispatches on the kind.
  */
-import { RegistryError } from '../errors/registry-error.ts';
-import type { RepositoryName } from '../images/image-service.ts';
+import { parseRepositoryName, type RepositoryName } from '../sources/repository-ref.ts';
 
-// distribution-spec's grammar for names, tags and digests.
-const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
-const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+// distribution-spec's grammar for tags.
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-const APP_GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ENDPOINT = /^(.+)\/(manifests|blobs|referrers)\/([^/]+)$|^(.+)\/tags\/list$/;
 
 export type V2Request =
@@ -37,21 +33,4 @@ export function parseV2Path(path: string): V2Request | undefined {
   if (endpoint === undefined) return { kind: 'tags', repository };
   if (endpoint === 'manifests') return { kind: 'manifest', repository, reference };
   return { kind: endpoint === 'blobs' ? 'blob' : 'referrers', repository, digest: reference };
-}
-
-/**
- * The repository a name stands for (also the names in token scopes): NAME_INVALID outside the
- * grammar, NAME_UNKNOWN when it is neither `org/space/app` nor an app guid.
- */
-export function parseRepositoryName(name: string): RepositoryName {
-  if (!NAME.test(name) || name.length > 255) {
-    throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`, { detail: { name } });
-  }
-  const parts = name.split('/');
-  if (parts.length === 3) {
-    const [org, space, app] = parts as [string, string, string];
-    return { org, space, app };
-  }
-  if (parts.length === 1 && APP_GUID.test(name)) return { appGuid: name };
-  throw new RegistryError('NAME_UNKNOWN', `repository ${name} not found: names here are <org>/<space>/<app> or an app guid`, { detail: { name } });
 }

@@ -5,9 +5,8 @@
  */
 import type { Server } from '@hapi/hapi';
 import type { AdminGuard } from '../auth/admin-guard.ts';
+import { ADMIN_AUTH } from '../routes/admin/admin-auth-strategy.ts';
 import { headerValue } from '../routes/request-origin.ts';
-
-export const ADMIN_AUTH = 'uaa-admin';
 
 export function registerAdminAuth(server: Server, guard: AdminGuard): void {
   server.auth.scheme(ADMIN_AUTH, () => ({

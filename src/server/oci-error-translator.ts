@@ -17,6 +17,7 @@ const BOOM_CODES: Record<number, OciErrorCode> = {
   403: 'DENIED',
   404: 'NAME_UNKNOWN',
   405: 'UNSUPPORTED',
+  409: 'CONFLICT',
   414: 'NAME_INVALID',
   416: 'RANGE_INVALID',
   429: 'TOOMANYREQUESTS',
@@ -38,7 +39,10 @@ export function toRegistryError(error: Error): RegistryError {
   if (isBoom(error) && !(error as { isServer?: boolean }).isServer) {
     // The OCI distribution spec's answer to a body over the limit: 413, not SIZE_INVALID's own 400.
     if (error.output.statusCode === 413) return new RegistryError('SIZE_INVALID', error.message, { status: 413 });
-    const code = BOOM_CODES[error.output.statusCode] ?? 'UNKNOWN';
+    const status = error.output.statusCode;
+    const code = BOOM_CODES[status];
+    // Any other client error (408, 415, 422…) keeps its status: it is the client's to fix, not a server failure.
+    if (code === undefined) return new RegistryError('UNSUPPORTED', error.message || undefined, { status });
     return new RegistryError(code, error.message || undefined);
   }
   if (isDatabaseConnectionError(error)) {

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { loadPrewarmCursor, savePrewarmCursor, type PrewarmCursor } from '../db/queries/prewarm-cursor.ts';
 import { RegistryError } from '../errors/registry-error.ts';
 import type { ImageService } from '../images/image-service.ts';
+import type { PrewarmCounters } from '../metrics/prewarm-metrics.ts';
 import { advanceCursor } from './event-cursor.ts';
 import { forEachBounded } from './for-each-bounded.ts';
 import type { LeaderElection } from './leader-election.ts';
@@ -36,24 +37,6 @@ export interface PrewarmerOptions {
   readonly concurrency: number;
   /** Apps whose current droplet the first start warms. */
   readonly initialApps: number;
-}
-
-/** What the pre-warmer has done since this process started; `/metrics` reads it at each scrape (prewarm-metrics.ts). */
-export interface PrewarmCounters {
-  /** Audit events dealt with for good (warmed, skipped or given up), each counted once. */
-  eventsSeen: number;
-  /** Warms that converted a droplet. */
-  conversions: number;
-  /** Warms that found the image already there. */
-  alreadyReady: number;
-  /** Droplets that cannot become images (docker, cnb, no rootfs for the stack…) or are gone. */
-  skipped: number;
-  /** Warms that failed (CAPI, blobstore unavailable…) and are retried on a later round. */
-  failures: number;
-  /** Events given up after their droplet failed to warm on MAX_ATTEMPTS rounds. */
-  givenUp: number;
-  /** Seconds between the last handled event's `created_at` and its handling; `null` before the first. */
-  lastLagSeconds: number | null;
 }
 
 /** What one round did: nothing (another instance leads), the first-start warm-up, or following events. */

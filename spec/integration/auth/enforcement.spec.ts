@@ -8,7 +8,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, SignJWT } from 'jose';
-import { ADMIN_AUTH } from '../../../src/server/admin-auth.ts';
+import { ADMIN_AUTH } from '../../../src/routes/admin/admin-auth-strategy.ts';
 import type { TestRegistry } from '../../support/test-registry.ts';
 import { basic, ociError, startAuthWorld, tokenOf, tokenRequest, WEB, type AuthWorld } from './auth-world.ts';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../../../src/config/load-config.ts';
-import { startRegistry, type Registry } from '../../../src/main.ts';
+import { startRegistry, type Registry } from '../../../src/wiring/build-registry.ts';
 import { buildDroplet, standardDroplet } from '../../support/build-droplet.ts';
 import { buildTinyRootfs, createTestRegistry, writeDroplet, type TestRegistry } from '../../support/test-registry.ts';
 import { has, parseExposition, total, type Sample } from './exposition.ts';

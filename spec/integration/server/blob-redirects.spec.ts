@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../../src/config/load-config.ts';
-import { openBlobStore } from '../../../src/main.ts';
+import { openBlobStore } from '../../../src/wiring/open-blob-store.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
 import { waitFor } from '../../support/clients/wait-for.ts';
 import { nginxBlobstoreProblem, startNginxBlobstore, type NginxBlobstore } from '../../support/nginx-blobstore.ts';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { createLogger } from '../../../src/logger.ts';
-import { buildRegistry, type Registry } from '../../../src/main.ts';
+import { buildRegistry, type Registry } from '../../../src/wiring/build-registry.ts';
 import { basic, startAuthWorld, tokenOf, tokenRequest, WEB, type AuthWorld } from '../auth/auth-world.ts';
 import { buildTinyRootfs } from '../../support/test-registry.ts';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../../../src/config/load-config.ts';
-import { startRegistry, type Registry } from '../../../src/main.ts';
+import { startRegistry, type Registry } from '../../../src/wiring/build-registry.ts';
 import { waitFor } from '../../support/clients/wait-for.ts';
 import { startPrewarmWorld, type PrewarmWorld } from './prewarm-world.ts';
 

@@ -127,11 +127,100 @@ describe('loadConfig', () => {
 
   it('names what the s3 and webdav blobstores still need', () => {
     assert.throws(() => loadConfig({ env: { BLOBSTORE: 's3' } }), /the s3 blobstore needs blobstore\.s3\.bucket \(S3_BUCKET\)/);
-    assert.throws(() => loadConfig({ env: { BLOBSTORE: 's3', S3_BUCKET: 'b', S3_ACCESS_KEY_ID: 'id' } }), /both or neither of S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY/);
+    for (const keys of [{ S3_ACCESS_KEY_ID: 'id' }, { S3_SECRET_ACCESS_KEY: 'secret' }]) {
+      assert.throws(
+        () => loadConfig({ env: { BLOBSTORE: 's3', S3_BUCKET: 'b', ...keys } }),
+        /the s3 blobstore needs both or neither of blobstore\.s3\.accessKeyId \(S3_ACCESS_KEY_ID\) and blobstore\.s3\.secretAccessKey \(S3_SECRET_ACCESS_KEY\)/,
+      );
+    }
+    assert.throws(() => loadConfig({ env: { BLOBSTORE: 's3', S3_BUCKET: 'b', S3_REGION: '' } }), /the s3 blobstore needs blobstore\.s3\.region \(S3_REGION\)/);
     assert.equal(loadConfig({ env: { BLOBSTORE: 's3', S3_BUCKET: 'b' } }).blobstore.s3.region, 'us-east-1');
+    assert.equal(loadConfig({ env: { BLOBSTORE: 'fs', S3_REGION: '' } }).blobstore.type, 'fs', 'the s3 settings matter only with s3');
     assert.throws(() => loadConfig({ env: { BLOBSTORE: 'webdav' } }), /WEBDAV_PUBLIC_ENDPOINT.*WEBDAV_PASSWORD.*WEBDAV_SECRET/);
-    const webdav = loadConfig({ env: { BLOBSTORE: 'webdav', WEBDAV_PUBLIC_ENDPOINT: 'https://blobstore.sys.example.com', WEBDAV_PASSWORD: 'p', WEBDAV_SECRET: 's' } });
+    const webdavEnv = { BLOBSTORE: 'webdav', WEBDAV_PUBLIC_ENDPOINT: 'https://blobstore.sys.example.com', WEBDAV_PASSWORD: 'p', WEBDAV_SECRET: 's' };
+    const webdav = loadConfig({ env: webdavEnv });
     assert.equal(webdav.blobstore.webdav.privateEndpoint, 'https://blobstore.service.cf.internal:4443');
+    assert.throws(() => loadConfig({ env: { ...webdavEnv, WEBDAV_PASSWORD: '' } }), /the webdav blobstore needs blobstore\.webdav\.password \(WEBDAV_PASSWORD\)$/);
+    assert.throws(() => loadConfig({ env: { ...webdavEnv, WEBDAV_SECRET: '' } }), /the webdav blobstore needs blobstore\.webdav\.secret \(WEBDAV_SECRET\)$/);
+    assert.throws(() => loadConfig({ env: { ...webdavEnv, WEBDAV_USERNAME: '' } }), /the webdav blobstore needs blobstore\.webdav\.username \(WEBDAV_USERNAME\)$/);
+    assert.throws(() => loadConfig({ env: { ...webdavEnv, WEBDAV_PRIVATE_ENDPOINT: '' } }), /the webdav blobstore needs blobstore\.webdav\.privateEndpoint \(WEBDAV_PRIVATE_ENDPOINT\)$/);
+    for (const key of ['cc-droplets', 'a/b', '']) {
+      assert.throws(() => loadConfig({ env: { ...webdavEnv, WEBDAV_DIRECTORY_KEY: key } }), /blobstore\.webdav\.directoryKey \(WEBDAV_DIRECTORY_KEY\): must be one directory name .*not one of Cloud Controller's \(cc-droplets/, key);
+    }
+  });
+
+  it('serves HTTPS only with both the certificate and its key', () => {
+    assert.deepEqual(loadConfig({ env: { TLS_CERT: '/tls/cert.pem', TLS_KEY: '/tls/key.pem' } }).tls, { cert: '/tls/cert.pem', key: '/tls/key.pem' });
+    for (const env of [{ TLS_CERT: '/tls/cert.pem' }, { TLS_KEY: '/tls/key.pem' }]) {
+      assert.throws(() => loadConfig({ env }), (error: unknown) => error instanceof ConfigError && /HTTPS needs both tls\.cert \(TLS_CERT\) and tls\.key \(TLS_KEY\), or neither/.test(error.message), JSON.stringify(env));
+    }
+  });
+
+  it('refuses a request timeout shorter than the headers timeout', () => {
+    assert.equal(loadConfig({ env: { HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '20000' } }).requestTimeoutMs, 20_000);
+    assert.throws(
+      () => loadConfig({ env: { HEADERS_TIMEOUT_MS: '30000', REQUEST_TIMEOUT_MS: '10000' } }),
+      (error: unknown) => error instanceof ConfigError && /requestTimeoutMs \(REQUEST_TIMEOUT_MS\) 10000 is less than headersTimeoutMs \(HEADERS_TIMEOUT_MS\) 30000/.test(error.message),
+    );
+  });
+
+  it('refuses the metrics listener on the registry\'s own port', () => {
+    assert.equal(loadConfig({ env: { PORT: '9090', METRICS_PORT: '0' } }).metrics.port, 0);
+    assert.throws(
+      () => loadConfig({ env: { PORT: '9090', METRICS_PORT: '9090' } }),
+      (error: unknown) => error instanceof ConfigError && /metrics\.port \(METRICS_PORT\) 9090 is also the registry's port; choose another, or 0/.test(error.message),
+    );
+  });
+
+  it('names the UAA clients the capi source and user authentication need', () => {
+    const capi = { CAPI_URL: 'https://api.sys.example.com', UAA_CLIENT_SECRET: 's3cret', TOKEN_SIGNING_KEYS: '/k.pem' };
+    assert.throws(() => loadConfig({ env: { ...capi, UAA_CLIENT_ID: '' } }), /the capi source needs the registry's UAA client in uaa\.clientId \(UAA_CLIENT_ID\)/);
+    assert.throws(() => loadConfig({ env: { ...capi, UAA_LOGIN_CLIENT_ID: '' } }), /auth \(AUTH\) uaa needs .* uaa\.loginClientId \(UAA_LOGIN_CLIENT_ID\)/);
+    assert.equal(loadConfig({ env: { ...capi, UAA_LOGIN_CLIENT_ID: '', AUTH: 'none', AUTH_NONE_FORCE: 'true' } }).uaa.loginClientId, '', 'no login client without user authentication');
+  });
+
+  it('migrates the database on open unless told not to', () => {
+    assert.equal(loadConfig({ env: {} }).database.migrate, true);
+    assert.equal(loadConfig({ env: { DATABASE_MIGRATE: 'false' } }).database.migrate, false);
+    assert.equal(loadConfig({ env: {}, file: configFile({ database: { migrate: false } }) }).database.migrate, false);
+    assert.throws(() => loadConfig({ env: { DATABASE_MIGRATE: 'no' } }), /database\.migrate \(DATABASE_MIGRATE\): must be true or false/);
+  });
+
+  it('reads booleans strictly: true or false, never a typo taken for true', () => {
+    assert.equal(loadConfig({ env: { PREWARM_ENABLED: 'FALSE' } }).prewarm.enabled, false);
+    assert.equal(loadConfig({ env: { PREWARM_ENABLED: ' true ' } }).prewarm.enabled, true);
+    for (const value of ['flase', 'yes', '0', '']) {
+      assert.throws(() => loadConfig({ env: { AUTH_NONE_FORCE: value } }), /authNoneForce \(AUTH_NONE_FORCE\): must be true or false/, JSON.stringify(value));
+    }
+    assert.throws(() => loadConfig({ env: {}, file: configFile({ prewarm: { enabled: 'no' } }) }), /prewarm\.enabled \(PREWARM_ENABLED\): must be true or false/);
+  });
+
+  it('bounds what the services behind the registry accept, and what makes no sense at 0', () => {
+    const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
+      [{ CAPI_PAGE_SIZE: '5001' }, /capi\.pageSize \(CAPI_PAGE_SIZE\): must be a whole number from 1 to 5000/],
+      [{ CAPI_PAGE_SIZE: '0' }, /capi\.pageSize \(CAPI_PAGE_SIZE\)/],
+      [{ S3_PRESIGN_EXPIRY_SECONDS: '604801' }, /blobstore\.s3\.presignExpirySeconds \(S3_PRESIGN_EXPIRY_SECONDS\): must be a whole number of seconds from 1 to 604800/],
+      [{ WEBDAV_LINK_EXPIRY_SECONDS: '0' }, /blobstore\.webdav\.linkExpirySeconds \(WEBDAV_LINK_EXPIRY_SECONDS\): must be a whole number of at least 1/],
+      [{ DATABASE_POOL_MAX: '0' }, /database\.poolMax \(DATABASE_POOL_MAX\)/],
+      [{ CAPI_TIMEOUT_MS: '0' }, /capi\.timeoutMs \(CAPI_TIMEOUT_MS\)/],
+      [{ DROPLET_DOWNLOAD_IDLE_TIMEOUT_MS: '0' }, /capi\.downloadIdleTimeoutMs \(DROPLET_DOWNLOAD_IDLE_TIMEOUT_MS\)/],
+      [{ PREWARM_INTERVAL_MS: '0' }, /prewarm\.intervalMs \(PREWARM_INTERVAL_MS\)/],
+      [{ LOGIN_FAILURES_WINDOW_MS: '0' }, /loginFailures\.windowMs \(LOGIN_FAILURES_WINDOW_MS\)/],
+      [{ CONVERSION_MAX_UNCOMPRESSED_BYTES: '0' }, /conversion\.maxUncompressedBytes \(CONVERSION_MAX_UNCOMPRESSED_BYTES\)/],
+      [{ CONVERSION_MAX_ENTRIES: '0' }, /conversion\.maxEntries \(CONVERSION_MAX_ENTRIES\)/],
+      [{ HOST: '0.0.0.0 ' }, /host \(HOST\): must be an IP address or host name/],
+      [{ HOST: '' }, /host \(HOST\): must be an IP address or host name/],
+      [{ METRICS_HOST: 'a b' }, /metrics\.host \(METRICS_HOST\): must be an IP address or host name, or empty/],
+      [{ TOKEN_SERVICE: 'a b' }, /token\.service \(TOKEN_SERVICE\): must not contain spaces/],
+      [{ ADMIN_SCOPE: 'a b' }, /adminScope \(ADMIN_SCOPE\): must be one UAA scope/],
+      [{ ADMIN_SCOPE: '' }, /adminScope \(ADMIN_SCOPE\): must be one UAA scope/],
+      [{ DEFAULT_STACK: '' }, /defaultStack \(DEFAULT_STACK\): must be a stack name/],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(() => loadConfig({ env }), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+    }
+    const accepted = loadConfig({ env: { HOST: '::1', METRICS_HOST: 'fe80::1%eth0', CAPI_PAGE_SIZE: '5000', S3_PRESIGN_EXPIRY_SECONDS: '604800', PUBLIC_URL: 'https://registry.example.com/' } });
+    assert.deepEqual([accepted.host, accepted.metrics.host, accepted.capi.pageSize, accepted.blobstore.s3.presignExpirySeconds], ['::1', 'fe80::1%eth0', 5000, 604_800]);
   });
 
   it('refuses unknown keys and unreadable files', () => {
@@ -141,12 +230,12 @@ describe('loadConfig', () => {
   });
 });
 
-describe('README configuration table', () => {
+describe('configuration reference (docs/configuration.md)', () => {
   it('documents every environment variable of the schema', () => {
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const reference = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
     const envNames = configEnvironmentVariables();
     assert.ok(envNames.includes('DATABASE_URL'));
-    const missing = envNames.filter((name) => !readme.includes(`| \`${name}\` |`));
+    const missing = envNames.filter((name) => !reference.includes(`| \`${name}\` |`));
     assert.deepEqual(missing, []);
   });
 });

@@ -54,16 +54,26 @@ describe('ReadyImageCache', () => {
     assert.equal(cache.image(key('d2'))?.id, 2);
   });
 
-  it('keeps blob sizes per app until clear', () => {
-    const { cache } = cacheAt();
+  it('keeps blob sizes per app until their TTL is up', () => {
+    const { cache, clock } = cacheAt({ ttlMs: 60_000 });
     const digest = `sha256:${'a'.repeat(64)}`;
     cache.rememberBlobSize('app', digest, 123);
     assert.equal(cache.blobSize('app', digest), 123);
     assert.equal(cache.blobSize('other-app', digest), undefined);
-    cache.rememberImage(key('d1'), 'app', ready(1));
-    cache.clear();
+    clock.now += 60_000;
     assert.equal(cache.blobSize('app', digest), undefined);
-    assert.equal(cache.image(key('d1')), undefined);
+  });
+
+  it('tells of every lookup and whether it hit', () => {
+    const lookups: string[] = [];
+    const cache = new ReadyImageCache({ onLookup: (lookup, hit) => lookups.push(`${lookup}:${hit ? 'hit' : 'miss'}`) });
+    const image = ready(1);
+    cache.image(key('d1'));
+    cache.rememberImage(key('d1'), 'app', image);
+    cache.image(key('d1'));
+    cache.imageByManifest('app', image.manifestDigest as string);
+    cache.blobSize('app', `sha256:${'a'.repeat(64)}`);
+    assert.deepEqual(lookups, ['image:miss', 'image:hit', 'manifest:hit', 'blob_size:miss']);
   });
 
   it('drops the least recently used image beyond its bound', () => {

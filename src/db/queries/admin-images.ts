@@ -1,11 +1,11 @@
 /**
  * The admin API's queries on `images`: what each image is and how it got there, filtered and
- * paged; the operator's "convert again" and "forget this droplet's images". An image whose row
- * says `converting` but whose lease is not held (no instance is at work on it: a conversion was
- * requested and waits for a slot, or its instance died) is reported as `pending`.
+ * paged, and the operator's "forget this droplet's images" ("convert again" is in images.ts, with
+ * the other writes of the conversion protocol). An image whose row says `converting` but whose
+ * lease is not held (no instance is at work on it: a conversion was requested and waits for a
+ * slot, or its instance died) is reported as `pending`.
  */
 import type { Knex } from 'knex';
-import type { ImageKey } from './images.ts';
 
 type Db = Knex | Knex.Transaction;
 
@@ -143,48 +143,6 @@ function toAdminImage(row: Record<string, unknown>): AdminImageRow {
     lastPulledAt: (row.last_pulled_at as Date | null) ?? null,
     pullCount: Number(row.pull_count ?? 0),
   };
-}
-
-/**
- * What an operator's conversion request did: `requested` (the image is now pending, a new row if
- * there was none), or nothing because it is `converting` under a live lease or `ready` (and
- * `force` was not given).
- */
-export type ConversionRequestOutcome = 'requested' | 'converting' | 'ready';
-
-/**
- * Marks the image pending (converting without a lease), so that the next claim — the conversion
- * the caller starts, or any instance's pull — converts it: a failed image whatever its
- * `retryable`, a ready one only with `force` (its blob references are dropped, the conversion
- * records them again), an absent one as a new row.
- */
-export async function requestImageConversion(db: Knex, key: ImageKey, image: { appGuid: string; stack: string; force: boolean }): Promise<ConversionRequestOutcome> {
-  return db.transaction(async (trx) => {
-    const row = await trx('images')
-      .where({ droplet_guid: key.dropletGuid, rootfs_digest: key.rootfsDigest, lifecycle_digest: key.lifecycleDigest })
-      .forUpdate()
-      .first('id', 'state', trx.raw('coalesce(lease_expires_at > now(), false) as lease_held'));
-    if (!row) {
-      await trx('images')
-        .insert({
-          droplet_guid: key.dropletGuid,
-          rootfs_digest: key.rootfsDigest,
-          lifecycle_digest: key.lifecycleDigest,
-          app_guid: image.appGuid,
-          stack: image.stack,
-          state: 'converting',
-          attempts: 0,
-        })
-        .onConflict(['droplet_guid', 'rootfs_digest', 'lifecycle_digest'])
-        .ignore();
-      return 'requested';
-    }
-    if (row.state === 'converting' && row.lease_held === true) return 'converting';
-    if (row.state === 'ready' && !image.force) return 'ready';
-    if (row.state === 'ready') await trx('image_blobs').where({ image_id: row.id }).delete();
-    await trx('images').where({ id: row.id }).update({ state: 'converting', lease_expires_at: null, updated_at: trx.fn.now() });
-    return 'requested';
-  });
 }
 
 /** What deleting a droplet's images did. */

@@ -221,3 +221,45 @@ export async function finishConversionRecord(
 export async function releaseImageLease(db: Db, imageId: number, instance: string): Promise<void> {
   await db('images').where({ id: imageId, instance, state: 'converting' }).update({ lease_expires_at: null, updated_at: db.fn.now() });
 }
+
+/**
+ * What an operator's conversion request did: `requested` (the image is now pending, a new row if
+ * there was none), or nothing because it is `converting` under a live lease or `ready` (and
+ * `force` was not given).
+ */
+export type ConversionRequestOutcome = 'requested' | 'converting' | 'ready';
+
+/**
+ * Marks the image pending (converting without a lease), so that the next claim — the conversion
+ * the caller starts, or any instance's pull — converts it: a failed image whatever its
+ * `retryable`, a ready one only with `force` (its blob references are dropped, the conversion
+ * records them again), an absent one as a new row.
+ */
+export async function requestImageConversion(db: Knex, key: ImageKey, image: { appGuid: string; stack: string; force: boolean }): Promise<ConversionRequestOutcome> {
+  return db.transaction(async (trx) => {
+    const row = await trx('images')
+      .where({ droplet_guid: key.dropletGuid, rootfs_digest: key.rootfsDigest, lifecycle_digest: key.lifecycleDigest })
+      .forUpdate()
+      .first('id', 'state', trx.raw('coalesce(lease_expires_at > now(), false) as lease_held'));
+    if (!row) {
+      await trx('images')
+        .insert({
+          droplet_guid: key.dropletGuid,
+          rootfs_digest: key.rootfsDigest,
+          lifecycle_digest: key.lifecycleDigest,
+          app_guid: image.appGuid,
+          stack: image.stack,
+          state: 'converting',
+          attempts: 0,
+        })
+        .onConflict(['droplet_guid', 'rootfs_digest', 'lifecycle_digest'])
+        .ignore();
+      return 'requested';
+    }
+    if (row.state === 'converting' && row.lease_held === true) return 'converting';
+    if (row.state === 'ready' && !image.force) return 'ready';
+    if (row.state === 'ready') await trx('image_blobs').where({ image_id: row.id }).delete();
+    await trx('images').where({ id: row.id }).update({ state: 'converting', lease_expires_at: null, updated_at: trx.fn.now() });
+    return 'requested';
+  });
+}

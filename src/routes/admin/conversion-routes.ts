@@ -3,11 +3,9 @@
  * the failure reason.
  */
 import type { ServerRoute } from '@hapi/hapi';
-import type { AdminService } from '../../admin/admin-service.ts';
+import { CONVERSION_STATES, type AdminService, type ConversionState } from '../../admin/admin-service.ts';
 import type { OriginSettings } from '../../auth/registry-origin.ts';
-import { CONVERSION_STATES } from '../../db/queries/admin-conversions.ts';
-import type { ConversionState } from '../../db/tables.ts';
-import { ADMIN_AUTH } from '../../server/admin-auth.ts';
+import { ADMIN_AUTH } from './admin-auth-strategy.ts';
 import { listBody, pageRequest } from './admin-pagination.ts';
 import { baseUrl, isoTime } from './admin-services.ts';
 import { adminValidation, dropletGuid, oneOf, pageParameters } from './admin-validation.ts';

@@ -6,7 +6,7 @@
 import type { ServerRoute } from '@hapi/hapi';
 import Joi from 'joi';
 import type { AdminService } from '../../admin/admin-service.ts';
-import { ADMIN_AUTH } from '../../server/admin-auth.ts';
+import { ADMIN_AUTH } from './admin-auth-strategy.ts';
 import { adminValidation } from './admin-validation.ts';
 import { answer, errors, ref } from './openapi-components.ts';
 

@@ -6,10 +6,9 @@
  */
 import type { Request, ServerRoute } from '@hapi/hapi';
 import Joi from 'joi';
-import type { AdminService } from '../../admin/admin-service.ts';
+import { ADMIN_IMAGE_STATES, type AdminImageRow, type AdminImageState, type AdminService } from '../../admin/admin-service.ts';
 import type { OriginSettings } from '../../auth/registry-origin.ts';
-import { ADMIN_IMAGE_STATES, type AdminImageRow, type AdminImageState } from '../../db/queries/admin-images.ts';
-import { ADMIN_AUTH } from '../../server/admin-auth.ts';
+import { ADMIN_AUTH } from './admin-auth-strategy.ts';
 import { listBody, pageRequest } from './admin-pagination.ts';
 import { baseUrl, isoTime } from './admin-services.ts';
 import { adminValidation, appGuid, digest, dropletGuid, oneOf, pageParameters } from './admin-validation.ts';

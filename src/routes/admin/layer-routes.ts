@@ -4,11 +4,9 @@
  * the blob is really there (`present`): the list would cost one blobstore request per layer.
  */
 import type { ServerRoute } from '@hapi/hapi';
-import type { AdminService } from '../../admin/admin-service.ts';
+import { LAYER_KINDS, type AdminLayerRow, type AdminService, type LayerKind } from '../../admin/admin-service.ts';
 import type { OriginSettings } from '../../auth/registry-origin.ts';
-import { LAYER_KINDS, type AdminLayerRow } from '../../db/queries/admin-layers.ts';
-import type { LayerKind } from '../../db/tables.ts';
-import { ADMIN_AUTH } from '../../server/admin-auth.ts';
+import { ADMIN_AUTH } from './admin-auth-strategy.ts';
 import { listBody, pageRequest } from './admin-pagination.ts';
 import { baseUrl, isoTime } from './admin-services.ts';
 import { adminValidation, digest, oneOf, pageParameters } from './admin-validation.ts';

@@ -5,7 +5,7 @@
 import type { ServerRoute } from '@hapi/hapi';
 import type { AdminService } from '../../admin/admin-service.ts';
 import type { OriginSettings } from '../../auth/registry-origin.ts';
-import { ADMIN_AUTH } from '../../server/admin-auth.ts';
+import { ADMIN_AUTH } from './admin-auth-strategy.ts';
 import { listBody, pageRequest } from './admin-pagination.ts';
 import { baseUrl, isoTime } from './admin-services.ts';
 import { adminValidation, oneOf, pageParameters } from './admin-validation.ts';

@@ -1,0 +1,247 @@
+/**
+ * Runs each image's conversion once across all instances sharing the database.
+ *
+ * @remarks
+ * Requests here for one image join one in-process flight. The flight's instance converts when its
+ * claim on the image row wins: it then holds a lease it renews while it converts. Otherwise it
+ * waits until the image lands, woken by `ImageLandings`, and takes the conversion over when the
+ * lease runs out (its instance died). A conversion belongs to no request: it goes on when the
+ * client hangs up or the request's wait ends, and a retry joins it. At shutdown, conversions still
+ * running when time is up are cancelled and handed back: nothing of them kept, their leases
+ * released, so another instance takes them over at once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { BlobStore } from '../blobstore/blob-store.ts';
+import { InvalidDropletError, RegistryError } from '../errors/registry-error.ts';
+import type { ConversionMetrics } from '../metrics/conversion-metrics.ts';
+import type { AppRef, DropletFacts, DropletSource } from '../sources/droplet-source.ts';
+import { SingleFlight } from '../util/single-flight.ts';
+import { assembleImage } from './assemble-image.ts';
+import type { ConversionSlots } from './conversion-slots.ts';
+import type { ImageLandings } from './image-landings.ts';
+import type { ConversionAttempt, ImageRecords, ImageState } from './image-records.ts';
+import type { ImageTarget } from './image-target.ts';
+
+export interface ConversionCoordinatorOptions {
+  readonly records: ImageRecords;
+  readonly blobs: BlobStore;
+  readonly source: DropletSource;
+  readonly compressionLevel: number;
+  readonly limits: { readonly maxUncompressedBytes: number; readonly maxEntries: number };
+  /** Names this process in conversion records and leases. */
+  readonly instance: string;
+  readonly slots: ConversionSlots;
+  readonly landings: ImageLandings;
+  /** A conversion's lease lasts this long without a heartbeat; renewed every third of it. */
+  readonly leaseMs: number;
+  readonly logger: Logger;
+  /** Conversion figures for /metrics; none: not recorded. */
+  readonly metrics?: ConversionMetrics;
+}
+
+/** Longest a waiter sleeps between looks at the image row, when no notification wakes it. */
+const MAX_POLL_MS = 2_000;
+/** How long shutdown waits for cancelled conversions to clean up after themselves. */
+const HAND_BACK_GRACE_MS = 5_000;
+
+export class ConversionCoordinator {
+  readonly #options: ConversionCoordinatorOptions;
+  readonly #flights = new SingleFlight<ImageState>();
+  #stopping = false;
+  /** Aborted when shutdown's time is up: conversions still running give their images back. */
+  readonly #handBack = new AbortController();
+
+  constructor(options: ConversionCoordinatorOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * The ready image of the target, converted here or by another instance; joins the conversion
+   * under way in this process if there is one. Rejects with MANIFEST_UNKNOWN when the droplet
+   * cannot become an image, UNAVAILABLE when an attempt failed for a reason a retry may cure (or
+   * the instance is shutting down), TOOMANYREQUESTS when the conversion slots are full.
+   */
+  imageOf(app: AppRef, droplet: DropletFacts, target: ImageTarget): Promise<ImageState> {
+    return this.#flights.run(JSON.stringify(target.key), () => this.#obtain(app, droplet, target));
+  }
+
+  /**
+   * Graceful shutdown: requests waiting on other instances give up, no conversion starts, and
+   * those under way may finish within `timeoutMs`; then they are cancelled and handed back.
+   */
+  async drain(timeoutMs = Infinity): Promise<void> {
+    this.#stopping = true;
+    await this.#options.landings.stop();
+    const settled = this.#flights.drain();
+    if (await settlesWithin(settled, timeoutMs)) return;
+    this.#handBack.abort(new Error('this registry instance is shutting down'));
+    if (!(await settlesWithin(settled, HAND_BACK_GRACE_MS))) {
+      this.#options.logger.warn({ event: 'conversion.hand_back_stuck', conversions: this.#flights.size }, 'conversions did not stop when cancelled; their leases will run out');
+    }
+  }
+
+  /** Waits for the image while another instance converts it, converts it here when nobody does. */
+  async #obtain(app: AppRef, droplet: DropletFacts, target: ImageTarget): Promise<ImageState> {
+    const { records, landings, leaseMs, instance } = this.#options;
+    let waited = false;
+    for (;;) {
+      const image = await records.find(target.key);
+      if (image?.state === 'ready') return image;
+      if (image?.state === 'failed' && (waited || !image.retryable)) {
+        // The attempt waited for failed: retrying at once on every waiting instance would hammer a failing source.
+        if (!image.retryable) throw conversionFailed(droplet, image.error);
+        throw new RegistryError('UNAVAILABLE', `conversion of droplet ${droplet.guid} failed; try again`, { retryAfter: 5 });
+      }
+      if (this.#stopping) throw shuttingDown();
+      if (image?.state === 'converting' && image.leaseHeld) {
+        waited = true;
+        await landings.wait(image.id, Math.min(MAX_POLL_MS, leaseMs));
+        continue;
+      }
+      const release = await this.#options.slots.acquire(app.guid);
+      try {
+        // The slot may have come free because shutdown cancelled the conversion holding it.
+        if (this.#stopping) throw shuttingDown();
+        const imageId = await records.claim(target.key, { appGuid: app.guid, stack: target.stack, instance, leaseMs });
+        // Null: another instance claimed it (or finished it) since we looked.
+        if (imageId !== null) return await this.#convert(app, droplet, target, imageId);
+      } finally {
+        release();
+      }
+    }
+  }
+
+  /** Converts the droplet under the lease this instance holds on `imageId`. */
+  async #convert(app: AppRef, droplet: DropletFacts, target: ImageTarget, imageId: number): Promise<ImageState> {
+    const { records, blobs, logger, instance, metrics } = this.#options;
+    const started = performance.now();
+    const attempt = await records.startAttempt(imageId, randomUUID(), instance);
+    const log = logger.child({ conversion: attempt.conversionId, droplet: droplet.guid, app: app.guid });
+    log.info({ event: 'conversion.started', image: imageId }, 'converting droplet');
+    const heartbeat = this.#heartbeat(imageId, log);
+    let bytesIn = 0;
+    const written: string[] = [];
+    const handBack = this.#handBack.signal;
+    let stopReading = (): void => undefined;
+    try {
+      const dropletStream = await this.#options.source.openDroplet(app, droplet, { signal: handBack });
+      metrics?.watchDroplet(dropletStream);
+      // Cancelling the download fails the conversion's pipeline, which cancels its staged write.
+      stopReading = () => void dropletStream.destroy(handBack.reason as Error);
+      if (handBack.aborted) stopReading();
+      else handBack.addEventListener('abort', stopReading, { once: true });
+      const image = await assembleImage({
+        app,
+        droplet,
+        stack: target.stack,
+        dropletStream,
+        rootfs: target.rootfs,
+        lifecycle: target.lifecycle,
+        blobs,
+        compressionLevel: this.#options.compressionLevel,
+        limits: this.#options.limits,
+        onProgress: (bytesRead) => {
+          bytesIn = bytesRead;
+        },
+        onCommitted: (digest) => written.push(digest),
+      });
+      const dropletLayer = image.layers.droplet;
+      const conversionMs = Math.round(performance.now() - started);
+      await records.land(attempt, {
+        manifestDigest: image.manifestDigest,
+        manifest: image.manifestBytes,
+        config: { digest: image.configDigest, size: image.configBytes.length },
+        rootfs: target.rootfs,
+        droplet: dropletLayer,
+        lifecycle: target.lifecycle,
+        conversionMs,
+        bytesIn,
+      });
+      log.info(
+        { event: 'conversion.succeeded', ms: conversionMs, bytesIn, bytesOut: dropletLayer.size, uncompressed: dropletLayer.uncompressedSize, manifest: image.manifestDigest },
+        'droplet converted',
+      );
+      metrics?.succeeded({ seconds: conversionMs / 1000, bytesIn, bytesOut: dropletLayer.size });
+      return { id: imageId, state: 'ready', manifest: image.manifestBytes, manifestDigest: image.manifestDigest, error: null, retryable: true, leaseHeld: false };
+    } catch (error) {
+      if (handBack.aborted) return await this.#giveBack(attempt, { written, bytesIn, heartbeat, log });
+      const retryable = !(error instanceof InvalidDropletError);
+      const reason = (error as Error).message;
+      log.warn({ event: 'conversion.failed', err: error, retryable }, `droplet conversion failed: ${reason}`);
+      metrics?.failed(error, { seconds: (performance.now() - started) / 1000, bytesIn });
+      await this.#discardUnrecorded(written, log);
+      await records.fail(attempt, { error: reason, retryable, instance, bytesIn }).catch((e: unknown) => log.error({ err: e }, 'could not record the failed conversion'));
+      if (!retryable) throw conversionFailed(droplet, reason);
+      if (error instanceof RegistryError) throw error;
+      throw new RegistryError('UNAVAILABLE', `conversion of droplet ${droplet.guid} failed; try again`, { retryAfter: 5, cause: error });
+    } finally {
+      clearInterval(heartbeat);
+      handBack.removeEventListener('abort', stopReading);
+    }
+  }
+
+  /** A conversion cancelled by shutdown: nothing of it kept, its lease released, waiters elsewhere woken to take it over. */
+  async #giveBack(attempt: ConversionAttempt, progress: { written: string[]; bytesIn: number; heartbeat: NodeJS.Timeout; log: Logger }): Promise<never> {
+    const { records, instance } = this.#options;
+    // No renewal may come after the release.
+    clearInterval(progress.heartbeat);
+    await this.#discardUnrecorded(progress.written, progress.log);
+    await records.handBack(attempt, instance, progress.bytesIn).catch((e: unknown) => progress.log.error({ err: e }, 'could not release the conversion lease; it will run out'));
+    progress.log.info({ event: 'conversion.handed_back', image: attempt.imageId, bytesIn: progress.bytesIn }, 'shutting down: conversion cancelled and handed back to the other instances');
+    throw shuttingDown();
+  }
+
+  /** Renews the lease every third of its length, so a missed renewal or two do not lose it. */
+  #heartbeat(imageId: number, log: Logger): NodeJS.Timeout {
+    const { records, instance, leaseMs } = this.#options;
+    let warned = false;
+    const timer = setInterval(() => {
+      records.renewLease(imageId, { instance, leaseMs }).then(
+        (held) => {
+          if (held || warned) return;
+          warned = true;
+          // The work goes on: the image is reproducible, so whichever instance lands it first wins and the other's rows are the same.
+          log.warn({ event: 'conversion.lease_lost', image: imageId }, 'another instance took this conversion over (the lease ran out)');
+        },
+        (error: unknown) => log.warn({ event: 'conversion.heartbeat_failed', err: error }, 'could not renew the conversion lease'),
+      );
+    }, Math.max(1, Math.floor(leaseMs / 3)));
+    timer.unref();
+    return timer;
+  }
+
+  /** Removes blobs this conversion committed that no row references (so nothing half-written stays). */
+  async #discardUnrecorded(digests: string[], log: Logger): Promise<void> {
+    for (const digest of digests) {
+      try {
+        if (!(await this.#options.records.isBlobRecorded(digest))) await this.#options.blobs.delete(digest);
+      } catch (error) {
+        log.error({ err: error, digest }, 'could not remove an unreferenced blob; garbage collection will');
+      }
+    }
+  }
+}
+
+/** MANIFEST_UNKNOWN for a droplet that cannot become an image (a retry would fail the same way). */
+export function conversionFailed(droplet: DropletFacts, reason: string | null): RegistryError {
+  const message = `droplet ${droplet.guid} cannot be converted: ${reason ?? 'unknown reason'}`;
+  return new RegistryError('MANIFEST_UNKNOWN', message, { detail: { droplet: droplet.guid, reason } });
+}
+
+function shuttingDown(): RegistryError {
+  return new RegistryError('UNAVAILABLE', 'this registry instance is shutting down; try again', { retryAfter: 1 });
+}
+
+/** Whether `work` settles within `ms` (Infinity: waits for it). */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms === Infinity) {
+    await work;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([work.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}

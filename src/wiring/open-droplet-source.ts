@@ -1,0 +1,37 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/load-config.ts';
+import type { UpstreamMetrics } from '../metrics/upstream-metrics.ts';
+import type { CapiClient } from '../sources/capi/capi-client.ts';
+import { createCapiSource } from '../sources/capi/create-capi-source.ts';
+import type { UaaUrl } from '../sources/capi/uaa-url.ts';
+import { DirectorySource } from '../sources/directory/directory-source.ts';
+import type { DropletSource } from '../sources/droplet-source.ts';
+
+/**
+ * The droplet source, and with the capi source its client (the pre-warmer reads audit events
+ * through it) and UAA's URL (user logins use it).
+ */
+export function openDropletSource(config: Config, logger: Logger, metrics?: UpstreamMetrics): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl } {
+  if (config.source === 'directory') return { source: new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack, logger }) };
+  if (config.auth === 'none') {
+    logger.warn({ event: 'auth.none_forced' }, 'AUTH=none with the capi source (AUTH_NONE_FORCE): anyone who reaches this registry can pull every app of the foundation');
+  }
+  const { source, client, uaaUrl } = createCapiSource(
+    {
+      capiUrl: config.capi.url,
+      capiCaCert: config.capi.caCert,
+      uaaUrl: config.uaa.url,
+      uaaCaCert: config.uaa.caCert,
+      clientId: config.uaa.clientId,
+      clientSecret: config.uaa.clientSecret,
+      timeoutMs: config.capi.timeoutMs,
+      pageSize: config.capi.pageSize,
+      maxPages: config.capi.maxPages,
+      blobstoreCaCert: config.capi.blobstoreCaCert,
+      downloadIdleTimeoutMs: config.capi.downloadIdleTimeoutMs,
+    },
+    logger,
+    metrics,
+  );
+  return { source, capi: client, uaaUrl };
+}
