@@ -95,7 +95,7 @@ export async function measureHttp(options: HttpOptions): Promise<HttpResult> {
     if (cold.status !== 200) throw new Error(`GET manifest from our registry: ${cold.status} ${manifestBytes.toString()}\n${ours.daemon.logs()}`);
     const manifestDigest = cold.headers.get('docker-content-digest') ?? '';
     const manifest = JSON.parse(manifestBytes.toString()) as { layers: Array<{ digest: string; size: number }> };
-    // layers: rootfs, droplet, lifecycle (README, "The image").
+    // layers: rootfs, droplet, lifecycle (docs/image.md).
     const layer = manifest.layers[1];
     if (!layer) throw new Error('the manifest has no droplet layer');
     log(`first (converting) manifest GET took ${(coldManifestMs / 1000).toFixed(2)} s; copying the image into distribution with skopeo`);

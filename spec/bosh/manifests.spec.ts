@@ -22,7 +22,7 @@ const OPS_FILES = readdirSync(MANIFESTS).filter((name) => name.endsWith('.yml'))
 const scratch = mkdtempSync(join(tmpdir(), 'dr-bosh-manifests-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** What operators apply, per choice (README.md): a database, and optionally another blobstore or no login. */
+/** What operators apply, per choice (manifests/README.md): a database, and optionally another blobstore or no login. */
 const DEPLOYMENTS: Record<string, string[]> = {
   "cf-deployment's Postgres": ['add-droplet-registry.yml', 'use-cf-postgres-database.yml'],
   'an external database': ['add-droplet-registry.yml', 'use-external-database.yml'],
@@ -271,7 +271,7 @@ describe('ops-files', () => {
       assert.deepEqual(
         (client.scope as string).split(',').sort(),
         ['cloud_controller.admin', 'cloud_controller.admin_read_only', 'cloud_controller.global_auditor', 'cloud_controller.read', 'openid'],
-        "the README's scopes for a login client of the registry's own",
+        "docs/cloud-foundry.md's scopes for a login client of the registry's own",
       );
       assert.deepEqual(find(base, '/variables/name=uaa_clients_droplet_registry_login_secret'), { name: 'uaa_clients_droplet_registry_login_secret', type: 'password' });
       // No BOSH/CredHub variable type makes an EC key: the operator supplies it, as the example vars file shows.
