@@ -21,7 +21,6 @@ const BOOM_CODES: Record<number, OciErrorCode> = {
   414: 'NAME_INVALID',
   416: 'RANGE_INVALID',
   429: 'TOOMANYREQUESTS',
-  503: 'UNAVAILABLE',
 };
 
 interface BoomLike extends Error {
