@@ -1,13 +1,15 @@
 /**
  * `npm run bench`: the performance benchmark of droplet-registry. Measures, in one run on one
  * machine, cold conversion of generated droplets against `gzip -dc | pigz -1 | sha256sum`, the
- * memory a conversion of the worst hostile droplets takes, and warm manifest and blob requests
- * against CNCF distribution, then prints one set of tables with
+ * memory a conversion of the worst hostile droplets takes, warm manifest and blob requests
+ * against CNCF distribution, and what a fleet rollout (N clients pulling one app) costs a
+ * simulated Cloud Controller and UAA, then prints one set of tables with
  * the targets of docs/performance.md checked. Progress goes to stderr; the tables to stdout, as
  * markdown with `--markdown`.
  *
  *   npm run bench [-- --markdown] [--quick] [--repeat N] [--duration S] [--levels 1,3,6]
- *                 [--skip-conversion] [--skip-http] [--no-build] [--database-url URL]
+ *                 [--skip-conversion] [--skip-http] [--skip-rollout] [--rollout N] [--cf-latency MS]
+ *                 [--rollout-concurrency C] [--no-build] [--database-url URL]
  *                 [--save FILE] [--from FILE]
  *
  * Everything it starts is stopped by pid and its scratch directory removed, whatever happens;
@@ -23,17 +25,22 @@ import { ensureDroplet, type DropletSpec, type GeneratedDroplet } from './lib/dr
 import { measureHttp, REPOSITORY_ROOT, type HttpResult } from './lib/http.ts';
 import { describeMachine, provision } from './lib/machine.ts';
 import { mustRun, stopAll } from './lib/processes.ts';
+import { measureRollout, type RolloutResult } from './lib/rollout.ts';
 import { renderMarkdown, renderText, targetChecks, type BenchResults } from './lib/report.ts';
 
 const USAGE = `npm run bench -- [options]
   --markdown          print the results as the markdown of docs/performance.md
-  --quick             a 30 MB droplet, 1 run, 3 s load runs, no hostile droplets: checks the harness, measures nothing
+  --quick             a 30 MB droplet, 1 run, 3 s load runs, no hostile droplets, a rollout of 20 clients: checks the harness, measures nothing
   --repeat N          conversion runs per droplet, median reported (default 3)
   --duration S        seconds per autocannon run (default 10)
   --levels L,L,...    compression levels compared (default 1,3,6)
   --seed TEXT         seed of the generated droplets (default droplet-registry-bench)
-  --skip-conversion   only the warm-pull part
-  --skip-http         only the conversion part
+  --skip-conversion   no cold conversion (nor hostile droplets)
+  --skip-http         no warm pulls against distribution
+  --skip-rollout      no fleet rollout against the cf-simulator
+  --rollout N         clients in the fleet rollout (default 200; 20 with --quick)
+  --rollout-concurrency C  of those, how many pull at once (default 50)
+  --cf-latency MS     what the simulated Cloud Controller and UAA take per request (default 50)
   --no-build          use dist/ as it is (default: npm run build first; both parts run dist/)
   --database-url URL  run the server on PostgreSQL (a schema of its own) instead of embedded PGlite
   --save FILE         also write the raw results as JSON
@@ -49,6 +56,10 @@ const { values } = parseArgs({
     seed: { type: 'string', default: 'droplet-registry-bench' },
     'skip-conversion': { type: 'boolean', default: false },
     'skip-http': { type: 'boolean', default: false },
+    'skip-rollout': { type: 'boolean', default: false },
+    rollout: { type: 'string' },
+    'rollout-concurrency': { type: 'string', default: '50' },
+    'cf-latency': { type: 'string', default: '50' },
     'no-build': { type: 'boolean', default: false },
     'database-url': { type: 'string' },
     save: { type: 'string' },
@@ -74,7 +85,18 @@ const quick = values.quick;
 const repeat = Number(values.repeat ?? (quick ? 1 : 3));
 const durationSeconds = Number(values.duration ?? (quick ? 3 : 10));
 const levels = values.levels.split(',').map(Number);
-if (!Number.isInteger(repeat) || repeat < 1 || !(durationSeconds >= 1 && durationSeconds <= 60) || levels.some((l) => !Number.isInteger(l) || l < 1 || l > 9)) {
+const rolloutClients = Number(values.rollout ?? (quick ? 20 : 200));
+const rolloutConcurrency = Number(values['rollout-concurrency']);
+const cfLatencyMs = Number(values['cf-latency']);
+if (
+  !Number.isInteger(repeat) ||
+  repeat < 1 ||
+  !(durationSeconds >= 1 && durationSeconds <= 60) ||
+  levels.some((l) => !Number.isInteger(l) || l < 1 || l > 9) ||
+  !(Number.isInteger(rolloutClients) && rolloutClients >= 1 && rolloutClients <= 10_000) ||
+  !(Number.isInteger(rolloutConcurrency) && rolloutConcurrency >= 1) ||
+  !(Number.isFinite(cfLatencyMs) && cfLatencyMs >= 0 && cfLatencyMs <= 10_000)
+) {
   process.stderr.write(`bad options\n${USAGE}\n`);
   process.exit(2);
 }
@@ -105,9 +127,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 async function main(): Promise<void> {
   const startedAt = new Date();
   const skipped: string[] = [];
-  const missing = provision({ pigz: 'pigz', 'docker-registry': 'docker-registry', skopeo: 'skopeo' }, log);
   let doConversion = !values['skip-conversion'];
   let doHttp = !values['skip-http'];
+  const doRollout = !values['skip-rollout'];
+  // Only the tools of the parts that run (the rollout needs none).
+  const missing = provision({ ...(doConversion ? { pigz: 'pigz' } : {}), ...(doHttp ? { 'docker-registry': 'docker-registry', skopeo: 'skopeo' } : {}) }, log);
   if (doConversion && missing.some((m) => m.startsWith('pigz'))) {
     skipped.push('cold conversion: needs pigz (Debian package pigz) for the reference pipeline');
     doConversion = false;
@@ -116,8 +140,8 @@ async function main(): Promise<void> {
     skipped.push(`warm pulls: needs ${missing.join(', ')}`);
     doHttp = false;
   }
-  // Both parts run the built code: the server is dist/cli.js, and convert-child.ts loads dist/ too.
-  if ((doHttp || doConversion) && !values['no-build']) {
+  // Every part runs the built code: the server is dist/cli.js, and convert-child.ts loads dist/ too.
+  if ((doHttp || doConversion || doRollout) && !values['no-build']) {
     log('building dist/ (npm run build)');
     await mustRun('npm', ['run', 'build'], { cwd: REPOSITORY_ROOT, timeoutMs: 600_000 });
   }
@@ -127,7 +151,8 @@ async function main(): Promise<void> {
 
   scratch = await mkdtemp(join(tmpdir(), 'dr-bench-'));
   const droplets: GeneratedDroplet[] = [];
-  for (const spec of SPECS) droplets.push(await ensureDroplet(join(import.meta.dirname, '.cache'), spec, log));
+  // The rollout brings its own small droplet: the generated ones only when another part needs them.
+  if (doConversion || doHttp) for (const spec of SPECS) droplets.push(await ensureDroplet(join(import.meta.dirname, '.cache'), spec, log));
 
   const conversions: ConversionResult[] = [];
   if (doConversion) {
@@ -148,6 +173,11 @@ async function main(): Promise<void> {
     log(`warm pulls of an image with the ${droplet.label} droplet`);
     http = await measureHttp({ dropletPath: droplet.path, scratch: join(scratch, 'http'), durationSeconds, databaseUrl: values['database-url'], log });
   }
+  let rollout: RolloutResult | undefined;
+  if (doRollout) {
+    log(`fleet rollout: ${rolloutClients} clients against the cf-simulator (${cfLatencyMs} ms per CAPI and UAA request)`);
+    rollout = await measureRollout({ clients: rolloutClients, concurrency: rolloutConcurrency, latencyMs: cfLatencyMs, durationSeconds, scratch: join(scratch, 'rollout'), log });
+  }
   machine.loadAfter = loadavg();
 
   const results: BenchResults = {
@@ -158,6 +188,7 @@ async function main(): Promise<void> {
     conversions,
     hostile,
     http,
+    rollout,
     skipped,
   };
   process.stdout.write(values.markdown ? renderMarkdown(results) : renderText(results));

@@ -10,6 +10,7 @@ import { convertCommand, UsageError } from './commands/convert-command.ts';
 import { formatGcReport, gcCommand } from './commands/gc-command.ts';
 import { capYoungGeneration } from './conversion/young-generation.ts';
 import { createLogger } from './logger.ts';
+import { trustSystemCertificates } from './util/trusted-certificates.ts';
 import { startRegistry } from './wiring/build-registry.ts';
 import { loadBaseLayers } from './wiring/load-base-layers.ts';
 import { openBlobStore } from './wiring/open-blob-store.ts';
@@ -202,5 +203,7 @@ async function main(argv: string[]): Promise<number> {
 
 // Conversions would otherwise grow V8's young generation to ~48 MB of resident memory.
 capYoungGeneration();
+// The machine's CA store (BOSH's trusted_certs, company CAs) too, as `node --use-system-ca` would.
+trustSystemCertificates();
 const code = await main(process.argv.slice(2));
 if (code !== 0 || process.argv[2] !== 'serve') process.exitCode = code;

@@ -19,7 +19,7 @@ export const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(REPOSITORY_ROOT, 'dist', 'cli.js');
 const REPOSITORY = 'org/space/app';
 const DROPLET_GUID = '6c1e4d2a-0b7f-4e39-9a51-3d2f8c7b5e10';
-const MANIFEST_ACCEPT = [
+export const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v2+json',
   'application/vnd.oci.image.index.v1+json',
@@ -27,8 +27,8 @@ const MANIFEST_ACCEPT = [
 ].join(', ');
 
 /** Configuration the registry reads: never inherited from the bench's environment. */
-const CONFIG_VARIABLE =
-  /^(PORT|HOST|PUBLIC_URL|DATA_DIR|DATABASE_.*|BLOBSTORE.*|S3_.*|WEBDAV_.*|SOURCE|CAPI_.*|UAA_.*|STACKS|DEFAULT_STACK|DROPLETS_DIR|LIFECYCLE_TARBALL|COMPRESSION_LEVEL|CONVERSION_.*|AUTH.*|LOG_LEVEL|PREWARM_.*|.*_CA_CERT.*)$/;
+export const CONFIG_VARIABLE =
+  /^(PORT|HOST|PUBLIC_URL|DATA_DIR|DATABASE_.*|BLOBSTORE.*|S3_.*|WEBDAV_.*|SOURCE|CAPI_.*|UAA_.*|STACKS|DEFAULT_STACK|DROPLETS_DIR|LIFECYCLE_TARBALL|COMPRESSION_LEVEL|CONVERSION_.*|AUTH.*|LOG_LEVEL|PREWARM_.*|.*_CA_CERT.*|TOKEN_.*|UPSTREAM_.*|TRUSTED_PROXY_HOPS|LOGIN_FAILURES_.*|BLOB_STREAMS_PER_CLIENT|GC_.*|METRICS_.*|TLS_.*|.*_TIMEOUT_MS)$/;
 
 export interface LoadFigures {
   readonly requestsPerSecond: number;
@@ -172,7 +172,7 @@ function describe(figures: LoadFigures, plan: { path: string }): string {
 const ROUNDS = 2;
 
 /** Rounds of one registry together: totals over the whole time; the worse round's latencies. */
-function combine(rounds: readonly LoadFigures[]): LoadFigures {
+export function combine(rounds: readonly LoadFigures[]): LoadFigures {
   const seconds = rounds.reduce((sum, r) => sum + r.seconds, 0);
   const requests = rounds.reduce((sum, r) => sum + r.requests, 0);
   return {
@@ -186,11 +186,12 @@ function combine(rounds: readonly LoadFigures[]): LoadFigures {
   };
 }
 
-async function load(base: string, method: 'GET' | 'HEAD', path: string, connections: number, duration: number): Promise<LoadFigures> {
+/** One bounded autocannon run; `headers` go with each request besides the manifest Accept. */
+export async function load(base: string, method: 'GET' | 'HEAD', path: string, connections: number, duration: number, headers: Record<string, string> = {}): Promise<LoadFigures> {
   const result: Result = await autocannon({
     url: `${base}${path}`,
     method,
-    headers: { accept: MANIFEST_ACCEPT },
+    headers: { accept: MANIFEST_ACCEPT, ...headers },
     connections,
     duration,
     timeout: 30,
@@ -229,7 +230,7 @@ function leanClient(client: AutocannonClient, method: 'GET' | 'HEAD'): void {
   });
 }
 
-interface Started {
+export interface Started {
   readonly daemon: Daemon;
   readonly host: string;
   readonly base: string;

@@ -3,6 +3,7 @@ import type { ConversionResult } from './conversion.ts';
 import type { HostileMemoryResult } from './hostile-memory.ts';
 import type { HttpResult } from './http.ts';
 import type { Machine } from './machine.ts';
+import { callsPerCachePeriod, changeChecks, CHANGE_CHECK_ROUTE, describeEnv, describeRoutes, totalCalls, type RolloutResult } from './rollout.ts';
 
 export interface BenchResults {
   readonly startedAt: Date;
@@ -13,6 +14,8 @@ export interface BenchResults {
   /** Absent when not measured (and in results saved before it was). */
   readonly hostile?: readonly HostileMemoryResult[] | undefined;
   readonly http: HttpResult | undefined;
+  /** Fleet rollouts against the cf-simulator; absent when not measured (and in results saved before it was). */
+  readonly rollout?: RolloutResult | undefined;
   /** Why a part did not run. */
   readonly skipped: readonly string[];
 }
@@ -29,7 +32,16 @@ export const TARGETS = {
   peakRssBytes: 200e6,
   requestRatio: 1.0,
   blobRatio: 1.0,
+  /** "A handful": Cloud Controller + UAA calls per app per cache period, whatever the number of clients. */
+  callsPerAppPerCachePeriod: 10,
+  /** The capi source's warm manifest rate within this factor of the directory source's. */
+  capiVsFolder: 1.5,
 } as const;
+
+/** The rollout run the targets apply to: the defaults ("after"). */
+function afterRun(rollout: RolloutResult | undefined) {
+  return rollout?.runs.find((run) => run.name === 'after');
+}
 
 export interface TargetCheck {
   readonly target: string;
@@ -56,7 +68,29 @@ export function targetChecks(results: BenchResults): TargetCheck[] {
       checks.push({ target: `blob GET throughput ≥ ${TARGETS.blobRatio.toFixed(1)}× distribution's`, measured: `${ratio.toFixed(2)}×`, met: ratio >= TARGETS.blobRatio && s.ours.failures === 0 });
     }
   }
+  const rollout = results.rollout;
+  const after = afterRun(rollout);
+  if (rollout && after) {
+    const calls = callsPerCachePeriod(after, rollout.cachePeriodMs);
+    checks.push({
+      target: `rollout of ${after.clients} clients (defaults): Cloud Controller + UAA calls per app per cache period ≤ ${TARGETS.callsPerAppPerCachePeriod} ("a handful"; the instance's audit-event reads apart), no failures`,
+      measured: `${fixed(calls)}${after.failures ? ` (${after.failures} failed)` : ''}`,
+      met: calls <= TARGETS.callsPerAppPerCachePeriod && after.failures === 0,
+    });
+    const ratio = after.folderManifest.requestsPerSecond / after.ccManifest.requestsPerSecond;
+    checks.push({
+      target: `warm manifest GET by tag, capi source (defaults) within ${TARGETS.capiVsFolder}× of the directory source (folder ÷ capi ≤ ${TARGETS.capiVsFolder}×)`,
+      measured: `${ratio.toFixed(2)}×`,
+      met: ratio <= TARGETS.capiVsFolder && after.ccManifest.failures === 0,
+    });
+  }
   return checks;
+}
+
+const REPOSITORY_HINT = '<org>/<space>/<app>';
+
+function fixed(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
 
 function tables(results: BenchResults): Table[] {
@@ -178,6 +212,53 @@ function tables(results: BenchResults): Table[] {
       ],
     });
   }
+  const rollout = results.rollout;
+  if (rollout) {
+    out.push({
+      title: `Fleet rollouts (${rollout.clients} clients, ${rollout.concurrency} at a time, each the docker sequence with a password login; Cloud Controller and UAA simulated with ${rollout.latencyMs} ms per request)`,
+      head: ['configuration', 'clients', 'wall s', 'client p50 s', 'client p99 s', 'failures', 'CC calls', 'of which audit events', 'UAA calls', 'CC+UAA per app per cache period', 'manifest req/s capi', 'req/s directory', 'folder ÷ capi'],
+      rows: rollout.runs.map((run) => [
+        run.name,
+        String(run.clients),
+        s(run.wallMs),
+        s(run.clientP50Ms),
+        s(run.clientP99Ms),
+        String(run.failures),
+        String(totalCalls(run.capi)),
+        String(changeChecks(run)),
+        String(totalCalls(run.uaa)),
+        fixed(callsPerCachePeriod(run, rollout.cachePeriodMs)),
+        `${run.ccManifest.requestsPerSecond.toFixed(0)}${run.ccManifest.failures ? ` [${run.ccManifest.failures} failed]` : ''}`,
+        run.folderManifest.requestsPerSecond.toFixed(0),
+        `${(run.folderManifest.requestsPerSecond / run.ccManifest.requestsPerSecond).toFixed(2)}×`,
+      ]),
+      notes: [
+        ...rollout.runs.map((run) => `${run.name}: ${describeEnv(run.env)}.`),
+        ...(rollout.cacheSettingsKnown ? [] : ['the built registry does not know CAPI_CACHE_TTL_MS (the Cloud Controller answer cache has not landed): "after" ran the same code as "before".']),
+        `each client: GET /v2/ (401), GET /v2/token with Basic credentials of one CF user (space developer), the manifest by tag and by digest, the config blob, the ${rollout.layers} layer blobs (${mb(rollout.imageBytes)} MB in all, a small droplet); each from its own address (X-Forwarded-For, TRUSTED_PROXY_HOPS=1). The image was converted beforehand; each configuration's registry starts cold on the same data directory.`,
+        `calls: every request the simulated Cloud Controller and UAA received from the first client's first request to the last client's last answer (the registry's start-up not included: ${rollout.runs.map((run) => `${run.name} ${run.startupCapi} CC, ${run.startupUaa} UAA`).join('; ')}). Per app per cache period: CC + UAA calls over the ${rollout.cachePeriodMs / 1000} s periods (CAPI_CACHE_TTL_MS's default) the rollout spanned (one app), less the \`${CHANGE_CHECK_ROUTE}\` reads: those are the instance's change checks, at most one per CAPI_CHANGE_CHECK_INTERVAL_MS for all the apps it serves, so they grow with time, not with apps or clients.`,
+        `manifest req/s: warm \`GET /v2/${REPOSITORY_HINT}/manifests/latest\`, ${rollout.durationSeconds} s per source in 2 alternating rounds, 10 connections, with a registry token against the capi source and without auth against the directory source (same droplet). Calls during the capi source's rounds: ${rollout.runs.map((run) => `${run.name} ${run.loadCapi} CC${run.loadCapiRoutes ? ` (${describeRoutes(run.loadCapiRoutes)})` : ''}, ${run.loadUaa} UAA`).join('; ')}.`,
+        `most CAPI requests open at once during the rollout: ${rollout.runs.map((run) => `${run.name} ${run.capiMaxInFlight}`).join(', ')}. 1-minute load average before the rollout / the load rounds: ${rollout.runs.map((run) => `${run.name} ${loads(run.load)}`).join('; ')}.`,
+        `first (converting) pull: ${s(rollout.coldManifestMs)} s; image ${rollout.manifestDigest}.`,
+        ...rollout.runs.flatMap((run) => (run.failureSamples.length ? [`${run.name} failures, e.g.: ${run.failureSamples.join(' | ')}`] : [])),
+      ],
+    });
+    const routes = [...new Set(rollout.runs.flatMap((run) => [...Object.keys(run.capi).map((r) => `CC ${r}`), ...Object.keys(run.uaa).map((r) => `UAA ${r}`)]))];
+    out.push({
+      title: `Fleet rollouts: Cloud Controller and UAA calls by route (${rollout.clients} clients)`,
+      head: ['route', ...rollout.runs.map((run) => run.name)],
+      rows: routes.length
+        ? routes.map((route) => [
+            route,
+            ...rollout.runs.map((run) => {
+              const [server, ...rest] = route.split(' ');
+              const name = rest.join(' ');
+              return String((server === 'CC' ? run.capi[name] : run.uaa[name]) ?? 0);
+            }),
+          ])
+        : [['(none)', ...rollout.runs.map(() => '0')]],
+    });
+  }
   const checks = targetChecks(results);
   if (checks.length > 0) {
     out.push({ title: 'Targets', head: ['target', 'measured', ''], rows: checks.map((c) => [c.target, c.measured, c.met ? 'met' : 'NOT MET']) });
@@ -225,7 +306,12 @@ export function renderMarkdown(results: BenchResults): string {
       'then skopeo copies the image into CNCF distribution (`docker-registry serve`, filesystem storage, Debian\'s configuration) and autocannon loads each registry in turn ' +
       `for ${options.durationSeconds} s per request kind (two alternating rounds of ${options.durationSeconds / 2} s) on 127.0.0.1, after a 1 s warm-up of each; both servers log at level info to a file. ` +
       'The load generator shares the 2 cores with the server, equally for both registries. Ratios: ours ÷ reference time for conversion (lower is better), ' +
-      'ours ÷ distribution for requests/s and MB/s (higher is better).',
+      'ours ÷ distribution for requests/s and MB/s (higher is better).' +
+      (results.rollout
+        ? ` **Fleet rollouts** (bench/lib/rollout.ts): the cf-simulator (Cloud Controller, UAA and blobstore in the bench's process, every CAPI and UAA request held ${results.rollout.latencyMs} ms) behind the built server (capi source, AUTH=uaa); ` +
+          `${results.rollout.clients} clients, ${results.rollout.concurrency} at a time, each doing the docker pull sequence with a password login, once with the Cloud Controller answer cache and the password-login memo off (before) and once with the defaults (after); ` +
+          'the simulator counts every request it answers, by route. Then the same registry and the directory source are loaded with warm manifest GETs by tag in alternating rounds.'
+        : ''),
   ];
   for (const table of tables(results)) {
     parts.push('', `## ${table.title}`, '');

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 source "$(dirname "$0")/common.sh"
 
-apt_install postgresql nginx-extras ruby curl ca-certificates openssl
+apt_install postgresql nginx-extras ruby ruby-activesupport curl ca-certificates openssl
 # A cluster reachable as postgres/postgres on 127.0.0.1:5432 (TEST_DATABASE_URL).
 read -r version cluster _ < <(pg_lsclusters --no-header)
 pg_ctlcluster --skip-systemctl-redirect "${version}" "${cluster}" start

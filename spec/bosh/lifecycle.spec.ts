@@ -1,7 +1,9 @@
 /**
  * The job's scripts doing their work: the rendered `bin/pre-start`, `bin/healthy` and `bin/drain`
  * run against the built registry, started the way bpm starts it (the executable, args and env of
- * the rendered bpm.yml), on real PostgreSQL. The job's `/var/vcap/...` paths are moved under a
+ * the rendered bpm.yml), on real PostgreSQL in a database and role made as postgres-release makes
+ * them for use-cf-postgres-database.yml (the role may create tables in `public`, nothing more), with
+ * the job's default schema. The job's `/var/vcap/...` paths are moved under a
  * scratch directory standing in for the VM (`relocate`): packages are links to this repository
  * (node, dist/, migrations/, node_modules/), the job directory holds the rendered templates.
  */
@@ -22,13 +24,13 @@ import { makeScratchDir, removeScratchDir } from '../support/clients/scratch-dir
 import { waitFor } from '../support/clients/wait-for.ts';
 import { provisionCommands, skipOrFail } from '../support/requirements.ts';
 import { ensureServerBuilt } from '../support/start-registry.ts';
-import { eachDatabase, type TestDatabase } from '../support/test-database.ts';
-import { relocate, renderJob, REPOSITORY_ROOT } from './support/render-job.ts';
+import { createPostgresReleaseDatabase, type PostgresReleaseDatabase } from '../support/postgres-release-database.ts';
+import { checkPostgres } from '../support/test-database.ts';
+import { boshTemplateProblem, merge, relocate, renderJob, REPOSITORY_ROOT } from './support/render-job.ts';
 import { freePort } from '../support/free-port.ts';
 
-const postgres = eachDatabase().find((variant) => variant.name === 'postgres');
-const toolProblem = provisionCommands({ ruby: 'ruby', curl: 'curl' });
-const skip = skipOrFail(toolProblem) || (await postgres?.skipReason()) || false;
+const toolProblem = boshTemplateProblem() ?? provisionCommands({ curl: 'curl' });
+const skip = skipOrFail(toolProblem) || skipOrFail(await checkPostgres());
 
 const JOB = '/var/vcap/jobs/droplet-registry';
 const PID_FILE = '/var/vcap/sys/run/bpm/droplet-registry/droplet-registry.pid';
@@ -40,9 +42,9 @@ const DROPLETS_DIR = '/var/vcap/data/droplet-registry/droplets';
 /** Big enough that a client reading nothing holds the response open (socket buffers are a few MB). */
 const ROOTFS_FILE_BYTES = 32 * 1024 * 1024;
 
-describe('pre-start, bin/healthy and drain on a local registry', { skip }, () => {
+describe('pre-start, post-start, bin/healthy and drain on a local registry', { skip }, () => {
   let root: string;
-  let database: TestDatabase;
+  let database: PostgresReleaseDatabase;
   let port: number;
   let metricsPort: number;
   let registry: DetachedProcess | undefined;
@@ -53,7 +55,7 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
   /** Runs a rendered script with nothing of this process' environment but PATH. */
   const script = (name: string) => runScript(onVm(`${JOB}/bin/${name}`));
   const renderProperties = () => {
-    const url = new URL(database.url as string);
+    const url = new URL(database.url);
     return {
       droplet_registry: {
         port,
@@ -77,9 +79,9 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
       },
     };
   };
-  /** Renders the job for this instance and installs it on the stand-in VM, paths relocated. */
-  const installJob = async (spec: object) => {
-    const files = await renderJob({ properties: renderProperties(), spec });
+  /** Renders the job for this instance (properties beyond the suite's: `overrides`) and installs it on the stand-in VM, paths relocated. */
+  const installJob = async (spec: object, overrides: object = {}) => {
+    const files = await renderJob({ properties: merge(renderProperties(), overrides), spec });
     for (const [destination, content] of Object.entries(files)) {
       const path = onVm(`${JOB}/${destination}`);
       mkdirSync(dirname(path), { recursive: true });
@@ -90,7 +92,7 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
   before(async () => {
     if (toolProblem) throw new Error(toolProblem);
     await ensureServerBuilt();
-    database = (await postgres?.create()) as TestDatabase;
+    database = await createPostgresReleaseDatabase();
     root = makeScratchDir('bosh-vm');
     port = await freePort();
     metricsPort = await freePort();
@@ -125,27 +127,25 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
   after(async () => {
     await registry?.stop(5_000);
     if (root) removeScratchDir(root);
-    await database?.cleanup();
+    await database?.drop();
   });
 
   it('pre-start on the bootstrap instance applies the migrations and imports the rootfs', async () => {
     const { code, stdout, stderr } = await script('pre-start');
     assert.equal(code, 0, `pre-start failed\n${stdout}\n${stderr}`);
     assert.match(stdout, /bootstrap instance: applying database migrations/);
-    assert.match(stdout, /database migrated \(schema droplet_registry\)/);
+    assert.match(stdout, /database migrated \(schema public\)/);
     const imported = /^cflinuxfs4\t(sha256:[0-9a-f]{64})\t(sha256:[0-9a-f]{64})\t(\d+)$/m.exec(stdout);
     assert.ok(imported, `no import line in\n${stdout}`);
     rootfsDigest = imported[1] as string;
     assert.equal(imported[1], imported[2], 'a plain tar is its own diff_id');
 
-    const tables = await database.knex.raw<{ rows: Array<{ table_name: string }> }>(
-      "select table_name from information_schema.tables where table_schema = 'droplet_registry' order by table_name",
-    );
+    const tables = await database.asSuperuser("select table_name from information_schema.tables where table_schema = 'public' order by table_name");
     const names = tables.rows.map((row) => row.table_name);
     for (const table of ['blobs', 'conversions', 'image_blobs', 'images', 'imported_layers', 'knex_migrations', 'layers']) {
       assert.ok(names.includes(table), `table ${table} missing: ${names.join(', ')}`);
     }
-    const rows = await database.knex.raw<{ rows: Array<{ path: string }> }>("select path from droplet_registry.imported_layers where kind = 'rootfs' and name = 'cflinuxfs4'");
+    const rows = await database.asSuperuser("select path from public.imported_layers where kind = 'rootfs' and name = 'cflinuxfs4'");
     assert.deepEqual(
       rows.rows.map((row) => row.path),
       [onVm(ROOTFS)],
@@ -164,7 +164,7 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
     assert.doesNotMatch(stderr, /importing rootfs cflinuxfs4/, 'an unchanged rootfs is not hashed again');
   });
 
-  it('bin/healthy fails while the registry is down and passes once bpm has started it', async () => {
+  it('bin/healthy fails while the registry is down; once bpm has started it, post-start waits until it is ready', async () => {
     assert.notEqual((await script('healthy')).code, 0);
 
     const bpm = parseYaml(readFileSync(onVm(`${JOB}/config/bpm.yml`), 'utf8')) as {
@@ -183,26 +183,33 @@ describe('pre-start, bin/healthy and drain on a local registry', { skip }, () =>
     mkdirSync(dirname(onVm(PID_FILE)), { recursive: true });
     writeFileSync(onVm(PID_FILE), `${started.pid}\n`);
 
-    await waitFor('bin/healthy to pass', async () => (await script('healthy')).code === 0, {
-      timeoutMs: 60_000,
-      abort: () => (started.exit ? `the registry exited (${JSON.stringify(started.exit)})` : null),
-      details: started.logs,
-    });
+    const postStart = await script('post-start');
+    assert.equal(postStart.code, 0, `post-start failed\n${postStart.stdout}\n${postStart.stderr}\n${started.logs()}`);
+    assert.match(postStart.stdout, /droplet-registry post-start: ready$/m);
+    assert.equal((await script('healthy')).code, 0);
   });
 
-  it('bin/healthy reports not ready, naming why, while a stack\'s rootfs is missing from the blobstore, and ready once it is back', async () => {
+  it('bin/healthy and post-start report not ready, naming why, while a stack\'s rootfs is missing from the blobstore; bin/healthy passes once it is back', async () => {
     const blob = onVm(`/var/vcap/store/droplet-registry/blobstore/blobs/sha256/${rootfsDigest.slice('sha256:'.length)}`);
     renameSync(blob, `${blob}.away`);
     let answer: Awaited<ReturnType<typeof script>> | undefined;
+    let postStart: Awaited<ReturnType<typeof script>> | undefined;
     try {
       await waitFor('bin/healthy to report not ready', async () => {
         answer = await script('healthy');
         return answer.code !== 0;
       });
+      // A deploy of a registry in this state: post-start gives up after its timeout, naming the check.
+      await installJob({ bootstrap: false, index: 1, id: 'registry-1', az: 'z2' }, { droplet_registry: { post_start: { timeout_in_seconds: 2 } } });
+      postStart = await script('post-start');
     } finally {
       renameSync(`${blob}.away`, blob);
     }
-    assert.match(answer?.stderr ?? '', /droplet-registry is not ready \(HTTP 503\): .*"rootfs":\{"ok":false,"error":"the rootfs of stack cflinuxfs4 \(sha256:[0-9a-f]{64}\) is missing from the blobstore"\}/);
+    const missing = /"rootfs":\{"ok":false,"error":"the rootfs of stack cflinuxfs4 \(sha256:[0-9a-f]{64}\) is missing from the blobstore"\}/;
+    assert.match(answer?.stderr ?? '', new RegExp(`droplet-registry is not ready \\(HTTP 503\\): .*${missing.source}`));
+    assert.equal(postStart?.code, 1, 'post-start fails the deploy');
+    assert.match(postStart?.stderr ?? '', /droplet-registry post-start: not ready after 2s \(droplet_registry\.post_start\.timeout_in_seconds\)/);
+    assert.match(postStart?.stderr ?? '', missing);
     await waitFor('bin/healthy to pass again', async () => (await script('healthy')).code === 0);
   });
 

@@ -12,6 +12,8 @@ import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { makeThrowawayCertificates, throwawayCaProblem } from '../support/throwaway-ca.ts';
+import { CF_DEPLOYMENT_DIR } from './support/cf-deployment.ts';
+import { cloudControllerLinks, type ManifestWithApi } from './support/cloud-controller-links.ts';
 import { applyOperations, checkOperation, find, type PatchOperation, type Yaml } from './support/go-patch.ts';
 import { defaultLinks, readJobSpec, RenderError, renderJob, REPOSITORY_ROOT, requireRuby, TOKEN_SIGNING_KEY } from './support/render-job.ts';
 
@@ -27,6 +29,8 @@ const DEPLOYMENTS: Record<string, string[]> = {
   "cf-deployment's Postgres": ['add-droplet-registry.yml', 'use-cf-postgres-database.yml'],
   'an external database': ['add-droplet-registry.yml', 'use-external-database.yml'],
   'an S3 blobstore': ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-s3-blobstore.yml'],
+  'an Azure blobstore': ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-azure-blobstore.yml'],
+  'a GCS blobstore': ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-gcs-blobstore.yml'],
   'one instance with its own disk, pulls without login': ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-filesystem-blobstore.yml', 'enable-unauthenticated-pulls.yml'],
   'unauthenticated pulls on the shared blobstore': ['add-droplet-registry.yml', 'use-external-database.yml', 'enable-unauthenticated-pulls.yml'],
 };
@@ -112,6 +116,16 @@ function registryTls(): { certificate: string; private_key: string } {
 }
 
 /**
+ * Cloud Controller's links (cloud_controller_https_endpoint, cloud_controller_internal) as
+ * cf-deployment v58's cloud_controller_ng provides them, from the released cf-deployment.yml: the
+ * fixture has too little of Cloud Controller to give them.
+ */
+function cloudControllerLinksOfCfDeployment(vars: Record<string, Yaml>) {
+  const released = parseYaml(readFileSync(join(CF_DEPLOYMENT_DIR, 'cf-deployment.yml'), 'utf8'), { maxAliasCount: -1 }) as Yaml;
+  return cloudControllerLinks(interpolate(released, vars) as unknown as ManifestWithApi);
+}
+
+/**
  * Renders the droplet-registry job of a manifest, links as the director would resolve them. The
  * example vars file's signing key is a placeholder (operators generate theirs): a real key stands in.
  */
@@ -120,7 +134,7 @@ async function renderFromManifest(manifest: Yaml, names: readonly string[], temp
   const filled = interpolate(manifest, vars);
   const properties = find(filled, `${JOB_PATH}/properties`) as object;
   const instances = find(filled, '/instance_groups/name=droplet-registry/instances') as number;
-  return renderJob({ properties, links: defaultLinks(instances), templates });
+  return renderJob({ properties, links: { ...defaultLinks(instances), ...cloudControllerLinksOfCfDeployment(vars) }, templates });
 }
 
 describe('ops-files', () => {
@@ -288,21 +302,24 @@ describe('ops-files', () => {
       assert.equal(config.uaa.loginClientSecret, 'generated-uaa_clients_droplet_registry_login_secret');
     });
 
-    it("keeps blobs in cf-deployment's WebDAV blobstore, with the blobstore job's own credentials", async (t) => {
-      const webdav = find(base, `${JOB_PATH}/properties/droplet_registry/blobstore/webdav`) as Record<string, string>;
-      const blobstore = find(base, '/instance_groups/name=singleton-blobstore/jobs/name=blobstore/properties/blobstore') as {
+    it("keeps blobs in cf-deployment's WebDAV blobstore, with the credentials Cloud Controller's link gives (none copied by hand)", async (t) => {
+      assert.deepEqual(find(base, `${JOB_PATH}/properties/droplet_registry/blobstore/webdav`), { directory_key: 'droplet-registry' });
+      // The released manifest, its variables as names: which of them the link hands the registry.
+      const released = parseYaml(readFileSync(join(CF_DEPLOYMENT_DIR, 'cf-deployment.yml'), 'utf8'), { maxAliasCount: -1 }) as Yaml;
+      const webdav = (cloudControllerLinks(released as unknown as ManifestWithApi).cloud_controller_internal.properties as { cc: { droplets: { connection_config: Record<string, string> } } }).cc.droplets.connection_config;
+      const blobstore = find(released, '/instance_groups/name=singleton-blobstore/jobs/name=blobstore/properties/blobstore') as {
         admin_users: Array<{ username: string; password: string }>;
         secure_link: { secret: string };
-        tls: { ca_cert: string };
+        tls: { cert: string };
       };
-      assert.equal(find(base, `${JOB_PATH}/properties/droplet_registry/blobstore/type`), 'webdav');
       assert.ok(blobstore.admin_users.some((user) => user.username === webdav.username && user.password === webdav.password), 'one of the blobstore admin users');
       assert.equal(webdav.secret, blobstore.secure_link.secret);
-      assert.equal(webdav.ca_cert, blobstore.tls.ca_cert);
-      const tls = find(base, '/variables/name=blobstore_tls/options') as { alternative_names: string[] };
+      assert.equal(webdav.ca_cert, blobstore.tls.cert.replace(/\.certificate\)\)$/, '.ca))'), "the CA of the internal server's certificate");
+      const tls = find(released, '/variables/name=blobstore_tls/options') as { alternative_names: string[] };
       assert.ok(tls.alternative_names.includes(new URL(webdav.private_endpoint as string).hostname), "the internal endpoint's host is in the blobstore's certificate");
-      const routes = find(base, '/instance_groups/name=singleton-blobstore/jobs/name=route_registrar/properties/route_registrar/routes') as Array<{ uris: string[] }>;
+      const routes = find(released, '/instance_groups/name=singleton-blobstore/jobs/name=route_registrar/properties/route_registrar/routes') as Array<{ uris: string[] }>;
       assert.ok(routes.some((route) => route.uris.includes(new URL(webdav.public_endpoint as string).hostname)), "the public endpoint is the blobstore's route");
+      assert.equal(find(base, `${JOB_PATH}/properties/droplet_registry/blobstore/type`), 'webdav');
       if (!requireRuby(t)) return;
       const files = await renderFromManifest(manifest, DEPLOYMENTS["cf-deployment's Postgres"] as string[]);
       const config = loadRendered(files['config/config.json'] as string);

@@ -1,5 +1,5 @@
 /**
- * The droplet-registry job's templates, rendered as the director renders them (spec/bosh/render.rb).
+ * The droplet-registry job's templates, rendered as the director renders them (bosh-template's engine, support/render-job.ts).
  * The rendered config.json goes through the service's own loader, so a BOSH property and the
  * configuration key it feeds cannot drift apart unnoticed.
  */
@@ -139,7 +139,7 @@ describe('rendering', () => {
     assert.equal(config.source, 'capi');
     assert.equal(config.capi.url, 'https://cloud-controller-ng.service.cf.internal:9024');
     assert.equal(config.database.url, 'postgres://droplet_registry:database-password@sql-db.service.cf.internal:5524/droplet_registry');
-    assert.equal(config.database.schema, 'droplet_registry');
+    assert.equal(config.database.schema, 'public', "where postgres-release's grants let the role create tables");
     assert.equal(config.blobstore.fsRoot, '/var/vcap/store/droplet-registry/blobstore');
     assert.deepEqual(config.stacks, { cflinuxfs4: '/var/vcap/packages/cflinuxfs4/rootfs.tar' });
     assert.equal(config.auth, 'uaa', 'user authentication is the default with the capi source');
@@ -197,6 +197,8 @@ describe('rendering', () => {
             max_pages: 3,
             droplet_blobstore_ca_cert: CA,
             droplet_download_idle_timeout_in_seconds: 30,
+            cache_ttl_in_seconds: 20,
+            change_check_interval_in_seconds: 2,
           },
           uaa: {
             url: 'https://uaa.service.cf.internal:8443',
@@ -205,7 +207,9 @@ describe('rendering', () => {
             client_secret: 'p@ss word',
             login_client_id: 'droplet_registry_login',
             login_client_secret: 'login secret',
+            password_login_ttl_in_seconds: 0,
           },
+          upstream_stale_if_error_in_seconds: 90,
           auth: { type: 'uaa', decision_ttl_in_seconds: 0, admin_scope: 'registry.admin', login_failures: { limit: 0, window_in_seconds: 300 }, allow_global_auditors: false },
           token: { signing_key: TOKEN_SIGNING_KEY, previous_signing_key: PREVIOUS_KEY, ttl_in_seconds: 60, service: 'images.example.com' },
           prewarm: { enabled: false, interval_in_seconds: 30, concurrency: 4, initial_apps: 0 },
@@ -260,6 +264,8 @@ describe('rendering', () => {
         maxPages: 3,
         blobstoreCaCert: `${certs}/droplet_blobstore_ca.crt`,
         downloadIdleTimeoutMs: 30_000,
+        cacheTtlMs: 20_000,
+        changeCheckIntervalMs: 2_000,
       },
       uaa: {
         url: 'https://uaa.service.cf.internal:8443',
@@ -268,7 +274,9 @@ describe('rendering', () => {
         clientSecret: 'p@ss word',
         loginClientId: 'droplet_registry_login',
         loginClientSecret: 'login secret',
+        passwordLoginTtlMs: 0,
       },
+      upstreamStaleIfErrorMs: 90_000,
       prewarm: { enabled: false, intervalMs: 30_000, concurrency: 4, initialApps: 0 },
       auth: 'uaa',
       authNoneForce: false,
@@ -563,7 +571,7 @@ describe('bad property values only BOSH knows fail rendering with a message nami
   it('a missing database password is bosh-template\'s unknown property', async (t) => {
     if (!requireRuby(t)) return;
     const properties = { droplet_registry: { uaa: { client_secret: 's' }, token: { signing_key: TOKEN_SIGNING_KEY }, database: { host: 'db' } } };
-    await assert.rejects(renderJob({ properties, templates: ['config.json.erb'] }), /Can't find property 'droplet_registry\.database\.password'/);
+    await assert.rejects(renderJob({ properties, templates: ['config.json.erb'] }), /Can't find property '\["droplet_registry\.database\.password"\]'/);
   });
 
   it('a missing cloud_controller link fails as the director would', async (t) => {
@@ -610,7 +618,7 @@ describe('bad property values the registry refuses when pre-start loads config.j
     ['a manifest wait of 0', { conversion: { manifest_wait_in_seconds: 0 } }, /conversion\.manifestWaitMs \(MANIFEST_WAIT_MS\): must be a whole number of at least 1/],
     ['a page size over CAPI\'s maximum', { cc: { page_size: 10_000 } }, /capi\.pageSize \(CAPI_PAGE_SIZE\): must be a whole number from 1 to 5000/],
     ['a Cloud Controller timeout of 0', { cc: { timeout_in_seconds: 0 } }, /capi\.timeoutMs \(CAPI_TIMEOUT_MS\): must be a whole number of at least 1/],
-    ['an unknown blobstore', { blobstore: { type: 'gcs' } }, /blobstore\.type \(BLOBSTORE\): must be one of the possible values: \["fs","s3","webdav"\]: value was "gcs"/],
+    ['an unknown blobstore', { blobstore: { type: 'gcs' } }, /blobstore\.type \(BLOBSTORE\): must be one of the possible values: \["fs","s3","webdav","azure"\]: value was "gcs"/],
     ['s3 without a bucket', { blobstore: { type: 's3' } }, /the s3 blobstore needs blobstore\.s3\.bucket \(S3_BUCKET\)/],
     ['s3 with an empty region', { blobstore: { type: 's3', s3: { bucket: 'b', region: '' } } }, /the s3 blobstore needs blobstore\.s3\.region \(S3_REGION\)/],
     ['s3 with an access key id and no secret', { blobstore: { type: 's3', s3: { bucket: 'b', access_key_id: 'AKIA' } } }, /both or neither of blobstore\.s3\.accessKeyId \(S3_ACCESS_KEY_ID\) and blobstore\.s3\.secretAccessKey \(S3_SECRET_ACCESS_KEY\)/],
@@ -619,7 +627,7 @@ describe('bad property values the registry refuses when pre-start loads config.j
     ['s3 presigned URLs beyond SigV4\'s week', { blobstore: { s3: { presign_expiry_in_seconds: 700_000 } } }, /blobstore\.s3\.presignExpirySeconds \(S3_PRESIGN_EXPIRY_SECONDS\): must be a whole number of seconds from 1 to 604800/],
     ['webdav without the admin password', { blobstore: { type: 'webdav', webdav: { secret: 's' } } }, /the webdav blobstore needs blobstore\.webdav\.password \(WEBDAV_PASSWORD\)/],
     ['webdav without the secure link secret', { blobstore: { type: 'webdav', webdav: { password: 'p' } } }, /the webdav blobstore needs blobstore\.webdav\.secret \(WEBDAV_SECRET\)/],
-    ['webdav with an empty username', { blobstore: { type: 'webdav', webdav: { password: 'p', secret: 's', username: '' } } }, /the webdav blobstore needs blobstore\.webdav\.username \(WEBDAV_USERNAME\)/],
+    ['webdav without a password or secret, and no cloud_controller_internal link to give them', { blobstore: { type: 'webdav' } }, /the webdav blobstore needs blobstore\.webdav\.password \(WEBDAV_PASSWORD\), blobstore\.webdav\.secret \(WEBDAV_SECRET\)/],
     ['a webdav private endpoint that is not a URL', { blobstore: { webdav: { private_endpoint: 'blobstore:4443' } } }, /blobstore\.webdav\.privateEndpoint \(WEBDAV_PRIVATE_ENDPOINT\): must be an http\(s\) URL/],
     ['a webdav public endpoint that is not a URL', { blobstore: { webdav: { public_endpoint: 'blobstore' } } }, /blobstore\.webdav\.publicEndpoint \(WEBDAV_PUBLIC_ENDPOINT\): must be an http\(s\) URL/],
     ['a webdav directory key with a slash', { blobstore: { webdav: { directory_key: 'a/b' } } }, /blobstore\.webdav\.directoryKey \(WEBDAV_DIRECTORY_KEY\): must be one directory name/],
@@ -853,6 +861,7 @@ const RENDERED_KEYS = new Set([
   'authNoneForce',
   'token',
   'authDecisionTtlMs',
+  'upstreamStaleIfErrorMs',
   'authUpstreamConcurrency',
   'authAllowGlobalAuditors',
   'adminScope',

@@ -70,7 +70,7 @@ export function eachDatabase(): DatabaseVariant[] {
 let postgresProblem: Promise<string | null> | undefined;
 
 /** Asked once per process: the reason Postgres cannot be used, or null. */
-function checkPostgres(): Promise<string | null> {
+export function checkPostgres(): Promise<string | null> {
   postgresProblem ??= (async () => {
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000 });
     try {

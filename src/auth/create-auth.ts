@@ -17,6 +17,7 @@ import { DecisionCache } from './decision-cache.ts';
 import { DownloadPermission, type Decision } from './download-permission.ts';
 import { DownloadRoles } from './download-roles.ts';
 import { LoginThrottle } from './login-throttle.ts';
+import { PasswordLoginMemo } from './password-login-memo.ts';
 import { OPEN_GATE, TokenGate, type PullGate } from './pull-gate.ts';
 import type { OriginSettings } from './registry-origin.ts';
 import { RegistryTokens } from './registry-tokens.ts';
@@ -41,6 +42,10 @@ export interface AuthSettings {
   readonly loginClientId: string;
   readonly loginClientSecret: string;
   readonly decisionTtlMs: number;
+  /** How long a verified password login is remembered (0: UAA is asked every time). */
+  readonly passwordLoginTtlMs: number;
+  /** How long past their time remembered logins and decisions stand in while UAA or Cloud Controller fail. */
+  readonly staleIfErrorMs: number;
   /** false: global auditors pull only with a role of the app's space or org (read from `/v3/roles`). */
   readonly allowGlobalAuditors: boolean;
   readonly adminScope: string;
@@ -65,6 +70,8 @@ export interface AuthDependencies {
   readonly logger: Logger;
   /** Times the UAA and Cloud Controller calls of logins and pull decisions. */
   readonly metrics?: UpstreamMetrics;
+  /** Told of each decision or login served from before because Cloud Controller or UAA failed. */
+  readonly onStaleAnswer?: (answer: 'decision' | 'login') => void;
 }
 
 export interface Auth {
@@ -92,7 +99,8 @@ export async function createAuth(settings: AuthSettings, deps: AuthDependencies)
     http: capiHttp,
     source: deps.source,
     findApp: deps.findApp,
-    decisions: new DecisionCache<Decision>({ ttlMs: settings.decisionTtlMs }),
+    decisions: new DecisionCache<Decision>({ ttlMs: settings.decisionTtlMs, staleIfErrorMs: settings.staleIfErrorMs }),
+    onStaleDecision: () => deps.onStaleAnswer?.('decision'),
     ...(settings.allowGlobalAuditors || !deps.capi ? {} : { globalAuditorRoles: new DownloadRoles(deps.capi) }),
     logger,
   });
@@ -100,6 +108,8 @@ export async function createAuth(settings: AuthSettings, deps: AuthDependencies)
     tokens,
     verifier,
     passwordGrant: new UaaPasswordGrant({ uaaUrl, clientId: settings.loginClientId, clientSecret: settings.loginClientSecret, http: uaaHttp, logger }),
+    passwordLogins: new PasswordLoginMemo({ ttlMs: settings.passwordLoginTtlMs, staleIfErrorMs: settings.staleIfErrorMs }),
+    onStaleLogin: () => deps.onStaleAnswer?.('login'),
     permission,
     throttle: new LoginThrottle({ limit: settings.loginFailuresLimit, windowMs: settings.loginFailuresWindowMs }),
     maxRepositories: settings.maxRepositoriesPerToken,

@@ -6,6 +6,8 @@
 
 export interface DecisionCacheOptions {
   readonly ttlMs: number;
+  /** How long past `ttlMs` an entry may still be used while Cloud Controller fails (`getStale`); default 0. */
+  readonly staleIfErrorMs?: number;
   /** Entries kept at most (default 100 000). */
   readonly maxEntries?: number;
   /** Milliseconds since the epoch; tests move it instead of waiting. */
@@ -25,10 +27,13 @@ export class DecisionCache<V> {
 
   get(key: string): V | undefined {
     const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt > this.#now()) return entry.value;
-    this.#entries.delete(key);
-    return undefined;
+    return entry && entry.expiresAt > this.#now() ? entry.value : undefined;
+  }
+
+  /** An entry that expired no longer than `staleIfErrorMs` ago, for when Cloud Controller cannot be asked again. */
+  getStale(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    return entry && entry.expiresAt + this.#staleMs() > this.#now() ? entry.value : undefined;
   }
 
   set(key: string, value: V): void {
@@ -40,11 +45,15 @@ export class DecisionCache<V> {
     if (this.#entries.size > (this.#options.maxEntries ?? DEFAULT_MAX_ENTRIES)) this.#entries.delete(this.#entries.keys().next().value as string);
   }
 
-  /** Drops expired entries, at most once per TTL, so memory follows recent users only. */
+  /** Drops entries past their stale time, at most once per TTL, so memory follows recent users only. */
   #sweep(now: number): void {
     if (now - this.#sweptAt < this.#options.ttlMs) return;
     this.#sweptAt = now;
-    for (const [key, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(key);
+    for (const [key, entry] of this.#entries) if (entry.expiresAt + this.#staleMs() <= now) this.#entries.delete(key);
+  }
+
+  #staleMs(): number {
+    return this.#options.staleIfErrorMs ?? 0;
   }
 
   #now(): number {

@@ -14,8 +14,9 @@ import { isAxiosError, type AxiosInstance } from 'axios';
 import type { Logger } from 'pino';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors/registry-error.ts';
-import { unavailable } from '../sources/capi/upstream-errors.ts';
+import { retryAfterSeconds, unavailable } from '../sources/capi/upstream-errors.ts';
 import type { AppRef, DropletSource } from '../sources/droplet-source.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 import type { DecisionCache } from './decision-cache.ts';
 import type { DownloadRoles } from './download-roles.ts';
 import type { Refusal } from './registry-tokens.ts';
@@ -39,6 +40,8 @@ export interface DownloadPermissionOptions {
   readonly findApp: (name: string) => Promise<AppRef>;
   /** Decisions by user and app. */
   readonly decisions: DecisionCache<Decision>;
+  /** Told of each decision served from before because Cloud Controller failed. */
+  readonly onStaleDecision?: () => void;
   /** Set when global auditors are excluded: where their roles are looked up. */
   readonly globalAuditorRoles?: DownloadRoles;
   readonly logger: Logger;
@@ -50,13 +53,13 @@ const ADMIN_SCOPES = ['cloud_controller.admin', 'cloud_controller.admin_read_onl
 /**
  * What Cloud Controller's answers mean. Download: 302 (or 200 with CC's `local` blobstore) and
  * 422 (a docker or unstaged droplet: CC checks permissions first) allow; 403 forbids; 404 means
- * the user may not even see the space. App (for apps without droplets): 200 allows.
+ * the user may not even see the space.
  */
 const DOWNLOAD_ANSWERS: Readonly<Record<number, Decision>> = { 200: 'granted', 302: 'granted', 422: 'granted', 403: 'forbidden', 404: 'not_found' };
-const APP_ANSWERS: Readonly<Record<number, Decision>> = { 200: 'granted', 403: 'forbidden', 404: 'not_found' };
 
 export class DownloadPermission {
   readonly #options: DownloadPermissionOptions;
+  readonly #asking = new SingleFlight<Decision>();
 
   constructor(options: DownloadPermissionOptions) {
     this.#options = options;
@@ -83,17 +86,33 @@ export class DownloadPermission {
     const key = `${identity.userId} ${app.guid}`;
     const known = this.#options.decisions.get(key);
     if (known) return known;
+    try {
+      // A fleet's token requests for one user and app arrive together: one of them asks.
+      return await this.#asking.run(key, () => this.#askCloudController(identity, name, app));
+    } catch (error) {
+      // Cloud Controller failing (5xx, timeouts, 429): the decision it gave a moment ago stands in.
+      const stale = error instanceof RegistryError && error.code === 'UNAVAILABLE' ? this.#options.decisions.getStale(key) : undefined;
+      if (stale === undefined) throw error;
+      this.#options.onStaleDecision?.();
+      this.#options.logger.warn(
+        { event: 'auth.stale_decision', user: identity.userName, app: app.guid, name, decision: stale, err: error },
+        `Cloud Controller failed (${(error as Error).message}); ${identity.userName} → ${name}: ${stale}, as it decided before`,
+      );
+      return stale;
+    }
+  }
+
+  async #askCloudController(identity: UaaIdentity, name: string, app: AppRef): Promise<Decision> {
     const roles = this.#options.globalAuditorRoles;
     if (roles && isGlobalAuditorOnly(identity) && !(await roles.holdsDownloadRole(identity.userId, app))) {
       return this.#decided(identity, name, app, 'forbidden', 'global auditors are excluded (AUTH_ALLOW_GLOBAL_AUDITORS=false)');
     }
     const droplet = await this.#someDroplet(app);
-    // An app without droplets has nothing to pull; seeing it is enough to be told so. That answer
-    // is not kept: once the app has a droplet, the download must be asked about.
-    const decision = droplet
-      ? await this.#ask(identity, `/v3/droplets/${droplet}/download`, DOWNLOAD_ANSWERS)
-      : await this.#ask(identity, `/v3/apps/${app.guid}`, APP_ANSWERS);
-    return droplet ? this.#decided(identity, name, app, decision) : this.#logged(identity, name, app, decision);
+    // Nothing to pull, and nothing to grant: a grant is bound to the app, so one made now would
+    // reach the droplet its first staging produces, for whoever could merely see the app (a space
+    // supporter). The answer is not kept: once the app has a droplet, its download is asked about.
+    if (!droplet) return this.#logged(identity, name, app, 'not_found', 'the app has no droplet yet');
+    return this.#decided(identity, name, app, await this.#askDownload(identity, droplet));
   }
 
   /** Keeps the decision for the user and app, and logs it. */
@@ -120,8 +139,10 @@ export class DownloadPermission {
     return (await this.#options.source.listStagedDroplets(app))[0]?.guid;
   }
 
-  /** Cloud Controller's answer to the user; the body (a droplet, with a `local` blobstore) is never read. */
-  async #ask(identity: UaaIdentity, path: string, answers: Readonly<Record<number, Decision>>): Promise<Decision> {
+  /** Cloud Controller's answer to the user's download of the droplet; the body (a droplet, with a `local` blobstore) is never read. */
+  async #askDownload(identity: UaaIdentity, droplet: string): Promise<Decision> {
+    const path = `/v3/droplets/${droplet}/download`;
+    const answers = DOWNLOAD_ANSWERS;
     const { capiUrl, http, logger } = this.#options;
     try {
       const response = await http.get<Readable>(`${capiUrl.replace(/\/$/, '')}${path}`, {
@@ -137,6 +158,12 @@ export class DownloadPermission {
       const response = isAxiosError(error) ? error.response : undefined;
       (response?.data as Readable | undefined)?.destroy?.();
       if (response?.status === 401) throw badCredentials("Cloud Controller refused the user's UAA token");
+      if (response?.status === 429) {
+        // The user's own rate limit (this call is made with their token): theirs to wait for, never
+        // a Cloud Controller outage a decision from before may stand in for.
+        const retryAfter = retryAfterSeconds(response.headers['retry-after'] ?? response.headers['x-ratelimit-reset']);
+        throw new RegistryError('TOOMANYREQUESTS', `Cloud Controller is rate-limiting ${identity.userName}'s requests; try again in ${retryAfter} s`, { retryAfter });
+      }
       throw unavailable('Cloud Controller', `GET ${path.replace(/[0-9a-f-]{36}/g, ':guid')} as the user`, error, logger);
     }
   }

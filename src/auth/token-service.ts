@@ -20,6 +20,7 @@ import { requestedRepositories } from './access-scopes.ts';
 import { uaaTokenIn, type Credentials } from './credentials.ts';
 import type { DownloadPermission, RepositoryDecision } from './download-permission.ts';
 import type { LoginThrottle } from './login-throttle.ts';
+import type { PasswordLoginMemo } from './password-login-memo.ts';
 import { bearerChallenge, type RegistryOrigin } from './registry-origin.ts';
 import type { Grant, IssuedToken, RegistryTokens } from './registry-tokens.ts';
 import type { UaaIdentity } from './uaa-identity.ts';
@@ -39,6 +40,10 @@ export interface TokenServiceOptions {
   readonly tokens: RegistryTokens;
   readonly verifier: UaaTokenVerifier;
   readonly passwordGrant: UaaPasswordGrant;
+  /** Password logins UAA confirmed a moment ago. */
+  readonly passwordLogins: PasswordLoginMemo;
+  /** Told of each login a remembered one stood in for because UAA failed. */
+  readonly onStaleLogin?: () => void;
   readonly permission: DownloadPermission;
   readonly throttle: LoginThrottle;
   /** Distinct repositories decided per request; the rest are not granted. */
@@ -102,7 +107,7 @@ export class TokenService {
     }
     const uaaToken = uaaTokenIn(password);
     try {
-      const identity = uaaToken ? await verifier.verify(uaaToken) : await passwordGrant.login(username, password);
+      const identity = uaaToken ? await verifier.verify(uaaToken) : await this.#passwordLogin(username, password);
       // Only the name UAA vouched for: a login with one's own UAA token under a victim's name must
       // not wipe the failures of guesses at the victim's password.
       throttle.forget(userThrottleKey(identity.userName));
@@ -110,9 +115,28 @@ export class TokenService {
     } catch (error) {
       if (!(error instanceof RegistryError && error.code === 'UNAUTHORIZED')) throw error;
       throttle.recordFailure(keys);
+      this.#options.passwordLogins.forget(username);
       const reason = error.cause instanceof Error ? error.cause.message : error.message;
       logger.warn({ event: 'login.failed', user: username, address: request.clientAddress, with: uaaToken ? 'uaa-token' : 'password', reason }, `login of ${username} failed: ${reason}`);
       throw new RegistryError('UNAUTHORIZED', error.message, { headers: { 'WWW-Authenticate': bearerChallenge(request.origin) } });
+    }
+  }
+  /**
+   * UAA's password grant, unless it confirmed these credentials a moment ago (a burst of logins
+   * with them shares one grant); a remembered login stands in while UAA fails.
+   */
+  async #passwordLogin(username: string, password: string): Promise<UaaIdentity> {
+    const { passwordGrant, passwordLogins, logger } = this.#options;
+    const remembered = passwordLogins.recall(username, password);
+    if (remembered) return remembered;
+    try {
+      return await passwordLogins.loginOnce(username, password, () => passwordGrant.login(username, password));
+    } catch (error) {
+      const stale = error instanceof RegistryError && error.code === 'UNAVAILABLE' ? passwordLogins.recallStale(username, password) : undefined;
+      if (!stale) throw error;
+      this.#options.onStaleLogin?.();
+      logger.warn({ event: 'login.stale_answer', user: username, err: error }, `UAA failed (${(error as Error).message}); ${username}'s login confirmed earlier stands in`);
+      return stale;
     }
   }
 }

@@ -11,6 +11,8 @@ export interface UaaIdentity {
   readonly scopes: readonly string[];
   /** The UAA access token, to ask Cloud Controller as this user. */
   readonly accessToken: string;
+  /** When that token expires (its `exp`), in milliseconds since the epoch; undefined when it does not say. */
+  readonly expiresAtMs?: number;
 }
 
 /** The identity in verified (or freshly issued) UAA access token claims; CC's rule: `user_id`, else `client_id`. */
@@ -19,7 +21,8 @@ export function identityOf(claims: Record<string, unknown>, accessToken: string)
   if (typeof userId !== 'string' || userId === '') return undefined;
   const userName = typeof claims.user_name === 'string' ? claims.user_name : userId;
   const scopes = Array.isArray(claims.scope) ? claims.scope.filter((scope): scope is string => typeof scope === 'string') : [];
-  return { userId, userName, scopes, accessToken };
+  const expiresAtMs = typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+  return { userId, userName, scopes, accessToken, ...(expiresAtMs === undefined ? {} : { expiresAtMs }) };
 }
 
 /** 401 for bad credentials; `reason` is for the log only (it is the error's cause, never in the body). */

@@ -42,7 +42,7 @@ export interface BlobStore {
   sweepStaging(olderThanMs: number): Promise<number>;
   /**
    * A short-lived URL the client may fetch the blob from directly, or `null` when this store
-   * serves bytes itself (the filesystem store).
+   * serves bytes itself (the filesystem store; the Azure store given a SAS token, not its key).
    */
   redirectUrl(digest: string): Promise<string | null>;
 }

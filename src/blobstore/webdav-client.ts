@@ -7,6 +7,7 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { PassThrough } from 'node:stream';
+import { trustedCertificatesWith } from '../util/trusted-certificates.ts';
 
 /**
  * How long a request may go without a byte either way before its answer begins. Generous: nginx
@@ -64,7 +65,7 @@ export class WebDavClient {
     this.#answerTimeoutMs = options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS;
     this.#authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     if (url.protocol === 'https:') {
-      this.#agent = new HttpsAgent({ keepAlive: true, ca: options.caCert });
+      this.#agent = new HttpsAgent({ keepAlive: true, ...(options.caCert ? { ca: trustedCertificatesWith(options.caCert) } : {}) });
       this.#request = httpsRequest;
     } else if (url.protocol === 'http:') {
       this.#agent = new HttpAgent({ keepAlive: true });

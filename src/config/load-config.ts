@@ -126,7 +126,14 @@ function checkBlobstoreSettings(blobstore: Config['blobstore']): void {
             !blobstore.webdav.password && 'blobstore.webdav.password (WEBDAV_PASSWORD)',
             !blobstore.webdav.secret && 'blobstore.webdav.secret (WEBDAV_SECRET)',
           ]
-        : [];
+        : blobstore.type === 'azure'
+          ? [
+              !blobstore.azure.accountName && 'blobstore.azure.accountName (AZURE_ACCOUNT_NAME)',
+              !blobstore.azure.container && 'blobstore.azure.container (AZURE_CONTAINER)',
+              Boolean(blobstore.azure.accountKey) === Boolean(blobstore.azure.sasToken) &&
+                'one of blobstore.azure.accountKey (AZURE_ACCOUNT_KEY) and blobstore.azure.sasToken (AZURE_SAS_TOKEN), not both',
+            ]
+          : [];
   const problems = missing.filter(Boolean);
   if (problems.length > 0) throw new ConfigError(`invalid configuration: the ${blobstore.type} blobstore needs ${problems.join(', ')}`);
 }

@@ -59,7 +59,8 @@ export const customFormats = {
   },
   'positive-int': wholeNumbers(1, Number.MAX_SAFE_INTEGER, 'must be a whole number of at least 1'),
   'optional-url': text('must be an http(s) URL', (value) => value === '' || httpUrl(value)),
-  'public-url': matching(/^(|https?:\/\/[^/\s]+\/?)$/, 'must be an http(s) URL without a path, e.g. https://registry.example.com'),
+  // No user info, query or fragment: `https://registry.example.com@evil.example` would send logins to evil.example.
+  'public-url': matching(/^(|https?:\/\/[^/\s@?#]+\/?)$/, 'must be an http(s) URL of a host (and port), without a path, user info, query or fragment, e.g. https://registry.example.com'),
   'listen-address': matching(/^[A-Za-z0-9.:%_-]+$/, 'must be an IP address or host name'),
   'optional-listen-address': matching(/^[A-Za-z0-9.:%_-]*$/, 'must be an IP address or host name, or empty'),
   'sql-identifier': matching(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier'),
@@ -104,6 +105,11 @@ export const customFormats = {
   'capi-page-size': wholeNumbers(1, 5000, "must be a whole number from 1 to 5000 (Cloud Controller's maximum)"),
   // SigV4 presigned URLs live a week at most.
   'presign-expiry': wholeNumbers(1, 604_800, 'must be a whole number of seconds from 1 to 604800 (a week, the most SigV4 allows)'),
+  // Azure's own naming rules, so a typo is named at start rather than met as a 400 from the service.
+  'azure-account-name': matching(/^(|[a-z0-9]{3,24})$/, 'must be a storage account name: 3 to 24 lower-case letters and digits'),
+  'azure-container': matching(/^(|[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9])$/, 'must be a container name: 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit'),
+  'azure-account-key': matching(/^(|[A-Za-z0-9+/]+={0,2})$/, 'must be a base64 access key of the storage account (`az storage account keys list`)'),
+  'azure-sas-token': matching(/^(|\??[^\s?]*\bsig=[^\s]+)$/, 'must be a SAS token (sv=…&sig=…), e.g. from `az storage container generate-sas`'),
 } satisfies Record<string, Format<unknown>>;
 
 /** Formats built into convict that the schema uses, and the values they accept. */
@@ -253,7 +259,7 @@ export const configSchema = {
       env: 'DATABASE_POOL_MAX',
     },
     caCert: {
-      doc: "PEM file of the CA that signed PostgreSQL's certificate; set: TLS verified against it (an sslmode in DATABASE_URL is honoured).",
+      doc: "PEM file of the CA that signed PostgreSQL's certificate; set: TLS verified against it (besides the system store; an sslmode in DATABASE_URL is honoured).",
       format: String,
       default: '',
       env: 'DATABASE_CA_CERT',
@@ -267,8 +273,8 @@ export const configSchema = {
   },
   blobstore: {
     type: {
-      doc: "Where layers and configs are stored: fs (a directory), s3 (S3 or compatible), webdav (Cloud Foundry's internal blobstore).",
-      format: ['fs', 's3', 'webdav'],
+      doc: "Where layers and configs are stored: fs (a directory), s3 (S3 or compatible, Google Cloud Storage through its XML API), webdav (Cloud Foundry's internal blobstore), azure (Azure Blob Storage).",
+      format: ['fs', 's3', 'webdav', 'azure'],
       default: 'fs',
       env: 'BLOBSTORE',
     },
@@ -303,6 +309,32 @@ export const configSchema = {
       caCert: { doc: "PEM file of the CA of the blobstore's internal certificate (besides the system store).", format: String, default: '', env: 'WEBDAV_CA_CERT' },
       linkExpirySeconds: { doc: 'Lifetime of signed redirect links, in seconds.', format: 'positive-int', default: 1200, env: 'WEBDAV_LINK_EXPIRY_SECONDS' },
     },
+    azure: {
+      accountName: { doc: 'Storage account name (required with azure).', format: 'azure-account-name', default: '', env: 'AZURE_ACCOUNT_NAME' },
+      accountKey: {
+        doc: "The storage account's access key (Shared Key): redirects go to read-only SAS URLs for one blob that it signs. Give it or AZURE_SAS_TOKEN.",
+        format: 'azure-account-key',
+        default: '',
+        env: 'AZURE_ACCOUNT_KEY',
+        sensitive: true,
+      },
+      sasToken: {
+        doc: 'Instead of the key, a SAS token for the container allowing racwdl (read, add, create, write, delete, list). It cannot sign narrower URLs, so the registry then streams blob bytes itself instead of redirecting.',
+        format: 'azure-sas-token',
+        default: '',
+        env: 'AZURE_SAS_TOKEN',
+        sensitive: true,
+      },
+      container: { doc: "The registry's own container, which must exist (required with azure).", format: 'azure-container', default: '', env: 'AZURE_CONTAINER' },
+      prefix: { doc: 'Blob name prefix, to share a container.', format: String, default: '', env: 'AZURE_PREFIX' },
+      endpoint: {
+        doc: "The account's blob endpoint; empty: https://<account>.blob.core.windows.net. Sovereign clouds: blob.core.chinacloudapi.cn, blob.core.usgovcloudapi.net; Azurite: http://127.0.0.1:10000/<account>. Clients are redirected to it.",
+        format: 'optional-url',
+        default: '',
+        env: 'AZURE_ENDPOINT',
+      },
+      sasExpirySeconds: { doc: 'Lifetime of the SAS URLs clients are redirected to, in seconds.', format: 'positive-int', default: 1200, env: 'AZURE_SAS_EXPIRY_SECONDS' },
+    },
     fsRoot: {
       doc: 'Directory of the filesystem blobstore; empty: DATA_DIR/blobstore.',
       format: String,
@@ -316,7 +348,7 @@ export const configSchema = {
       env: 'BLOBSTORE_WRITE_PROBE_INTERVAL_MS',
     },
     checkBeforeRedirect: {
-      doc: "With s3 or webdav: ask the store whether it has a blob before redirecting a client to it (one HEAD per blob GET), so that a blob lost from the store answers BLOB_UNKNOWN and its images are converted again, instead of the client meeting the store's 404.",
+      doc: "With s3, webdav or azure: ask the store whether it has a blob before redirecting a client to it (one HEAD per blob GET), so that a blob lost from the store answers BLOB_UNKNOWN and its images are converted again, instead of the client meeting the store's 404.",
       format: 'boolean',
       default: false,
       env: 'BLOBSTORE_CHECK_BEFORE_REDIRECT',
@@ -371,6 +403,18 @@ export const configSchema = {
       default: 60_000,
       env: 'DROPLET_DOWNLOAD_IDLE_TIMEOUT_MS',
     },
+    cacheTtlMs: {
+      doc: "How long (milliseconds) Cloud Controller's answers are reused by this instance: which app a repository name leads to, an app, its current droplet, a droplet. They are dropped sooner when its audit events say they changed. 0: every pull asks Cloud Controller.",
+      format: 'nat',
+      default: 60_000,
+      env: 'CAPI_CACHE_TTL_MS',
+    },
+    changeCheckIntervalMs: {
+      doc: "Cloud Controller's audit events are read at most this often (milliseconds) by this instance, when a pull uses a reused answer; a change (`cf push`, a rename) shows in pulls within this time.",
+      format: 'nat',
+      default: 1_000,
+      env: 'CAPI_CHANGE_CHECK_INTERVAL_MS',
+    },
   },
   uaa: {
     url: {
@@ -410,6 +454,12 @@ export const configSchema = {
       default: '',
       env: 'UAA_LOGIN_CLIENT_SECRET',
       sensitive: true,
+    },
+    passwordLoginTtlMs: {
+      doc: "How long (milliseconds) a username and password UAA accepted are accepted again without asking UAA (only a salted hash is kept, in memory; a failed login for the user forgets it). A changed password keeps working here for up to this long. 0: UAA is asked at every login.",
+      format: 'nat',
+      default: 60_000,
+      env: 'UAA_PASSWORD_LOGIN_TTL_MS',
     },
   },
   prewarm: {
@@ -513,6 +563,12 @@ export const configSchema = {
     format: 'nat',
     default: 60_000,
     env: 'AUTH_DECISION_TTL_MS',
+  },
+  upstreamStaleIfErrorMs: {
+    doc: "While Cloud Controller or UAA fail or answer 429, answers they gave up to this long (milliseconds) past their reuse time — app and droplet lookups, pull permissions, password logins (never past the user's UAA token) — are served instead of failing pulls, each with a warning in the log. 0: never.",
+    format: 'nat',
+    default: 300_000,
+    env: 'UPSTREAM_STALE_IF_ERROR_MS',
   },
   authAllowGlobalAuditors: {
     doc: "Let global auditors (UAA scope cloud_controller.global_auditor) pull every app, as Cloud Controller lets them download every droplet; false: they pull only apps where they also hold a space developer, manager or auditor or org manager role (needs the capi source).",

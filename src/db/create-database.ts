@@ -10,6 +10,7 @@ import knexModule, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { trustedCertificatesWith } from '../util/trusted-certificates.ts';
 import { lockEmbeddedDatabase, type HeldLock } from './embedded-database-lock.ts';
 import { BYTEA_OID, INT8_OID, parseBytea, parseInt8 } from './type-parsers.ts';
 
@@ -22,20 +23,20 @@ export interface DatabaseOptions {
   readonly dataDir: string;
   /** Postgres pool size (default 10); PGlite always has exactly one connection. */
   readonly poolMax?: number;
-  /** TLS to Postgres, verifying the server against `ca` (PEM) or the system roots. */
+  /** TLS to Postgres, verifying the server against the trusted roots plus `ca` (PEM) when given. */
   readonly ssl?: { readonly ca?: string };
   /** Told when the embedded database's lock, left by a process that is gone, is taken over. */
   readonly logger?: Logger;
 }
 
 /** The URL without `sslmode`, and the TLS settings it and `ssl` ask for together. */
-export function postgresConnection(url: string, ssl: DatabaseOptions['ssl']): { connectionString: string; ssl?: boolean | { ca?: string; rejectUnauthorized?: boolean } } {
+export function postgresConnection(url: string, ssl: DatabaseOptions['ssl']): { connectionString: string; ssl?: boolean | { ca?: string[]; rejectUnauthorized?: boolean } } {
   const parsed = new URL(url);
   const mode = parsed.searchParams.get('sslmode');
   // pg would replace the whole `ssl` object (and the CA in it) when it reads `sslmode` itself.
   parsed.searchParams.delete('sslmode');
   const connectionString = parsed.href;
-  const ca = ssl?.ca === undefined ? {} : { ca: ssl.ca };
+  const ca = ssl?.ca === undefined ? {} : { ca: trustedCertificatesWith(ssl.ca) };
   if (mode === 'disable') return { connectionString, ssl: false };
   if (mode === 'no-verify') return { connectionString, ssl: { ...ca, rejectUnauthorized: false } };
   if (mode !== null || ssl) return { connectionString, ssl: ca };
@@ -48,7 +49,7 @@ export function postgresConnection(url: string, ssl: DatabaseOptions['ssl']): { 
  *
  * @remarks
  * An `sslmode` in the URL is honoured: `disable` turns TLS off, `no-verify` skips verification,
- * any other mode turns TLS on with verification (against `ssl.ca` when given).
+ * any other mode turns TLS on with verification (against `ssl.ca` too when given).
  */
 export async function createDatabase(options: DatabaseOptions): Promise<Knex> {
   if (options.url) return connectPostgres(options.url, options);

@@ -31,10 +31,40 @@ function migratorConfig(schema: string): Knex.MigratorConfig {
 /** Creates `schema` if needed and applies every pending migration. */
 export async function migrateDatabase(knex: Knex, schema: string): Promise<void> {
   await withMigrationLock(knex, schema, async () => {
-    await knex.raw('create schema if not exists ??', [schema]);
+    await ensureSchema(knex, schema);
     await knex.migrate.latest(migratorConfig(schema));
   });
 }
+
+/**
+ * Creates `schema` only when it does not exist yet.
+ *
+ * @remarks
+ * `create schema if not exists` is no substitute: PostgreSQL checks the `CREATE` privilege on the
+ * database before it looks for the schema, so it fails for a role that may create tables in an
+ * existing schema and nothing more — exactly what postgres-release (cf-deployment's
+ * `use-postgres.yml`) grants: `ALL` on schema `public`.
+ */
+async function ensureSchema(knex: Knex, schema: string): Promise<void> {
+  const { rows } = await knex.raw<{ rows: unknown[] }>('select 1 from pg_catalog.pg_namespace where nspname = ?', [schema]);
+  if (rows.length > 0) return;
+  try {
+    await knex.raw('create schema ??', [schema]);
+  } catch (error) {
+    if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;
+    const { rows: who } = await knex.raw<{ rows: Array<{ role: string; database: string }> }>('select current_user as role, current_database() as database');
+    const { role, database } = who[0]!;
+    throw new Error(
+      `cannot create the schema ${schema}: role ${role} may not create schemas in database ${database} (${(error as Error).message}). ` +
+        `Set database.schema (DATABASE_SCHEMA) to a schema the role may create tables in, such as public, ` +
+        `or have the database's owner run: create schema "${schema}" authorization "${role}"`,
+      { cause: error },
+    );
+  }
+}
+
+/** SQLSTATE 42501, e.g. `permission denied for database …`. */
+const INSUFFICIENT_PRIVILEGE = '42501';
 
 /**
  * The migrations not yet applied to `schema` (file names, oldest first); all of them when the

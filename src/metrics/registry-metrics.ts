@@ -13,6 +13,7 @@ import { HttpMetrics } from './http-metrics.ts';
 import { METRIC_PREFIX } from './metric-prefix.ts';
 import { PrewarmMetrics } from './prewarm-metrics.ts';
 import { ReadyImageCacheMetrics } from './ready-image-cache-metrics.ts';
+import { SourceCacheMetrics } from './source-cache-metrics.ts';
 import { UpstreamMetrics } from './upstream-metrics.ts';
 
 export class RegistryMetrics {
@@ -22,6 +23,7 @@ export class RegistryMetrics {
   readonly readyImageCache: ReadyImageCacheMetrics;
   readonly blobstore: BlobStoreMetrics;
   readonly upstream: UpstreamMetrics;
+  readonly sourceCache: SourceCacheMetrics;
   readonly prewarm: PrewarmMetrics;
   readonly gc: GcMetrics;
 
@@ -34,6 +36,7 @@ export class RegistryMetrics {
     this.conversions = new ConversionMetrics(this.#registry, origins);
     this.readyImageCache = new ReadyImageCacheMetrics(this.#registry);
     this.upstream = new UpstreamMetrics(this.#registry);
+    this.sourceCache = new SourceCacheMetrics(this.#registry);
     this.prewarm = new PrewarmMetrics(this.#registry);
     this.gc = new GcMetrics(this.#registry);
   }

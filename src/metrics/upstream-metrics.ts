@@ -6,6 +6,7 @@
 import { isAxiosError, type AxiosInstance } from 'axios';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from './metric-prefix.ts';
+import { requestKind } from './request-kind.ts';
 
 /** `cc_blobstore`: where Cloud Controller redirects droplet downloads (response headers timed, not the transfer). */
 export type Upstream = 'capi' | 'uaa' | 'cc_blobstore';
@@ -15,8 +16,15 @@ type UpstreamError = 'timeout' | 'network' | 'server_error';
 export class UpstreamMetrics {
   readonly #duration: Histogram<'upstream' | 'status'>;
   readonly #errors: Counter<'upstream' | 'kind'>;
+  readonly #calls: Counter<'upstream' | 'during'>;
 
   constructor(registry: Registry) {
+    this.#calls = new Counter({
+      name: `${METRIC_PREFIX}upstream_calls_total`,
+      help: 'Calls to Cloud Controller (capi), UAA (uaa) and the droplet blobstore (cc_blobstore), by the kind of request they were made for (token, manifest, blob, tags, referrers, admin, other; background: no request, e.g. the pre-warmer). Divided by the requests of that kind, what each costs the platform.',
+      labelNames: ['upstream', 'during'],
+      registers: [registry],
+    });
     this.#duration = new Histogram({
       name: `${METRIC_PREFIX}upstream_request_duration_seconds`,
       help: 'Latency of calls to Cloud Controller (capi), UAA (uaa) and the droplet blobstore (cc_blobstore), by status class (2xx…5xx, none without an answer).',
@@ -41,6 +49,7 @@ export class UpstreamMetrics {
     };
     http.interceptors.request.use(
       (config) => {
+        this.#calls.inc({ upstream, during: requestKind.getStore() ?? 'background' });
         started.set(config, performance.now());
         return config;
       },

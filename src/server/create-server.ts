@@ -20,6 +20,7 @@ import { applyConnectionLimits, type ConnectionLimits } from './connection-limit
 import { registerOciErrorTranslator } from './oci-error-translator.ts';
 import { readinessRoute, type Readiness } from './readiness.ts';
 import { registerRequestIds, requestIdOf } from './request-id.ts';
+import { withRequestKinds } from './request-kinds.ts';
 import { dropStalledResponses } from './stalled-responses.ts';
 import type { TlsCredentials } from './tls.ts';
 
@@ -78,9 +79,9 @@ export async function createServer(options: ServerOptions): Promise<Hapi.Server>
   options.metrics?.http.recordRequests(server);
 
   registerAdminAuth(server, options.auth.admin);
-  server.route(v2Routes(options.images, options.auth, { trustedProxyHops: options.trustedProxyHops, blobStreams: new BlobStreamSlots(options.blobStreamsPerClient) }));
-  if (options.auth.tokens) server.route(tokenRoutes(options.auth.tokens, options.auth.origin, options.trustedProxyHops));
-  server.route(adminRoutes({ ...options.admin, images: options.images, origin: options.auth.origin }));
+  server.route(withRequestKinds(v2Routes(options.images, options.auth, { trustedProxyHops: options.trustedProxyHops, blobStreams: new BlobStreamSlots(options.blobStreamsPerClient) })));
+  if (options.auth.tokens) server.route(withRequestKinds(tokenRoutes(options.auth.tokens, options.auth.origin, options.trustedProxyHops)));
+  server.route(withRequestKinds(adminRoutes({ ...options.admin, images: options.images, origin: options.auth.origin })));
   server.route({ method: 'GET', path: '/healthz', handler: () => ({ status: 'ok' }) });
   server.route(readinessRoute(options.readiness));
   if (options.metrics && options.metricsOnThisPort) server.route(metricsRoute(options.metrics));

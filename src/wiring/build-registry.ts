@@ -90,8 +90,8 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
     const blobs = new InstrumentedBlobStore(options.wrapBlobStore?.(configured) ?? configured, metrics.blobstore);
     await startupPhase(logger, 'staging.sweep', () => sweepStaging(blobs, logger));
     const baseLayers = await startupPhase(logger, 'base-layers', () => loadBaseLayers(config, db, blobs, logger));
-    const { source, capi, uaaUrl } = openDropletSource(config, logger, metrics.upstream);
-    const auth = await openAuth(config, source, uaaUrl, logger, metrics.upstream, capi);
+    const { source, capi, uaaUrl } = openDropletSource(config, logger, { upstream: metrics.upstream, sourceCache: metrics.sourceCache });
+    const auth = await openAuth(config, source, uaaUrl, logger, { upstream: metrics.upstream, sourceCache: metrics.sourceCache }, capi);
     const slots = new ConversionSlots({ concurrency: config.conversion.concurrency, queue: config.conversion.queue, perApp: config.conversion.perApp });
     metrics.conversions.observeLoad(slots);
     const pulls = new PullRecorder({ db, flushIntervalMs: PULL_FLUSH_INTERVAL_MS, logger });

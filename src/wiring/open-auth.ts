@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { createAuth, type Auth } from '../auth/create-auth.ts';
 import type { Config } from '../config/load-config.ts';
+import type { SourceCacheMetrics } from '../metrics/source-cache-metrics.ts';
 import type { UpstreamMetrics } from '../metrics/upstream-metrics.ts';
 import type { CapiClient } from '../sources/capi/capi-client.ts';
 import type { UaaUrl } from '../sources/capi/uaa-url.ts';
@@ -8,7 +9,14 @@ import type { DropletSource } from '../sources/droplet-source.ts';
 import { findRepositoryApp, parseRepositoryName } from '../sources/repository-ref.ts';
 
 /** Who may pull (AUTH) and who may use the admin endpoints. */
-export function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl | undefined, logger: Logger, metrics?: UpstreamMetrics, capi?: CapiClient): Promise<Auth> {
+export function openAuth(
+  config: Config,
+  source: DropletSource,
+  uaaUrl: UaaUrl | undefined,
+  logger: Logger,
+  metrics?: { upstream: UpstreamMetrics; sourceCache: SourceCacheMetrics },
+  capi?: CapiClient,
+): Promise<Auth> {
   const configuredUaa = config.uaa.url;
   return createAuth(
     {
@@ -23,6 +31,8 @@ export function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl |
       loginClientId: config.uaa.loginClientId,
       loginClientSecret: config.uaa.loginClientSecret,
       decisionTtlMs: config.authDecisionTtlMs,
+      passwordLoginTtlMs: config.uaa.passwordLoginTtlMs,
+      staleIfErrorMs: config.upstreamStaleIfErrorMs,
       allowGlobalAuditors: config.authAllowGlobalAuditors,
       adminScope: config.adminScope,
       loginFailuresLimit: config.loginFailures.limit,
@@ -37,7 +47,8 @@ export function openAuth(config: Config, source: DropletSource, uaaUrl: UaaUrl |
       capi,
       findApp: (name) => findRepositoryApp(source, parseRepositoryName(name)),
       logger,
-      metrics,
+      metrics: metrics?.upstream,
+      onStaleAnswer: metrics && ((answer) => metrics.sourceCache.staleAnswer(answer)),
     },
   );
 }

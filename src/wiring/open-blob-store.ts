@@ -1,5 +1,6 @@
-/** The configured blobstore: the filesystem (default), S3 or Cloud Foundry's WebDAV blobstore. */
+/** The configured blobstore: the filesystem (default), S3, Cloud Foundry's WebDAV blobstore or Azure Blob Storage. */
 import { readFileSync } from 'node:fs';
+import { AzureBlobStore } from '../blobstore/azure-blob-store.ts';
 import type { BlobStore } from '../blobstore/blob-store.ts';
 import { FsBlobStore } from '../blobstore/fs-blob-store.ts';
 import { S3BlobStore } from '../blobstore/s3-blob-store.ts';
@@ -7,7 +8,7 @@ import { WebDavBlobStore } from '../blobstore/webdav-blob-store.ts';
 import type { Config } from '../config/load-config.ts';
 
 export function openBlobStore(config: Config): BlobStore {
-  const { type, fsRoot, s3, webdav } = config.blobstore;
+  const { type, fsRoot, s3, webdav, azure } = config.blobstore;
   if (type === 's3') {
     return new S3BlobStore({
       bucket: s3.bucket,
@@ -31,6 +32,17 @@ export function openBlobStore(config: Config): BlobStore {
       directoryKey: webdav.directoryKey,
       caCert: webdav.caCert ? readFileSync(webdav.caCert, 'utf8') : undefined,
       linkExpirySeconds: webdav.linkExpirySeconds,
+    });
+  }
+  if (type === 'azure') {
+    return new AzureBlobStore({
+      accountName: azure.accountName,
+      accountKey: azure.accountKey || undefined,
+      sasToken: azure.sasToken || undefined,
+      container: azure.container,
+      prefix: azure.prefix || undefined,
+      endpoint: azure.endpoint || undefined,
+      sasExpirySeconds: azure.sasExpirySeconds,
     });
   }
   return new FsBlobStore({ root: fsRoot });

@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import type { UpstreamMetrics } from '../metrics/upstream-metrics.ts';
+import type { SourceCacheMetrics } from '../metrics/source-cache-metrics.ts';
+import { CachingDropletSource } from '../sources/caching-droplet-source.ts';
+import { CapiChangeFeed } from '../sources/capi/capi-change-feed.ts';
 import type { CapiClient } from '../sources/capi/capi-client.ts';
 import { createCapiSource } from '../sources/capi/create-capi-source.ts';
 import type { UaaUrl } from '../sources/capi/uaa-url.ts';
@@ -9,9 +12,15 @@ import type { DropletSource } from '../sources/droplet-source.ts';
 
 /**
  * The droplet source, and with the capi source its client (the pre-warmer reads audit events
- * through it) and UAA's URL (user logins use it).
+ * through it) and UAA's URL (user logins use it). Cloud Controller's answers are reused for
+ * CAPI_CACHE_TTL_MS, and dropped when its audit events say they changed.
  */
-export function openDropletSource(config: Config, logger: Logger, metrics?: UpstreamMetrics): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl } {
+export function openDropletSource(
+  config: Config,
+  logger: Logger,
+  metrics?: { upstream: UpstreamMetrics; sourceCache: SourceCacheMetrics },
+): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl } {
+  const cacheMetrics = metrics?.sourceCache;
   if (config.source === 'directory') return { source: new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack, logger }) };
   if (config.auth === 'none') {
     logger.warn({ event: 'auth.none_forced' }, 'AUTH=none with the capi source (AUTH_NONE_FORCE): anyone who reaches this registry can pull every app of the foundation');
@@ -31,7 +40,16 @@ export function openDropletSource(config: Config, logger: Logger, metrics?: Upst
       downloadIdleTimeoutMs: config.capi.downloadIdleTimeoutMs,
     },
     logger,
-    metrics,
+    metrics?.upstream,
   );
-  return { source, capi: client, uaaUrl };
+  if (config.capi.cacheTtlMs === 0) return { source, capi: client, uaaUrl };
+  const cached = new CachingDropletSource({
+    source,
+    changes: new CapiChangeFeed({ capi: client, intervalMs: config.capi.changeCheckIntervalMs, logger }),
+    ttlMs: config.capi.cacheTtlMs,
+    staleIfErrorMs: config.upstreamStaleIfErrorMs,
+    logger,
+    onLookup: cacheMetrics && ((kind, outcome) => cacheMetrics.record(kind, outcome)),
+  });
+  return { source: cached, capi: client, uaaUrl };
 }

@@ -1,9 +1,10 @@
 /**
- * Renders the droplet-registry job's templates through `spec/bosh/render.rb` (Ruby's ERB with
- * bosh-template's `p`, `if_p`, `link`, `spec`), as the director would, so tests see exactly the
- * files a VM gets. Ruby comes from Debian (`provisionCommands`), else the test is skipped.
+ * Renders the droplet-registry job's templates with bosh-template's own engine
+ * (`Bosh::Common::Template::Test`, in ../shared/tools/bosh-template) through `render-job.rb`, as
+ * the director would, so tests see exactly the files a VM gets. Ruby and ActiveSupport (which the
+ * engine loads) come from Debian, installed when running as root; else the test is skipped.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,19 +16,48 @@ import { provisionCommands, skipOrFail } from '../../support/requirements.ts';
 
 export const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 export const JOB_DIR = join(REPOSITORY_ROOT, 'jobs', 'droplet-registry');
-const RENDER_RB = join(REPOSITORY_ROOT, 'spec', 'bosh', 'render.rb');
+const RENDER_RB = join(import.meta.dirname, 'render-job.rb');
+/** bosh-template's library, built from cloudfoundry/bosh (../shared/tools/README.md). */
+const BOSH_TEMPLATE_LIB = join(REPOSITORY_ROOT, '..', 'shared', 'tools', 'bosh-template', 'lib');
 
 const run = promisify(execFile);
 
-/** Makes sure `ruby` is there (installing Debian's when root); skips `t` (or fails under NO_SKIP) otherwise. */
+/** Makes sure bosh-template can run (Debian's ruby and ruby-activesupport, installed when root); skips `t` (or fails under NO_SKIP) otherwise. */
 export function requireRuby(t: TestContext): boolean {
-  const problem = provisionCommands({ ruby: 'ruby' });
+  const problem = boshTemplateProblem();
   return problem === null || skipOrFail(t, problem);
+}
+
+let activeSupportAttempted = false;
+
+/** Why bosh-template cannot render here, or null. */
+export function boshTemplateProblem(): string | null {
+  const ruby = provisionCommands({ ruby: 'ruby' });
+  if (ruby) return ruby;
+  const loads = () => {
+    try {
+      execFileSync('ruby', ['-I', BOSH_TEMPLATE_LIB, '-e', 'require "bosh/common/template/test"'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (loads()) return null;
+  if (!activeSupportAttempted && process.getuid?.() === 0) {
+    activeSupportAttempted = true;
+    try {
+      execFileSync('apt-get', ['install', '-y', '-qq', 'ruby-activesupport'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+    } catch {
+      // reported below
+    }
+    if (loads()) return null;
+  }
+  return `bosh-template (${BOSH_TEMPLATE_LIB}) does not load: it needs the Debian package ruby-activesupport; install it or run as root with apt-get`;
 }
 
 /** One consumed link as the director hands it to templates. */
 export interface LinkSpec {
-  instances: Array<{ name?: string; index?: number; id?: string; az?: string; address?: string; bootstrap?: boolean; properties?: object }>;
+  instances: Array<{ name?: string; index?: number; id?: string; az?: string; address?: string; bootstrap?: boolean }>;
   properties?: object;
   address?: string;
 }
@@ -122,7 +152,7 @@ export async function renderJob(options: RenderOptions = {}, outputDir?: string)
     const contextFile = join(scratch, 'context.json');
     writeFileSync(contextFile, JSON.stringify(context));
     try {
-      const { stdout } = await run('ruby', [RENDER_RB, contextFile], { maxBuffer: 64 * 1024 * 1024 });
+      const { stdout } = await run('ruby', ['-I', BOSH_TEMPLATE_LIB, RENDER_RB, contextFile], { maxBuffer: 64 * 1024 * 1024 });
       return (JSON.parse(stdout) as { files: Record<string, string> }).files;
     } catch (error) {
       const stderr = (error as { stderr?: string }).stderr;

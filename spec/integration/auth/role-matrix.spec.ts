@@ -147,12 +147,12 @@ describe('pulls per role of the download matrix', () => {
     assert.match(denied.message, /space-supporter may not download droplets of this app: .*space supporters cannot/);
   });
 
-  it('decides for an app without droplets by whether the user sees it, and for a docker app by its download (CC checks roles before the 422)', async () => {
+  it('refuses everyone an app without droplets (nothing to pull, and a grant would reach its first droplet), and decides a docker app by its download (CC checks roles before the 422)', async () => {
     const empty = 'acme/development/empty';
     const docker = 'acme/development/docker-app';
     const expected: Array<[MatrixRole, string, string]> = [
-      ['space_developer', 'MANIFEST_UNKNOWN', 'MANIFEST_UNKNOWN'],
-      ['space_supporter', 'MANIFEST_UNKNOWN', 'DENIED'],
+      ['space_developer', 'NAME_UNKNOWN', 'MANIFEST_UNKNOWN'],
+      ['space_supporter', 'NAME_UNKNOWN', 'DENIED'],
       ['org_auditor', 'NAME_UNKNOWN', 'NAME_UNKNOWN'],
     ];
     for (const [role, forEmpty, forDocker] of expected) {

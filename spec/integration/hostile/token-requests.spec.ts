@@ -34,7 +34,7 @@ describe('hostile token requests', () => {
 
   before(async () => {
     world = await startAuthWorld();
-    registry = await world.openRegistry();
+    registry = await world.openRegistry({ CAPI_CHANGE_CHECK_INTERVAL_MS: '0' });
     const { foundation } = world.cf;
     // "Prod Env" (repository form prod-env) in acme, and an org "Victim Corp" (victim-corp), each with an app named web like the attacker's.
     const space = foundation.createSpace(world.seed.org, { name: 'Prod Env' });
@@ -136,6 +136,25 @@ describe('hostile token requests', () => {
       assert.deepEqual(claims.access, []);
       assert.deepEqual(claims.denied, [{ name: 'acme/prod-env/web', reason: 'not_found' }]);
     });
+  });
+
+  it("grants no one an app without droplets: a space supporter's token must not reach the droplet its first staging makes", async () => {
+    const { foundation } = world.cf;
+    const fresh = foundation.createApp(world.seed.spaces.development, { name: 'fresh', buildpacks: ['nodejs_buildpack'] });
+    const asking = async (role: 'space_supporter' | 'space_developer') => {
+      const token = tokenOf(await inject(tokenRequest(world.seed.users[role], ['repository:acme/development/fresh:pull'])));
+      return { token, access: (decodeJwt(token) as { access: unknown[] }).access };
+    };
+    const supporter = await asking('space_supporter');
+    assert.deepEqual(supporter.access, [], 'the supporter sees the app, and is granted nothing');
+    assert.deepEqual((await asking('space_developer')).access, [], 'nor anyone else: there is nothing to pull yet');
+    // The first `cf push` finishes staging while the supporter's token is still valid.
+    foundation.setCurrentDroplet(fresh, foundation.addDroplet(fresh, { bits: () => standardDroplet({ startCommand: 'node fresh.js' }), processTypes: { web: 'node fresh.js' } }));
+    const res = await pull('/v2/acme/development/fresh/manifests/latest', supporter.token);
+    assert.equal(res.statusCode, 404, res.payload);
+    assert.equal(ociError(res).code, 'NAME_UNKNOWN', 'the token says what was refused: the droplet is not served');
+    assert.deepEqual((await asking('space_supporter')).access, [], 'asked again, the supporter is refused the download');
+    assert.equal((await asking('space_developer')).access.length, 1, 'the developer is granted it now');
   });
 
   describe('a token request asking for very many repositories', () => {

@@ -219,7 +219,9 @@ describe('the pre-warmer reading a burst of audit events', () => {
 
       world.cf.requests.reset();
       await prewarmer.runOnce();
-      assert.equal(world.cf.requests.count('GET /v3/audit_events'), 2, 'two pages of two events');
+      // The pre-warmer's reads (the cache of Cloud Controller answers reads other event types).
+      const prewarmReads = world.cf.requests.list('capi').filter((request) => request.route === 'GET /v3/audit_events' && !request.url.includes('audit.app.update'));
+      assert.equal(prewarmReads.length, 2, 'two pages of two events');
       assert.equal(prewarmer.counters.conversions, 2, 'the first two droplets');
 
       for (let round = 0; round < 4 && prewarmer.counters.conversions < droplets.length; round += 1) await prewarmer.runOnce();

@@ -1,7 +1,7 @@
 /**
  * With the platform's blobstores, blob GETs redirect (307) to short-lived signed URLs that clients
- * fetch without the registry's credentials; HEAD stays local. Real s3rver and real nginx
- * (configured as capi-release's blobstore job) serve the redirects.
+ * fetch without the registry's credentials; HEAD stays local. Real s3rver, real nginx
+ * (configured as capi-release's blobstore job) and Azurite serve the redirects.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../../src/config/load-config.ts';
+import { startAzurite, type AzuriteServer } from '../../support/azurite.ts';
 import { openBlobStore } from '../../../src/wiring/open-blob-store.ts';
 import { standardDroplet } from '../../support/build-droplet.ts';
 import { waitFor } from '../../support/clients/wait-for.ts';
@@ -65,6 +66,26 @@ const backends: Backend[] = [
         },
         publicOrigin: nginx.publicEndpoint,
         stop: () => nginx.stop(),
+      };
+    },
+  },
+  {
+    name: 'azure',
+    skip: () => false,
+    async start() {
+      const azurite: AzuriteServer = await startAzurite();
+      await azurite.createContainer('droplet-registry');
+      return {
+        env: {
+          BLOBSTORE: 'azure',
+          AZURE_ACCOUNT_NAME: azurite.accountName,
+          AZURE_ACCOUNT_KEY: azurite.accountKey,
+          AZURE_CONTAINER: 'droplet-registry',
+          AZURE_ENDPOINT: azurite.endpoint,
+          AZURE_SAS_EXPIRY_SECONDS: '300',
+        },
+        publicOrigin: azurite.endpoint,
+        stop: () => azurite.stop(),
       };
     },
   },

@@ -110,8 +110,8 @@ describe('cf-simulator audit events', () => {
 
   it('shows space events to the space’s developers but not to its supporters or other spaces’ users', async () => {
     const path = `/v3/audit_events?target_guids=${app.guid}`;
-    assert.equal((await capiGet(cf, path, await userToken(cf, seeded.users.space_developer))).body.pagination.total_results, 9);
-    assert.equal((await capiGet(cf, path, await userToken(cf, seeded.users.org_auditor))).body.pagination.total_results, 9);
+    assert.equal((await capiGet(cf, path, await userToken(cf, seeded.users.space_developer))).body.pagination.total_results, 10, "the app's creation and nine staging events");
+    assert.equal((await capiGet(cf, path, await userToken(cf, seeded.users.org_auditor))).body.pagination.total_results, 10);
     assert.equal((await capiGet(cf, path, await userToken(cf, seeded.users.space_supporter))).body.pagination.total_results, 0);
     assert.equal((await capiGet(cf, path, await userToken(cf, seeded.users.no_role))).body.pagination.total_results, 0);
   });

@@ -31,6 +31,8 @@ describe('Cloud Foundry source', () => {
   const capiEnv = (extra: Record<string, string> = {}) => ({
     ...capiSourceEnv(cf, seed),
     CAPI_TIMEOUT_MS: '2000',
+    // Cloud Controller as the source itself, every lookup asked: the cache in front of it is spec/integration/auth/fleet-pulls.spec.ts's.
+    CAPI_CACHE_TTL_MS: '0',
     ...extra,
   });
   const storedBlobs = async () => readdir(join(registry.dataDir, 'blobstore', 'blobs', 'sha256')).catch(() => [] as string[]);

@@ -211,10 +211,12 @@ export class Foundation {
 
   // ---- world-changing helpers
 
+  /** Creates an org (`cf create-org`) and records `audit.organization.create`, as Cloud Controller does; so do `createSpace` and `createApp`. */
   createOrg(options: { name: string; guid?: string }): Org {
     const at = this.now();
     const org: Org = { guid: options.guid ?? randomUUID(), name: options.name, quotaGuid: randomUUID(), createdAt: at, updatedAt: at };
     this.#orgs.set(org.guid, org);
+    this.recordEvent({ type: 'audit.organization.create', actor: this.defaultActor, target: { guid: org.guid, type: 'organization', name: org.name }, data: { request: { name: org.name } }, spaceGuid: null, orgGuid: org.guid });
     return org;
   }
 
@@ -222,6 +224,7 @@ export class Foundation {
     const at = this.now();
     const space: Space = { guid: options.guid ?? randomUUID(), name: options.name, orgGuid: this.#mustGet(this.#orgs, org, 'org').guid, createdAt: at, updatedAt: at };
     this.#spaces.set(space.guid, space);
+    this.recordEvent({ type: 'audit.space.create', actor: this.defaultActor, target: { guid: space.guid, type: 'space', name: space.name }, data: { request: { name: space.name } }, spaceGuid: space.guid, orgGuid: space.orgGuid });
     return space;
   }
 
@@ -253,6 +256,7 @@ export class Foundation {
       updatedAt: at,
     };
     this.#apps.set(app.guid, app);
+    this.#recordAppEvent('audit.app.create', app, this.defaultActor, { request: { name: app.name } });
     return app;
   }
 

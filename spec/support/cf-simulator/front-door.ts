@@ -1,7 +1,8 @@
 /**
- * What happens to every request before a simulated server handles it: it is counted, then any
- * injected delay or failure for its route is applied. Shared by CAPI, UAA and the blobstore so
- * faults and counters behave the same on all three.
+ * What happens to every request before a simulated server handles it: it is counted, held for the
+ * server's constant latency (`startCfSimulator({ latencyMs })`), then any injected delay or failure
+ * for its route is applied. Shared by CAPI, UAA and the blobstore so latency, faults and counters
+ * behave the same on all three.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +15,8 @@ export interface FrontDoorDeps {
   readonly requests: RequestLog;
   /** Aborted when the simulator stops, so stalled requests do not keep the process alive. */
   readonly stopping: AbortSignal;
+  /** Milliseconds every request to a server waits before it is handled (a network and server round trip); absent or 0: none. */
+  readonly latencyMs?: Readonly<Partial<Record<SimulatedServer, number>>>;
 }
 
 /**
@@ -39,10 +42,12 @@ export async function admit(
     recorded.status = response.statusCode;
   });
   response.on('close', () => deps.requests.closed(recorded));
-  const delay = deps.faults.takeDelay(server, route);
-  if (delay !== null) {
+  // The constant latency first, then an injected delay on top of it: a stall is a slow answer of a
+  // server that is already some distance away.
+  for (const wait of [deps.latencyMs?.[server] ?? 0, deps.faults.takeDelay(server, route) ?? 0]) {
+    if (wait <= 0) continue;
     try {
-      await sleep(delay, undefined, { signal: deps.stopping });
+      await sleep(wait, undefined, { signal: deps.stopping });
     } catch {
       response.destroy();
       return false;

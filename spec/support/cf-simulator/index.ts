@@ -7,11 +7,19 @@
  *   const seeded = seedFoundation(cf, { dropletBytes: ({ startCommand }) => standardDroplet({ startCommand }) });
  *   // point the registry at cf.capiUrl with seeded.serviceClient …
  *   await cf.stop();
+ *
+ * Latency: `startCfSimulator({ latencyMs: 50 })` holds every CAPI and UAA request 50 ms after it
+ * arrives (and is counted in `requests`) before it is handled, like a foundation across a network
+ * and a busy Cloud Controller; the blobstore is not delayed, so droplet bytes flow at loopback
+ * speed. Per server: `latencyMs: { capi: 50, uaa: 20, blobstore: 5 }`. The blobstore's latency
+ * holds the request before its first byte, never the byte transfer. Injected delays
+ * (`faults.delayNext`) come on top. `npm run bench` measures fleet rollouts with it
+ * (bench/lib/rollout.ts); the playground takes it from CF_SIMULATOR_LATENCY_MS.
  */
 import { Blobstore, startBlobstoreServer } from './blobstore-server.ts';
 import { startCapiServer } from './capi-server.ts';
 import type { CapiContext } from './capi/routes.ts';
-import { Faults } from './faults.ts';
+import { Faults, type SimulatedServer } from './faults.ts';
 import { Foundation } from './foundation.ts';
 import type { FrontDoorDeps } from './front-door.ts';
 import type { ListeningServer } from './http.ts';
@@ -36,6 +44,11 @@ export interface StartCfSimulatorOptions {
   readonly blobstorePort?: number;
   /** What CAPI links and pagination hrefs start with instead of its own URL, e.g. `https://api.example.org`. */
   readonly linksBase?: string;
+  /**
+   * Milliseconds each request waits after it is recorded, before it is handled: a number applies
+   * to CAPI and UAA (not the blobstore); an object sets each server's own. Default 0 (none).
+   */
+  readonly latencyMs?: number | Readonly<Partial<Record<SimulatedServer, number>>>;
 }
 
 export interface CfSimulator {
@@ -80,7 +93,7 @@ export async function startCfSimulator(options: StartCfSimulatorOptions = {}): P
   const requests = new RequestLog();
   const blobstore = new Blobstore();
   const stopping = new AbortController();
-  const deps: FrontDoorDeps = { faults, requests, stopping: stopping.signal };
+  const deps: FrontDoorDeps = { faults, requests, stopping: stopping.signal, latencyMs: latencyOf(options.latencyMs) };
   const servers: ListeningServer[] = [];
   const stop = async () => {
     stopping.abort();
@@ -97,4 +110,13 @@ export async function startCfSimulator(options: StartCfSimulatorOptions = {}): P
     await stop();
     throw error;
   }
+}
+
+/** The per-server latency of `StartCfSimulatorOptions.latencyMs`, checked. */
+function latencyOf(option: StartCfSimulatorOptions['latencyMs']): Partial<Record<SimulatedServer, number>> {
+  const perServer = typeof option === 'number' ? { capi: option, uaa: option } : (option ?? {});
+  for (const [server, ms] of Object.entries(perServer)) {
+    if (!(Number.isFinite(ms) && ms >= 0)) throw new Error(`cf-simulator: latencyMs of ${server} must be a number of milliseconds ≥ 0, not ${String(ms)}`);
+  }
+  return { ...perServer };
 }

@@ -1,16 +1,20 @@
 /**
  * A local Cloud Foundry to point the registry at: the simulator on fixed ports (CAPI_PORT 9022,
  * UAA_PORT 9023, BLOBSTORE_PORT 9024), seeded with the standard foundation, every buildpack droplet a
- * small generated `.tgz`. Prints what to configure and runs until Ctrl-C.
+ * small generated `.tgz`. Prints what to configure and runs until Ctrl-C. CF_SIMULATOR_LATENCY_MS
+ * (default 0) holds every CAPI and UAA request that long before it is answered, like a foundation
+ * across a network.
  *
  *   npm run cf-simulator
+ *   CF_SIMULATOR_LATENCY_MS=50 npm run cf-simulator
  */
 import { standardDroplet } from '../build-droplet.ts';
 import { seedFoundation, startCfSimulator } from './index.ts';
 
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 
-const cf = await startCfSimulator({ capiPort: port('CAPI_PORT', 9022), uaaPort: port('UAA_PORT', 9023), blobstorePort: port('BLOBSTORE_PORT', 9024) });
+const latencyMs = Number(process.env.CF_SIMULATOR_LATENCY_MS ?? 0);
+const cf = await startCfSimulator({ capiPort: port('CAPI_PORT', 9022), uaaPort: port('UAA_PORT', 9023), blobstorePort: port('BLOBSTORE_PORT', 9024), latencyMs });
 const seeded = seedFoundation(cf, {
   dropletBytes: ({ app, startCommand }) => standardDroplet({ startCommand, files: { 'app/README': `The ${app} app of the cf-simulator playground.\n` } }),
 });
@@ -21,6 +25,7 @@ const lines = [
   `  CAPI       ${cf.capiUrl}`,
   `  UAA        ${cf.uaaUrl}`,
   `  blobstore  ${cf.blobstoreUrl}`,
+  ...(latencyMs > 0 ? [`  every CAPI and UAA request is held ${latencyMs} ms before it is answered (CF_SIMULATOR_LATENCY_MS)`] : []),
   '',
   `Service client (client_credentials, cloud_controller.admin_read_only): ${serviceClient.id} / ${serviceClient.secret}`,
   `Login client (password grant): ${loginClient.id} / ${loginClient.secret}; the cf CLI's client "cf" (empty secret) works too.`,

@@ -65,6 +65,7 @@ describe('loadConfig', () => {
       [{ LOG_LEVEL: 'loud' }, /logLevel \(LOG_LEVEL\)/],
       [{ DATABASE_SCHEMA: 'Robert"; drop' }, /database\.schema \(DATABASE_SCHEMA\)/],
       [{ PUBLIC_URL: 'registry.example.com' }, /publicUrl \(PUBLIC_URL\)/],
+      [{ PUBLIC_URL: 'https://registry.example.com@evil.example' }, /publicUrl \(PUBLIC_URL\).*without a path, user info/],
     ];
     for (const [env, message] of cases) {
       assert.throws(() => loadConfig({ env }), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
@@ -146,6 +147,32 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ env: { ...webdavEnv, WEBDAV_PRIVATE_ENDPOINT: '' } }), /the webdav blobstore needs blobstore\.webdav\.privateEndpoint \(WEBDAV_PRIVATE_ENDPOINT\)$/);
     for (const key of ['cc-droplets', 'a/b', '']) {
       assert.throws(() => loadConfig({ env: { ...webdavEnv, WEBDAV_DIRECTORY_KEY: key } }), /blobstore\.webdav\.directoryKey \(WEBDAV_DIRECTORY_KEY\): must be one directory name .*not one of Cloud Controller's \(cc-droplets/, key);
+    }
+  });
+
+  it('names what the azure blobstore still needs, and refuses names and keys Azure would', () => {
+    assert.throws(
+      () => loadConfig({ env: { BLOBSTORE: 'azure' } }),
+      /the azure blobstore needs blobstore\.azure\.accountName \(AZURE_ACCOUNT_NAME\), blobstore\.azure\.container \(AZURE_CONTAINER\), one of blobstore\.azure\.accountKey \(AZURE_ACCOUNT_KEY\) and blobstore\.azure\.sasToken \(AZURE_SAS_TOKEN\), not both$/,
+    );
+    const azureEnv = { BLOBSTORE: 'azure', AZURE_ACCOUNT_NAME: 'cfblobs', AZURE_CONTAINER: 'droplet-registry', AZURE_ACCOUNT_KEY: 'a2V5LWJ5dGVz' };
+    const azure = loadConfig({ env: azureEnv }).blobstore.azure;
+    assert.deepEqual([azure.accountName, azure.container, azure.endpoint, azure.sasExpirySeconds], ['cfblobs', 'droplet-registry', '', 1200]);
+    const sas = 'sv=2025-01-05&sr=c&sp=racwdl&se=2027-01-01T00%3A00%3A00Z&sig=abc%2Bdef%3D';
+    assert.equal(loadConfig({ env: { ...azureEnv, AZURE_ACCOUNT_KEY: '', AZURE_SAS_TOKEN: `?${sas}` } }).blobstore.azure.sasToken, `?${sas}`);
+    assert.throws(() => loadConfig({ env: { ...azureEnv, AZURE_SAS_TOKEN: sas } }), /needs one of blobstore\.azure\.accountKey \(AZURE_ACCOUNT_KEY\) and blobstore\.azure\.sasToken \(AZURE_SAS_TOKEN\), not both$/);
+    assert.equal(loadConfig({ env: { BLOBSTORE: 'fs', AZURE_CONTAINER: '' } }).blobstore.type, 'fs', 'the azure settings matter only with azure');
+    const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
+      [{ AZURE_ACCOUNT_NAME: 'CF_Blobs' }, /blobstore\.azure\.accountName \(AZURE_ACCOUNT_NAME\): must be a storage account name/],
+      [{ AZURE_CONTAINER: 'Droplets' }, /blobstore\.azure\.container \(AZURE_CONTAINER\): must be a container name/],
+      [{ AZURE_CONTAINER: 'a--b' }, /blobstore\.azure\.container \(AZURE_CONTAINER\): must be a container name/],
+      [{ AZURE_ACCOUNT_KEY: 'not a key' }, /blobstore\.azure\.accountKey \(AZURE_ACCOUNT_KEY\): must be a base64 access key/],
+      [{ AZURE_ACCOUNT_KEY: '', AZURE_SAS_TOKEN: 'https://cfblobs.blob.core.windows.net/c?sv=1' }, /blobstore\.azure\.sasToken \(AZURE_SAS_TOKEN\): must be a SAS token/],
+      [{ AZURE_ENDPOINT: 'cfblobs.blob.core.windows.net' }, /blobstore\.azure\.endpoint \(AZURE_ENDPOINT\): must be an http\(s\) URL/],
+      [{ AZURE_SAS_EXPIRY_SECONDS: '0' }, /blobstore\.azure\.sasExpirySeconds \(AZURE_SAS_EXPIRY_SECONDS\): must be a whole number of at least 1/],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(() => loadConfig({ env: { ...azureEnv, ...env } }), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
     }
   });
 

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import tls from 'node:tls';
 import { postgresConnection } from '../../../src/db/create-database.ts';
 
 const URL_BASE = 'postgres://u:p@db.example.com:5432/registry';
@@ -14,11 +15,12 @@ describe('postgresConnection', () => {
     assert.deepEqual(postgresConnection(URL_BASE, undefined), { connectionString: URL_BASE });
   });
 
-  it('verifies against the CA, with or without a verifying sslmode in the URL', () => {
-    assert.deepEqual(postgresConnection(URL_BASE, { ca: CA }), { connectionString: URL_BASE, ssl: { ca: CA } });
+  it('verifies against the CA added to the default trust, with or without a verifying sslmode in the URL', () => {
+    const trusted = [...tls.getCACertificates('default'), CA];
+    assert.deepEqual(postgresConnection(URL_BASE, { ca: CA }), { connectionString: URL_BASE, ssl: { ca: trusted } });
     assert.deepEqual(postgresConnection(`${URL_BASE}?sslmode=verify-full&application_name=r`, { ca: CA }), {
       connectionString: `${URL_BASE}?application_name=r`,
-      ssl: { ca: CA },
+      ssl: { ca: trusted },
     });
     assert.deepEqual(postgresConnection(`${URL_BASE}?sslmode=require`, undefined), { connectionString: URL_BASE, ssl: {} });
   });

@@ -1,6 +1,7 @@
 /**
  * Internal Cloud Foundry endpoints (CAPI on :9024, UAA on :8443, the blobstore) present
- * certificates of the foundation's own CAs; the agents trust exactly the CA files configured.
+ * certificates of the foundation's own CAs; the agents trust the CA file configured in addition to
+ * the process' default CAs (which the CLI extends with the system store), never instead of them.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
 import axios from 'axios';
 import { createAgents } from '../../../../src/sources/capi/http-agents.ts';
 
@@ -43,6 +45,17 @@ describe('createAgents', () => {
   it('refuses it with the system CAs only', async () => {
     const http = axios.create(createAgents(''));
     await assert.rejects(http.get(url), /self-signed|unable to (get|verify)/i);
+  });
+
+  it('keeps trusting the default CAs when a CA file names another CA', async (t) => {
+    const defaults = tls.getCACertificates('default');
+    t.after(() => tls.setDefaultCACertificates(defaults));
+    // The server's CA among the process' defaults, as the system store puts BOSH's trusted_certs there.
+    tls.setDefaultCACertificates([...defaults, readFileSync(join(dir, 'ca.crt'), 'utf8')]);
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=other-ca', '-keyout', 'other.key', '-out', 'other.crt');
+    const http = axios.create(createAgents(join(dir, 'other.crt')));
+    assert.deepEqual((await http.get(url)).data, { ok: true });
   });
 
   it('says which file is missing', () => {
