@@ -206,4 +206,21 @@ capYoungGeneration();
 // The machine's CA store (BOSH's trusted_certs, company CAs) too, as `node --use-system-ca` would.
 trustSystemCertificates();
 const code = await main(process.argv.slice(2));
-if (code !== 0 || process.argv[2] !== 'serve') process.exitCode = code;
+if (process.argv[2] === 'serve') {
+  // The registry runs on until a signal stops it; a start that failed sets the exit status.
+  if (code !== 0) process.exitCode = code;
+} else {
+  // A one-shot command is done: end the process once its output is written, rather than when
+  // nothing holds the event loop any more (a connection a silent server never answered would hold
+  // it for good, with the command already failed).
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
+/** Resolves once what was written to `stream` before has been handed to the system. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) resolve();
+    else stream.write('', () => resolve());
+  });
+}

@@ -59,7 +59,8 @@ describe('pre-start, post-start, bin/healthy and drain on a local registry', { s
     return {
       droplet_registry: {
         port,
-        bind_address: '127.0.0.1',
+        // The job's default: the template refuses a loopback-only address (gorouter could not reach it).
+        bind_address: '0.0.0.0',
         metrics: { port: metricsPort },
         source: 'directory',
         log_level: 'info',

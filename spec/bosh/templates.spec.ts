@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
@@ -22,6 +22,7 @@ import {
   minimalProperties,
   privateKeyPem,
   readJobSpec,
+  relocate as relocateTo,
   RenderError,
   renderJob,
   renderTemplate,
@@ -181,7 +182,7 @@ describe('rendering', () => {
       properties: {
         droplet_registry: {
           port: 9443,
-          bind_address: '127.0.0.1',
+          bind_address: '10.0.0.4',
           headers_timeout_in_seconds: 10,
           request_timeout_in_seconds: 20,
           metrics: { port: 9100, bind_address: '10.0.0.5' },
@@ -238,7 +239,7 @@ describe('rendering', () => {
     const certs = '/var/vcap/jobs/droplet-registry/config/certs';
     const expected = {
       port: 9443,
-      host: '127.0.0.1',
+      host: '10.0.0.4',
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 20_000,
       metrics: { port: 9100, host: '10.0.0.5' },
@@ -468,6 +469,17 @@ describe('rendering', () => {
     if (!requireRuby(t)) return;
     const config = loadRendered(await renderTemplate('config.json.erb', { properties: withProperties({ database: { host: 'fd00::5' } }) }));
     assert.equal(new URL(config.database.url).hostname, '[fd00::5]');
+    const bracketed = loadRendered(await renderTemplate('config.json.erb', { properties: withProperties({ database: { host: '[fd00::5]' } }) }));
+    assert.equal(bracketed.database.url, config.database.url);
+  });
+
+  it('renders fractional seconds as whole milliseconds', async (t) => {
+    if (!requireRuby(t)) return;
+    // 30.0 was rendered as 30 (ms): only Integers were multiplied.
+    const config = loadRendered(
+      await renderTemplate('config.json.erb', { properties: withProperties({ headers_timeout_in_seconds: 30.0, cc: { timeout_in_seconds: 7.5, cache_ttl_in_seconds: 0.0015 } }) }),
+    );
+    assert.deepEqual([config.headersTimeoutMs, config.capi.timeoutMs, config.capi.cacheTtlMs], [30_000, 7_500, 2]);
   });
 });
 
@@ -492,7 +504,7 @@ describe('bad property values only BOSH knows fail rendering with a message nami
     ['a stack without a name', { stacks: [{ rootfs: '/var/vcap/data/x.tar' }] }, /droplet_registry\.stacks\[0\]\.name must be a stack name/],
     ['stacks as a hash', { stacks: { cflinuxfs4: '/var/vcap/data/x.tar' } }, /droplet_registry\.stacks must be a list of \{name, rootfs\}/],
     ['a stack with an unknown key', { stacks: [{ name: 'a', rootfs: '/var/vcap/data/a.tar', path: 'x' }] }, /droplet_registry\.stacks\[0\] has unknown keys path/],
-    ['a stack twice', { stacks: [{ name: 'a', rootfs: '/var/vcap/data/a.tar' }, { name: 'a', rootfs: '/var/vcap/data/b.tar' }] }, /droplet_registry\.stacks\[1\] repeats stack a/],
+    ['a stack twice', { stacks: [{ name: 'a', rootfs: '/var/vcap/data/rootfs/a.tar' }, { name: 'a', rootfs: '/var/vcap/data/rootfs/b.tar' }] }, /droplet_registry\.stacks\[1\] repeats stack a/],
     ['a rootfs bpm would not show the registry', { stacks: [{ name: 'cflinuxfs4', rootfs: '/opt/rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must lie under \/var\/vcap\/packages\/, \/var\/vcap\/data\/, \/var\/vcap\/store\//],
     ['a relative rootfs path', { stacks: [{ name: 'cflinuxfs4', rootfs: 'rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must be an absolute path/],
     ['a lifecycle tarball bpm would not show the registry', { lifecycle_tarball: '/tmp/lifecycle.tgz' }, /droplet_registry\.lifecycle_tarball must lie under/],
@@ -507,8 +519,29 @@ describe('bad property values only BOSH knows fail rendering with a message nami
     ['a database port of 0', { database: { port: 0 } }, /droplet_registry\.database\.port must be an integer from 1 to 65535/],
     ['an empty database name', { database: { name: '' } }, /droplet_registry\.database\.name must not be empty/],
     ['database TLS as a string', { database: { tls: { enabled: 'yes' } } }, /droplet_registry\.database\.tls\.enabled must be true or false/],
+    // The CA would go unused, and the connection unencrypted.
+    ['a database CA without database TLS', { database: { tls: { ca_cert: CA } } }, /droplet_registry\.database\.tls\.ca_cert is set but droplet_registry\.database\.tls\.enabled is false: .*set droplet_registry\.database\.tls\.enabled to true/],
+    // It was rendered as the IPv6 literal [sql-db.example.com:5432], which no URL parser takes.
+    ['a database host with a port', { database: { host: 'sql-db.example.com:5432' } }, /droplet_registry\.database\.host must be a host name or IP address without a port: put the port in droplet_registry\.database\.port \(got "sql-db\.example\.com:5432"\)/],
+    ['a bracketed IPv6 database host with a port', { database: { host: '[fd00::5]:5432' } }, /droplet_registry\.database\.host must be a host name or IP address without a port: put the port in droplet_registry\.database\.port/],
+    ['a database host that is no IPv6 address', { database: { host: 'fd00::zz' } }, /droplet_registry\.database\.host must be a host name or IP address without a port/],
+    // The job documents capi and directory; auto made the template's auth checks (none_force, the signing key) look at the wrong source.
+    ['source auto', { source: 'auto' }, /droplet_registry\.source must be capi or directory \(got "auto"\)/],
+    ['an unknown source', { source: 'git' }, /droplet_registry\.source must be capi or directory \(got "git"\)/],
+    // bpm mounts a rootfs' folder: /var/vcap/data itself is not mounted.
+    ['a rootfs directly in /var/vcap/data', { stacks: [{ name: 'cflinuxfs4', rootfs: '/var/vcap/data/rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must lie in a folder of its own under \/var\/vcap\/data\/ or \/var\/vcap\/store\/.*\(got "\/var\/vcap\/data\/rootfs\.tar"\)/],
+    ['a rootfs directly in /var/vcap/store', { stacks: [{ name: 'cflinuxfs4', rootfs: '/var/vcap/store/rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must lie in a folder of its own under/],
+    ['a lifecycle tarball directly in /var/vcap/data', { lifecycle_tarball: '/var/vcap/data/lifecycle.tgz' }, /droplet_registry\.lifecycle_tarball must lie in a folder of its own under/],
+    // bin/healthy and post-start reach the registry through loopback, but gorouter reaches it from another VM.
+    ['a loopback bind address', { bind_address: '127.0.0.1' }, /droplet_registry\.bind_address must not be a loopback address: gorouter, on another VM, could not reach the registry .*\(got "127\.0\.0\.1"\)/],
+    ['another loopback bind address', { bind_address: '127.0.1.1' }, /droplet_registry\.bind_address must not be a loopback address/],
+    ['the IPv6 loopback bind address', { bind_address: '::1' }, /droplet_registry\.bind_address must not be a loopback address/],
+    ['localhost as the bind address', { bind_address: 'localhost' }, /droplet_registry\.bind_address must not be a loopback address/],
     ['a negative migration retry count', { database: { migration_max_retries: -1 } }, /droplet_registry\.database\.migration_max_retries must be an integer of at least 0/],
-    ['a negative drain timeout', { drain: { timeout_in_seconds: -1 } }, /droplet_registry\.drain\.timeout_in_seconds must be an integer of at least 0/],
+    ['a negative drain timeout', { drain: { timeout_in_seconds: -1 } }, /droplet_registry\.drain\.timeout_in_seconds must be an integer of at least 1/],
+    // 0 skipped the check below: drain would not wait at all, and bpm would end the process at once.
+    ['a drain timeout of 0', { drain: { timeout_in_seconds: 0 } }, /droplet_registry\.drain\.timeout_in_seconds must be an integer of at least 1/],
+    ['a drain timeout of 0 with no shutdown time', { drain: { timeout_in_seconds: 0 }, shutdown_timeout_in_seconds: 0 }, /droplet_registry\.drain\.timeout_in_seconds must be an integer of at least 1/],
     ['a shutdown timeout not under the drain timeout', { shutdown_timeout_in_seconds: 120 }, /droplet_registry\.shutdown_timeout_in_seconds \(120\) must be less than droplet_registry\.drain\.timeout_in_seconds \(120\)/],
     ['a health check timeout of 0', { health_check: { timeout_in_seconds: 0 } }, /droplet_registry\.health_check\.timeout_in_seconds must be an integer of at least 1/],
     ['an open files limit of 100', { open_files_limit: 100 }, /droplet_registry\.open_files_limit must be an integer of at least 1024/],
@@ -553,6 +586,30 @@ describe('bad property values only BOSH knows fail rendering with a message nami
     }
   });
 
+  it('secrets YAML reads as numbers or booleans are refused (quote them), not silently rewritten', async (t) => {
+    if (!requireRuby(t)) return;
+    // An unquoted 0123 is the octal 83 to YAML 1.1 (the director's and the CLI's), 1e3 is 1000.0:
+    // rendered as text they were another secret than the one the operator wrote.
+    for (const [properties, name] of [
+      [{ uaa: { client_secret: 83 } }, 'droplet_registry.uaa.client_secret'],
+      [{ uaa: { login_client_secret: 1000.0 } }, 'droplet_registry.uaa.login_client_secret'],
+      [{ database: { password: 83 } }, 'droplet_registry.database.password'],
+      [{ blobstore: { type: 'webdav', webdav: { password: 83, secret: 's' } } }, 'droplet_registry.blobstore.webdav.password'],
+      [{ blobstore: { type: 'webdav', webdav: { password: 'p', secret: true } } }, 'droplet_registry.blobstore.webdav.secret'],
+      [{ blobstore: { type: 's3', s3: { bucket: 'b', access_key_id: 'AKIA', secret_access_key: 83 } } }, 'droplet_registry.blobstore.s3.secret_access_key'],
+      [{ blobstore: { azure: { azure_storage_access_key: 83 } } }, 'droplet_registry.blobstore.azure.azure_storage_access_key'],
+      [{ blobstore: { azure: { sas_token: 83 } } }, 'droplet_registry.blobstore.azure.sas_token'],
+    ] as const) {
+      await assert.rejects(renderJob({ properties: withProperties(properties), templates: ['config.json.erb'] }), (error: Error) => {
+        assert.ok(error instanceof RenderError, String(error));
+        assert.ok(error.message.includes(`${name} must be a string: quote it in the manifest`), error.message);
+        assert.match(error.message, /\(the value is not shown\)/);
+        assert.doesNotMatch(error.message, /\b83\b|1000/);
+        return true;
+      });
+    }
+  });
+
   it('reports a missing signing key together with the other missing choices', async (t) => {
     if (!requireRuby(t)) return;
     const properties = { droplet_registry: { uaa: { client_secret: 's' } } };
@@ -590,9 +647,8 @@ describe('bad property values only BOSH knows fail rendering with a message nami
 describe('bad property values the registry refuses when pre-start loads config.json', () => {
   const cases: Array<[string, object, RegExp]> = [
     ['an unknown log level', { log_level: 'loud' }, /logLevel \(LOG_LEVEL\): must be one of the possible values/],
-    ['a public URL with a path', { public_url: 'https://registry.example.com/v2' }, /publicUrl \(PUBLIC_URL\): must be an http\(s\) URL without a path/],
+    ['a public URL with a path', { public_url: 'https://registry.example.com/v2' }, /publicUrl \(PUBLIC_URL\): must be an http\(s\) URL of a host \(and port\), without a path/],
     ['a bind address with a space', { bind_address: '0.0.0.0 ' }, /host \(HOST\): must be an IP address or host name/],
-    ['an unknown source', { source: 'git' }, /source \(SOURCE\): must be one of the possible values/],
     ['a Cloud Controller URL that is not one', { cc: { url: 'cloud-controller:9024' } }, /capi\.url \(CAPI_URL\): must be an http\(s\) URL/],
     ['a UAA URL that is not one', { uaa: { url: 'uaa:8443' } }, /uaa\.url \(UAA_URL\): must be an http\(s\) URL/],
     ['the capi source without the client secret', { uaa: { client_secret: '' } }, /the capi source needs the registry's UAA client secret in uaa\.clientSecret \(UAA_CLIENT_SECRET\)/],
@@ -609,7 +665,7 @@ describe('bad property values the registry refuses when pre-start loads config.j
     ['a negative login failure limit', { auth: { login_failures: { limit: -1 } } }, /loginFailures\.limit \(LOGIN_FAILURES_LIMIT\): must be a positive integer/],
     ['global auditors as a string', { auth: { allow_global_auditors: 'no' } }, /authAllowGlobalAuditors \(AUTH_ALLOW_GLOBAL_AUDITORS\): must be true or false/],
     ['a boolean that is a string', { prewarm: { enabled: 'yes' } }, /prewarm\.enabled \(PREWARM_ENABLED\): must be true or false/],
-    ['a stack name that is not one', { stacks: [{ name: 'cf linuxfs4', rootfs: '/var/vcap/data/x.tar' }] }, /stacks \(STACKS\): "cf linuxfs4" is not a valid stack name/],
+    ['a stack name that is not one', { stacks: [{ name: 'cf linuxfs4', rootfs: '/var/vcap/data/rootfs/x.tar' }] }, /stacks \(STACKS\): "cf linuxfs4" is not a valid stack name/],
     ['an empty default stack', { default_stack: '' }, /defaultStack \(DEFAULT_STACK\): must be a stack name/],
     ['a compression level of 10', { conversion: { compression_level: 10 } }, /conversion\.compressionLevel \(COMPRESSION_LEVEL\): must be an integer from 1 to 9/],
     ['no conversion slot', { conversion: { concurrency: 0 } }, /conversion\.concurrency \(CONVERSION_CONCURRENCY\): must be a whole number of at least 1/],
@@ -788,19 +844,66 @@ describe('scripts', () => {
     const script = await renderTemplate('pre-start.erb', {
       properties: withProperties({ stacks: [{ name: 'a', rootfs: '/var/vcap/data/a b.tar' }, { name: 'c', rootfs: '/var/vcap/packages/c/rootfs.tar' }] }),
     });
-    assert.match(script, /^ {2}wait_for_rootfs a \/var\/vcap\/data\/a\\ b\.tar$/m);
-    assert.match(script, /^ {2}wait_for_rootfs c \/var\/vcap\/packages\/c\/rootfs\.tar$/m);
+    assert.match(script, /^ {2}wait_for_rootfs a \/var\/vcap\/data\/a\\ b\.tar droplet_registry\.stacks\\\[0\\\]\.rootfs$/m);
+    assert.match(script, /^ {2}package_rootfs c \/var\/vcap\/packages\/c\/rootfs\.tar droplet_registry\.stacks\\\[1\\\]\.rootfs$/m);
+  });
+
+  it('pre-start does not wait for a rootfs missing from a package: it cannot appear later', async (t) => {
+    if (!requireRuby(t)) return;
+    const dir = mkdtempSync(join(scratch, 'pre-start-rootfs-'));
+    const present = join(dir, 'var/vcap/packages/present/rootfs.tar');
+    const script = relocateTo(
+      await renderTemplate('pre-start.erb', {
+        properties: withProperties({
+          rootfs_wait_timeout_in_seconds: 60,
+          stacks: [
+            { name: 'present', rootfs: '/var/vcap/packages/present/rootfs.tar' },
+            { name: 'gone', rootfs: '/var/vcap/packages/gone/rootfs.tar' },
+          ],
+        }),
+      }),
+      dir,
+    );
+    mkdirSync(dirname(present), { recursive: true });
+    writeFileSync(present, 'tar');
+    writeFileSync(join(dir, 'functions.sh'), script.replace(/\nmain\n$/, '\n'));
+    const checks = script.split('\n').filter((line) => /^ {2}(package_rootfs|wait_for_rootfs) \S+ \S+ droplet_registry\.stacks/.test(line));
+    assert.equal(checks.length, 2);
+    const runChecks = (lines: string[]) =>
+      run('bash', ['-c', `source ${join(dir, 'functions.sh')}\n${lines.join('\n')}\necho checked`], { timeout: 20_000 }).then(
+        (done) => ({ code: 0, stdout: done.stdout }),
+        (error: { code: number | null; stdout: string; killed?: boolean }) => ({ code: error.killed ? 'killed after 20 s' : error.code, stdout: error.stdout }),
+      );
+    const ok = await runChecks([checks[0] as string]);
+    assert.deepEqual([ok.code, ok.stdout.trim().split('\n').at(-1)], [0, 'checked'], 'a file in its package passes');
+    const missing = await runChecks([checks[1] as string]);
+    assert.equal(missing.code, 1, 'a file missing from its package fails at once, not after rootfs_wait_timeout_in_seconds');
+    assert.match(missing.stdout, /the rootfs of stack gone \(\S+\/var\/vcap\/packages\/gone\/rootfs\.tar, droplet_registry\.stacks\[1\]\.rootfs\) is not in its package/);
+    assert.doesNotMatch(missing.stdout, /checked/);
   });
 
   it('healthy asks /readyz on the configured port, through loopback when bound to all interfaces, over HTTPS with TLS', async (t) => {
     if (!requireRuby(t)) return;
     const plain = await renderTemplate('healthy.erb', { properties: withProperties({ port: 9000 }) });
-    assert.match(plain, /'http:\/\/127\.0\.0\.1:9000\/readyz'/);
+    assert.match(plain, / http:\/\/127\.0\.0\.1:9000\/readyz\)/);
     assert.doesNotMatch(plain, /--insecure/);
-    assert.match(await renderTemplate('healthy.erb', { properties: withProperties({ bind_address: '10.0.0.7' }) }), /'http:\/\/10\.0\.0\.7:8080\/readyz'/);
+    assert.match(await renderTemplate('healthy.erb', { properties: withProperties({ bind_address: '10.0.0.7' }) }), / http:\/\/10\.0\.0\.7:8080\/readyz\)/);
+    assert.match(await renderTemplate('healthy.erb', { properties: withProperties({ bind_address: 'fd00::7' }) }), / http:\/\/\\\[fd00::7\\\]:8080\/readyz\)/);
     const tls = await renderTemplate('healthy.erb', { properties: withProperties({ port: 8443, tls: { certificate: 'x', private_key: 'y' } }) });
-    assert.match(tls, /'https:\/\/127\.0\.0\.1:8443\/readyz'/);
+    assert.match(tls, / https:\/\/127\.0\.0\.1:8443\/readyz\)/);
     assert.match(tls, /--insecure/, 'the certificate names the route, not loopback');
+  });
+
+  it('healthy passes the bind address to curl as one word, whatever it holds', async (t) => {
+    if (!requireRuby(t)) return;
+    const dir = mkdtempSync(join(scratch, 'healthy-'));
+    const bind = "10.0.0.7';touch${IFS}INJECTED;'";
+    writeFileSync(join(dir, 'healthy'), await renderTemplate('healthy.erb', { properties: withProperties({ bind_address: bind }) }), { mode: 0o755 });
+    // A curl that records its arguments and answers 200.
+    writeFileSync(join(dir, 'curl'), `#!/bin/sh\nprintf '%s\\n' "$@" > ${join(dir, 'curl-args')}\nprintf 'ok\\n200'\n`, { mode: 0o755 });
+    await run('bash', [join(dir, 'healthy')], { cwd: dir, env: { PATH: `${dir}:${process.env.PATH}` } });
+    assert.equal(existsSync(join(dir, 'INJECTED')), false, 'the bind address ran as a command');
+    assert.ok(readFileSync(join(dir, 'curl-args'), 'utf8').split('\n').includes(`http://${bind}:8080/readyz`));
   });
 
   it('prom_scraper_config.yml points loggregator\'s prom_scraper at the metrics listener, else at the registry\'s port', async (t) => {

@@ -18,7 +18,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { addAbortSignal, PassThrough, type Readable } from 'node:stream';
 import { idleTimeoutPolicy } from './azure-idle-timeout.ts';
-import { blobKey, newStagingKey, STAGING_PREFIX } from './blob-keys.ts';
+import { blobKey, isStagingKey, newStagingKey, STAGING_PREFIX } from './blob-keys.ts';
 import { BlobNotFoundError, type BlobStat, type BlobStore, type ByteRange, type StagedBlob } from './blob-store.ts';
 import { RemoteStagedBlob } from './remote-staged-blob.ts';
 import { RemoteWritable } from './remote-writable.ts';
@@ -180,7 +180,7 @@ export class AzureBlobStore implements BlobStore {
     let swept = 0;
     try {
       for await (const blob of this.#container.listBlobsFlat({ prefix: this.#key(STAGING_PREFIX), includeUncommitedBlobs: true })) {
-        if ((blob.properties.lastModified?.getTime() ?? Infinity) > cutoff) continue;
+        if (!isStagingKey(blob.name.slice(this.#prefix.length)) || (blob.properties.lastModified?.getTime() ?? Infinity) > cutoff) continue;
         await this.#discard(blob.name);
         swept += 1;
       }

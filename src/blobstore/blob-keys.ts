@@ -21,4 +21,14 @@ export function newStagingKey(): string {
 }
 
 export const STAGING_PREFIX = 'staging/';
+
+const STAGING_KEY = /^staging\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Whether `key` is one `newStagingKey` makes: a sweep deletes only those, never what else lies
+ * under `staging/` (another registry's blobs under a prefix `staging`, an operator's objects).
+ */
+export function isStagingKey(key: string): boolean {
+  return STAGING_KEY.test(key);
+}
 export const BLOBS_PREFIX = 'blobs/sha256/';

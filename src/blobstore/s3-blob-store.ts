@@ -21,7 +21,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { addAbortSignal, PassThrough, Readable } from 'node:stream';
-import { BLOBS_PREFIX, blobKey, newStagingKey, STAGING_PREFIX } from './blob-keys.ts';
+import { BLOBS_PREFIX, blobKey, isStagingKey, newStagingKey, STAGING_PREFIX } from './blob-keys.ts';
 import { BlobNotFoundError, type BlobStat, type BlobStore, type ByteRange, type StagedBlob } from './blob-store.ts';
 import { copyPartRanges } from './copy-parts.ts';
 import { RemoteStagedBlob } from './remote-staged-blob.ts';
@@ -184,7 +184,7 @@ export class S3BlobStore implements BlobStore {
         new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: continuationToken }),
       );
       for (const object of page.Contents ?? []) {
-        if (object.Key === undefined || (object.LastModified?.getTime() ?? Infinity) > cutoff) continue;
+        if (object.Key === undefined || !isStagingKey(object.Key.slice(this.#prefix.length)) || (object.LastModified?.getTime() ?? Infinity) > cutoff) continue;
         await this.#deleteKey(object.Key);
         swept += 1;
       }

@@ -27,6 +27,8 @@ const FORMAT_WORDS: Readonly<Record<FormatName, string>> = {
   'gzip-level': '1 to 9',
   'capi-page-size': '1 to 5000',
   'presign-expiry': 'seconds, 1 to 604800',
+  'sas-expiry': 'seconds, 1 to 604800',
+  'key-prefix': 'path segments of letters, digits, . _ - (none . or ..), or empty',
   'azure-account-name': 'a storage account name, or empty',
   'azure-container': 'a container name, or empty',
   'azure-account-key': 'a base64 key, or empty',

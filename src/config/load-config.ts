@@ -51,6 +51,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   const values = config.getProperties();
   const source = values.source === 'auto' ? (values.capi.url ? 'capi' : 'directory') : values.source;
   const auth = values.auth === 'auto' ? (source === 'capi' ? 'uaa' : 'none') : values.auth;
+  checkDatabaseUrl(values.database.url);
   checkSourceSettings({ ...values, source, auth });
   checkAuthSettings({ ...values, source, auth });
   checkBlobstoreSettings(values.blobstore);
@@ -79,6 +80,26 @@ function checkListenerSettings(config: Pick<Config, 'port' | 'tls' | 'headersTim
   }
   if (config.metrics.port !== 0 && config.metrics.port === config.port) {
     throw new ConfigError(`invalid configuration: metrics.port (METRICS_PORT) ${config.metrics.port} is also the registry's port; choose another, or 0 to serve /metrics on the registry's port`);
+  }
+}
+
+/**
+ * A PostgreSQL URL, or empty for the embedded database. Checked here, not first by pg (whose
+ * "Invalid URL" a retrying caller such as the BOSH job's pre-start would take for a database not up
+ * yet); the message never shows the URL, which holds the password.
+ */
+function checkDatabaseUrl(url: string): void {
+  if (url === '') return;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+    throw new ConfigError(
+      'invalid configuration: database.url (DATABASE_URL): must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/database (user and password URL-encoded, an IPv6 address in brackets, the port after the host), or empty for the embedded database (the value is not shown: it holds the password)',
+    );
   }
 }
 
@@ -136,6 +157,11 @@ function checkBlobstoreSettings(blobstore: Config['blobstore']): void {
           : [];
   const problems = missing.filter(Boolean);
   if (problems.length > 0) throw new ConfigError(`invalid configuration: the ${blobstore.type} blobstore needs ${problems.join(', ')}`);
+  const { endpoint } = blobstore.azure;
+  // Clients are redirected there with SAS URLs: over plain HTTP anyone on the way could read and replay them.
+  if (blobstore.type === 'azure' && endpoint.startsWith('http://') && !['localhost', '127.0.0.1', '[::1]'].includes(new URL(endpoint).hostname)) {
+    throw new ConfigError(`invalid configuration: blobstore.azure.endpoint (AZURE_ENDPOINT) ${endpoint} is plain HTTP; use https (plain HTTP only for an emulator on this machine)`);
+  }
 }
 
 /** Adds the env var to each "key: problem" line convict reports, so either spelling can be fixed. */

@@ -105,6 +105,10 @@ export const customFormats = {
   'capi-page-size': wholeNumbers(1, 5000, "must be a whole number from 1 to 5000 (Cloud Controller's maximum)"),
   // SigV4 presigned URLs live a week at most.
   'presign-expiry': wholeNumbers(1, 604_800, 'must be a whole number of seconds from 1 to 604800 (a week, the most SigV4 allows)'),
+  // A redirect SAS has no stored access policy, so it is revoked only by rotating the account key: a week at most.
+  'sas-expiry': wholeNumbers(1, 604_800, 'must be a whole number of seconds from 1 to 604800 (a week)'),
+  // Segments of letters, digits, `.`, `_`, `-`, none `.` or `..` (which would climb out of the bucket or container).
+  'key-prefix': matching(/^(|[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*\/?)$/, 'must be path segments of letters, digits, . _ - separated by /, none of them . or .., e.g. registry/'),
   // Azure's own naming rules, so a typo is named at start rather than met as a 400 from the service.
   'azure-account-name': matching(/^(|[a-z0-9]{3,24})$/, 'must be a storage account name: 3 to 24 lower-case letters and digits'),
   'azure-container': matching(/^(|[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9])$/, 'must be a container name: 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit'),
@@ -292,7 +296,7 @@ export const configSchema = {
         env: 'S3_PUBLIC_ENDPOINT',
       },
       presignExpirySeconds: { doc: 'Lifetime of presigned redirect URLs, in seconds.', format: 'presign-expiry', default: 1200, env: 'S3_PRESIGN_EXPIRY_SECONDS' },
-      prefix: { doc: 'Key prefix, to share a bucket.', format: String, default: '', env: 'S3_PREFIX' },
+      prefix: { doc: 'Key prefix, to share a bucket.', format: 'key-prefix', default: '', env: 'S3_PREFIX' },
     },
     webdav: {
       privateEndpoint: {
@@ -326,14 +330,14 @@ export const configSchema = {
         sensitive: true,
       },
       container: { doc: "The registry's own container, which must exist (required with azure).", format: 'azure-container', default: '', env: 'AZURE_CONTAINER' },
-      prefix: { doc: 'Blob name prefix, to share a container.', format: String, default: '', env: 'AZURE_PREFIX' },
+      prefix: { doc: 'Blob name prefix, to share a container.', format: 'key-prefix', default: '', env: 'AZURE_PREFIX' },
       endpoint: {
         doc: "The account's blob endpoint; empty: https://<account>.blob.core.windows.net. Sovereign clouds: blob.core.chinacloudapi.cn, blob.core.usgovcloudapi.net; Azurite: http://127.0.0.1:10000/<account>. Clients are redirected to it.",
         format: 'optional-url',
         default: '',
         env: 'AZURE_ENDPOINT',
       },
-      sasExpirySeconds: { doc: 'Lifetime of the SAS URLs clients are redirected to, in seconds.', format: 'positive-int', default: 1200, env: 'AZURE_SAS_EXPIRY_SECONDS' },
+      sasExpirySeconds: { doc: 'Lifetime of the SAS URLs clients are redirected to, in seconds.', format: 'sas-expiry', default: 1200, env: 'AZURE_SAS_EXPIRY_SECONDS' },
     },
     fsRoot: {
       doc: 'Directory of the filesystem blobstore; empty: DATA_DIR/blobstore.',

@@ -67,12 +67,26 @@ const pgTypes: Knex.PgCustomTypesConfig = {
     oid === INT8_OID && format === 'text' ? parseInt8 : pg.types.getTypeParser(oid, format === 'binary' ? 'binary' : 'text'),
 };
 
+/**
+ * How long a new connection to PostgreSQL may take, TLS and authentication included: a server that
+ * accepts and never answers (or a network that drops the packets) fails the connection then, instead
+ * of holding it for good (pg has no timeout of its own).
+ */
+export const POSTGRES_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * How long a query waits for a connection from the pool. Longer than a connection may take, so a
+ * connection that fails says why (knex would otherwise report a "probably full" pool); the rest is
+ * the wait for a busy pool.
+ */
+export const POSTGRES_ACQUIRE_TIMEOUT_MS = 3 * POSTGRES_CONNECT_TIMEOUT_MS;
+
 function createPostgres(url: string, options: DatabaseOptions): Knex {
-  const connection: Knex.PgConnectionConfig = { ...postgresConnection(url, options.ssl), types: pgTypes };
+  const connection: Knex.PgConnectionConfig = { ...postgresConnection(url, options.ssl), types: pgTypes, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS };
   return knexModule({
     client: 'pg',
     connection,
     searchPath: [options.schema],
+    acquireConnectionTimeout: POSTGRES_ACQUIRE_TIMEOUT_MS,
     pool: { min: 0, max: options.poolMax ?? 10 },
   });
 }
@@ -84,14 +98,22 @@ function createPostgres(url: string, options: DatabaseOptions): Knex {
  */
 async function connectPostgres(url: string, options: DatabaseOptions): Promise<Knex> {
   const knex = createPostgres(url, options);
+  const started = Date.now();
   try {
     await knex.raw('select 1');
     return knex;
   } catch (error) {
     await knex.destroy();
     const parsed = new URL(url);
+    const where = `PostgreSQL at ${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
+    if (Date.now() - started >= POSTGRES_CONNECT_TIMEOUT_MS) {
+      throw new Error(
+        `cannot connect to ${where}: no answer within ${POSTGRES_CONNECT_TIMEOUT_MS / 1000} s (is that PostgreSQL's host and port, and does the network let the connection through?)`,
+        { cause: error },
+      );
+    }
     const hint = connectionHint(error as Error & { code?: string });
-    throw new Error(`cannot connect to PostgreSQL at ${parsed.host}${parsed.pathname}: ${(error as Error).message}${hint ? ` (${hint})` : ''}`, { cause: error });
+    throw new Error(`cannot connect to ${where}: ${(error as Error).message}${hint ? ` (${hint})` : ''}`, { cause: error });
   }
 }
 

@@ -90,7 +90,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
     const blobs = new InstrumentedBlobStore(options.wrapBlobStore?.(configured) ?? configured, metrics.blobstore);
     await startupPhase(logger, 'staging.sweep', () => sweepStaging(blobs, logger));
     const baseLayers = await startupPhase(logger, 'base-layers', () => loadBaseLayers(config, db, blobs, logger));
-    const { source, capi, uaaUrl } = openDropletSource(config, logger, { upstream: metrics.upstream, sourceCache: metrics.sourceCache });
+    const { source, capi, uaaUrl, changes } = openDropletSource(config, logger, { upstream: metrics.upstream, sourceCache: metrics.sourceCache });
     const auth = await openAuth(config, source, uaaUrl, logger, { upstream: metrics.upstream, sourceCache: metrics.sourceCache }, capi);
     const slots = new ConversionSlots({ concurrency: config.conversion.concurrency, queue: config.conversion.queue, perApp: config.conversion.perApp });
     metrics.conversions.observeLoad(slots);
@@ -159,7 +159,8 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
       trustedProxyHops: config.trustedProxyHops,
       blobStreamsPerClient: config.blobStreamsPerClient,
     });
-    const prewarmer = capi && config.prewarm.enabled ? createPrewarmer(config, db, capi, images, logger) : undefined;
+    const onDropletMapped = changes && ((appGuid: string) => changes.report({ kind: 'current-droplet', appGuid }));
+    const prewarmer = capi && config.prewarm.enabled ? createPrewarmer(config, db, capi, images, logger, onDropletMapped) : undefined;
     if (prewarmer) metrics.prewarm.observe(prewarmer);
     const metricsListener = config.metrics.port === 0 ? undefined : new MetricsListener({ host: config.metrics.host || config.host, port: config.metrics.port, metrics, logger });
     const sweeper = setInterval(() => void sweepStaging(blobs, logger).catch((error: unknown) => logger.warn({ err: error }, 'sweeping staged writes failed')), STAGING_SWEEP_INTERVAL_MS);
@@ -195,7 +196,7 @@ async function sweepStaging(blobs: BlobStore, logger: Logger): Promise<void> {
   if (swept > 0) logger.info({ event: 'staging.swept', count: swept }, `removed ${swept} abandoned staged writes`);
 }
 
-function createPrewarmer(config: Config, db: Knex, capi: CapiClient, images: ImageService, logger: Logger): Prewarmer {
+function createPrewarmer(config: Config, db: Knex, capi: CapiClient, images: ImageService, logger: Logger, onDropletMapped?: (appGuid: string) => void): Prewarmer {
   return new Prewarmer({
     db,
     capi,
@@ -206,6 +207,7 @@ function createPrewarmer(config: Config, db: Knex, capi: CapiClient, images: Ima
     intervalMs: config.prewarm.intervalMs,
     concurrency: config.prewarm.concurrency,
     initialApps: config.prewarm.initialApps,
+    onDropletMapped,
   });
 }
 

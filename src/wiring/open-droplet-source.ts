@@ -19,7 +19,7 @@ export function openDropletSource(
   config: Config,
   logger: Logger,
   metrics?: { upstream: UpstreamMetrics; sourceCache: SourceCacheMetrics },
-): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl } {
+): { source: DropletSource; capi?: CapiClient; uaaUrl?: UaaUrl; changes?: CapiChangeFeed } {
   const cacheMetrics = metrics?.sourceCache;
   if (config.source === 'directory') return { source: new DirectorySource({ root: config.dropletsDir, defaultStack: config.defaultStack, logger }) };
   if (config.auth === 'none') {
@@ -43,13 +43,14 @@ export function openDropletSource(
     metrics?.upstream,
   );
   if (config.capi.cacheTtlMs === 0) return { source, capi: client, uaaUrl };
+  const changes = new CapiChangeFeed({ capi: client, intervalMs: config.capi.changeCheckIntervalMs, logger });
   const cached = new CachingDropletSource({
     source,
-    changes: new CapiChangeFeed({ capi: client, intervalMs: config.capi.changeCheckIntervalMs, logger }),
+    changes,
     ttlMs: config.capi.cacheTtlMs,
     staleIfErrorMs: config.upstreamStaleIfErrorMs,
     logger,
     onLookup: cacheMetrics && ((kind, outcome) => cacheMetrics.record(kind, outcome)),
   });
-  return { source: cached, capi: client, uaaUrl };
+  return { source: cached, capi: client, uaaUrl, changes };
 }

@@ -37,6 +37,12 @@ export interface PrewarmerOptions {
   readonly concurrency: number;
   /** Apps whose current droplet the first start warms. */
   readonly initialApps: number;
+  /**
+   * Told of each app whose current droplet an event says changed (`audit.app.droplet.mapped`),
+   * before the droplet is warmed: this instance's cache of Cloud Controller answers drops it, so
+   * the pull that follows the push gets the new droplet without waiting for its own change check.
+   */
+  readonly onDropletMapped?: (appGuid: string) => void;
 }
 
 /** What one round did: nothing (another instance leads), the first-start warm-up, or following events. */
@@ -167,6 +173,7 @@ export class Prewarmer {
     const groups = new Map<string, DropletGroup>();
     for (const event of events) {
       if (handled.has(event.guid)) continue;
+      if (event.type === 'audit.app.droplet.mapped') this.#options.onDropletMapped?.(event.appGuid);
       if (!event.dropletGuid) {
         this.#counters.skipped += 1;
         logger.info({ event: 'prewarm.skipped', auditEvent: event.guid, type: event.type }, `audit event ${event.guid} (${event.type}) names no droplet; skipped`);

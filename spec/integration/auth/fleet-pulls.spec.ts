@@ -58,7 +58,8 @@ describe('a fleet pulling one app', () => {
   after(() => world.stop());
 
   it('costs Cloud Controller and UAA a handful of calls, not a few per pull', async (t) => {
-    const registry = await world.openRegistry();
+    // Audit events read once, at the first pull: however long the burst takes, what it costs is counted exactly.
+    const registry = await world.openRegistry({ CAPI_CHANGE_CHECK_INTERVAL_MS: '600000' });
     t.after(() => registry.close());
     const first = await dockerPull(registry, world);
     assert.ok(first.statuses.every((status) => status === 200), `first pull: ${first.statuses.join(' ')}`);
@@ -69,7 +70,7 @@ describe('a fleet pulling one app', () => {
     const passwordLogins = world.cf.requests.list('uaa').filter((request) => request.route === 'POST /oauth/token').length;
     assert.equal(passwordLogins, 0, 'the password UAA accepted on the first pull is accepted again without asking it');
     assert.equal(calls.capi, 0, `Cloud Controller answers were reused: ${world.cf.requests.list('capi').map((r) => r.route).join(', ')}`);
-    assert.ok(calls.auditEventReads <= 2, `audit events read ${calls.auditEventReads} times for 40 pulls within a second or two`);
+    assert.equal(calls.auditEventReads, 0, 'changes were read at the first pull, not again within the interval');
     const metrics = await registry.registry.metrics.text();
     assert.match(metrics, /droplet_registry_capi_cache_lookups_total\{kind="current_droplet",outcome="hit"\} [1-9]/);
     assert.match(metrics, /droplet_registry_upstream_calls_total\{upstream="capi",during="token"\} [1-9]/, 'the first pull’s calls are counted against its token request');

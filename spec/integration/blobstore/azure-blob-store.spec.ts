@@ -156,6 +156,16 @@ describe('azure blob store', () => {
     assert.deepEqual(await listKeys(), []);
   });
 
+  it("sweeps only its own staged writes, never another registry's blobs sharing the container under a prefix `staging`", async () => {
+    const run = `run-${randomUUID()}`;
+    const outer = makeAzureStore({ prefix: `${run}/` });
+    const inner = makeAzureStore({ prefix: `${run}/staging/` });
+    const bytes = Buffer.from('a layer of the registry whose prefix is staging');
+    await inner.store.put(digestOf(bytes), bytes);
+    assert.equal(await outer.store.sweepStaging(0), 0);
+    assert.deepEqual(await inner.store.stat(digestOf(bytes)), { size: bytes.length });
+  });
+
   it('keeps one whole blob when two writers commit the same digest at once', async () => {
     const { store, listKeys } = makeAzureStore({ copyBlockBytes: 1 * MiB });
     const bytes = randomBytes(3 * MiB);

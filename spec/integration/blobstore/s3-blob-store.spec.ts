@@ -83,6 +83,16 @@ describe('s3 blob store', () => {
     assert.deepEqual(await listKeys(), []);
   });
 
+  it("sweeps only its own staged writes, never another registry's blobs sharing the bucket under a prefix `staging`", async () => {
+    const run = `run-${randomUUID()}`;
+    const outer = makeS3Store({ prefix: `${run}/` });
+    const inner = makeS3Store({ prefix: `${run}/staging/` });
+    const bytes = Buffer.from('a layer of the registry whose prefix is staging');
+    await inner.store.put(digestOf(bytes), bytes);
+    assert.equal(await outer.store.sweepStaging(0), 0);
+    assert.deepEqual(await inner.store.stat(digestOf(bytes)), { size: bytes.length });
+  });
+
   it('sweeps the multipart upload a crashed writer left open', async () => {
     const { store, listKeys } = makeS3Store();
     const staged = await store.stage();

@@ -70,6 +70,11 @@ export class CapiChangeFeed implements SourceChangeFeed {
     this.#listeners.push(listener);
   }
 
+  /** A change learnt elsewhere (the pre-warmer reads audit events too), told to the listeners now. */
+  report(change: SourceChange): void {
+    this.#tell(change);
+  }
+
   catchUp(): Promise<void> {
     if (this.#reading) return this.#reading;
     const last = this.#lastRead;
