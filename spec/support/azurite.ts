@@ -11,11 +11,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { stopChild, waitUntilListening } from './child-server.ts';
 import { freePort } from './free-port.ts';
 
 export interface AzuriteServer {
@@ -91,7 +90,7 @@ async function launch(location: string, accounts: string): Promise<{ child: Chil
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
-      await waitUntilListening(child, port);
+      await waitUntilListening(child, port, 'Azurite', 1500);
       return { child, port };
     } catch (error) {
       await stopChild(child);
@@ -100,29 +99,4 @@ async function launch(location: string, accounts: string): Promise<{ child: Chil
     }
   }
   throw lastError;
-}
-
-/** Polls the port until Azurite accepts connections, failing as soon as it exits. */
-async function waitUntilListening(child: ChildProcess, port: number): Promise<void> {
-  for (let attempt = 0; attempt < 1500; attempt += 1) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Azurite exited (${child.exitCode ?? child.signalCode})`);
-    const connected = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (connected) return;
-    await sleep(20);
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
-/** Stops Azurite by its pid and waits for it to exit. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await exited;
 }

@@ -13,10 +13,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { stopChild, waitUntilListening } from './child-server.ts';
 import { provisionCommands } from './requirements.ts';
 import { freePort } from './free-port.ts';
 
@@ -96,8 +95,8 @@ async function launch(prefix: string, root: string, secret: string): Promise<{ c
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
-      await waitUntilListening(child, ports.internal);
-      await waitUntilListening(child, ports.public);
+      await waitUntilListening(child, ports.internal, 'nginx');
+      await waitUntilListening(child, ports.public, 'nginx');
       return { child, ports };
     } catch (error) {
       await stopChild(child);
@@ -234,29 +233,4 @@ function sshaPassword(password: string): string {
   const salt = randomBytes(8);
   const digest = createHash('sha1').update(password).update(salt).digest();
   return `{SSHA}${Buffer.concat([digest, salt]).toString('base64')}`;
-}
-
-/** Polls the port until nginx accepts connections, failing as soon as nginx exits. */
-async function waitUntilListening(child: ChildProcess, port: number): Promise<void> {
-  for (let attempt = 0; attempt < 500; attempt += 1) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nginx exited (${child.exitCode ?? child.signalCode})`);
-    const connected = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (connected) return;
-    await sleep(20);
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
-/** Stops nginx by its master's pid (SIGTERM: nginx's fast shutdown) and waits for it to exit. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await exited;
 }

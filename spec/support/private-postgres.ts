@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { stopChild } from './child-server.ts';
 import { provisionCommands } from './requirements.ts';
 import { freePort } from './free-port.ts';
 
@@ -142,20 +143,20 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
       socketDir,
       dataDir,
       async stop() {
-        if (child) await stopChild(child);
+        if (child) await stopChild(child, 'SIGINT');
       },
       async start() {
         if (child && child.exitCode === null && child.signalCode === null) throw new Error('the private Postgres is already running');
         child = await launch(postgres, dataDir, socketDir, port, user);
       },
       async destroy() {
-        if (child) await stopChild(child);
+        if (child) await stopChild(child, 'SIGINT');
         process.removeListener('exit', onExit);
         await rm(root, { recursive: true, force: true });
       },
     };
   } catch (error) {
-    if (child) await stopChild(child);
+    if (child) await stopChild(child, 'SIGINT');
     process.removeListener('exit', onExit);
     removeRoot();
     throw error;
@@ -172,7 +173,7 @@ async function launch(postgres: string, dataDir: string, socketDir: string, port
     await waitUntilReady(child, socketDir, port);
     return child;
   } catch (error) {
-    await stopChild(child);
+    await stopChild(child, 'SIGINT');
     throw new Error(`Postgres did not start: ${(error as Error).message}\n${log}`);
   }
 }
@@ -195,14 +196,6 @@ async function waitUntilReady(child: ChildProcess, socketDir: string, port: numb
     await sleep(50);
   }
   throw new Error(`Postgres on port ${port} does not answer: ${lastError?.message}`);
-}
-
-/** SIGINT to the postmaster's pid (Postgres' fast shutdown), then waits for it to exit. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGINT');
-  await exited;
 }
 
 /** The directory holding initdb and postgres: Debian's newest version, else pg_config's, else PATH's. */
