@@ -58,7 +58,7 @@ and mtime) is skipped. Migrates the database first unless DATABASE_MIGRATE=false
       const db = await openDatabase(config, logger);
       try {
         const layers = await loadBaseLayers(config, db, openBlobStore(config), logger);
-        for (const [stack, layer] of layers.rootfs) process.stdout.write(`${stack}\t${layer.digest}\t${layer.diffId}\t${layer.size}\n`);
+        for (const [name, { stack }] of layers.stacks) process.stdout.write(`${name}\t${stack.digest}\t${stack.diffId}\t${stack.size}\n`);
       } finally {
         await db.destroy();
       }

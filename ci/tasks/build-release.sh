@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
+# A dev release of the commit: its blobs built and added, then `bosh create-release`, which reads
+# nothing but the checkout and those blobs (no network).
 source "$(dirname "$0")/common.sh"
 
-install -m 0755 bosh-cli/bosh-cli-*-linux-amd64 /usr/local/bin/bosh
-bosh -v
-
+install_bosh_cli
 npm_ci
 output="${PWD}/release-tarball"
 version=$(date -u +%s)

@@ -10,6 +10,13 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# npm_ci [DIR]: the dependencies of the checkout in DIR (default: the droplet-registry input).
 npm_ci() {
-  (cd droplet-registry && npm ci --no-audit --no-fund)
+  (cd "${1:-droplet-registry}" && npm ci --no-audit --no-fund)
+}
+
+# install_bosh_cli: the bosh CLI from the bosh-cli input (cloudfoundry/bosh-cli's GitHub release).
+install_bosh_cli() {
+  install -m 0755 bosh-cli/bosh-cli-*-linux-amd64 /usr/local/bin/bosh
+  bosh -v
 }

@@ -1,30 +1,21 @@
 /**
  * The Azure and GCS blobstores in BOSH: use-azure-blobstore.yml and use-gcs-blobstore.yml
  * interpolated by the real bosh CLI (../shared/tools/bosh, every variable resolved: --var-errs)
- * against cf-deployment v58 with its own Azure and GCS blobstore ops-files, the registry sharing
+ * against cf-deployment v58 with its own Azure and GCS blobstore ops-files, in the orders
+ * manifests/README.md lists as tested, the registry sharing
  * Cloud Controller's storage account or HMAC key; the job's azure properties (the shapes of
  * cf-deployment's use-azure-storage-blobstore.yml) rendered into the configuration the service loads.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { after, before, describe, it, type TestContext } from 'node:test';
-import { parse as parseYaml } from 'yaml';
+import { after, describe, it, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { openBlobStore } from '../../src/wiring/open-blob-store.ts';
 import { skipOrFail } from '../support/requirements.ts';
-import { find, type Yaml } from './support/go-patch.ts';
-import { defaultLinks, merge, minimalProperties, RenderError, renderTemplate, REPOSITORY_ROOT, requireRuby, TOKEN_SIGNING_KEY } from './support/render-job.ts';
-
-const run = promisify(execFile);
-const BOSH = join(REPOSITORY_ROOT, '..', 'shared', 'tools', 'bosh');
-const CF_DEPLOYMENT = join(REPOSITORY_ROOT, '..', 'shared', 'reference', 'cf-deployment-v58');
-const MANIFESTS = join(REPOSITORY_ROOT, 'manifests');
-const REGISTRY_JOB = '/instance_groups/name=droplet-registry/jobs/name=droplet-registry';
-const CC_DROPLETS = '/instance_groups/name=api/jobs/name=cloud_controller_ng/properties/cc/droplets';
+import { cfDeploymentProblem, documentedDeployments, interpolateCfDeployment, operatorInputs, type InterpolatedManifest } from './support/cf-deployment.ts';
+import { defaultLinks, merge, minimalProperties, RenderError, renderTemplate, requireRuby, TOKEN_SIGNING_KEY } from './support/render-job.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'dr-bosh-cloud-blobstores-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -35,35 +26,22 @@ function loadRendered(json: string) {
   return loadConfig({ file, env: {} });
 }
 
-function boshProblem(): string | null {
-  if (!existsSync(BOSH)) return `needs the bosh CLI at ${BOSH} (../shared/tools/bosh)`;
-  if (!existsSync(join(CF_DEPLOYMENT, 'cf-deployment.yml'))) return `needs cf-deployment v58 at ${CF_DEPLOYMENT}`;
-  return null;
-}
-
 /**
- * `bosh int` of cf-deployment with its ops-files and ours, as an operator deploys it: every
- * variable resolved (the vars store generating what cf-deployment generates), the values of the
- * example vars file, and the directory keys use-external-blobstore.yml asks for.
+ * `bosh int` of the deployment manifests/README.md lists as tested under `name`, as an operator
+ * deploys it: every variable resolved (cf-deployment's generated ones from the shared vars store),
+ * the values of its example vars file, and the directory keys use-external-blobstore.yml asks for.
  */
-async function interpolate(cfOpsFiles: string[], ownOpsFiles: string[], varsFile: string): Promise<{ document: string; path(path: string): unknown }> {
-  const keyFile = join(scratch, 'token-key.pem');
-  writeFileSync(keyFile, TOKEN_SIGNING_KEY);
-  const args = [
-    'int',
-    join(CF_DEPLOYMENT, 'cf-deployment.yml'),
-    ...cfOpsFiles.flatMap((name) => ['-o', join(CF_DEPLOYMENT, 'operations', name)]),
-    ...ownOpsFiles.flatMap((name) => ['-o', join(MANIFESTS, name)]),
-    '--vars-store', join(scratch, 'vars-store.yml'),
-    '-l', join(MANIFESTS, 'example-vars-files', varsFile),
-    '-v', 'system_domain=sys.example.com',
-    ...['app_package', 'buildpack', 'droplet', 'resource'].flatMap((kind) => ['-v', `${kind}_directory_key=cc-${kind}s`]),
-    '--var-file', `droplet_registry_token_signing_key=${keyFile}`,
-    '--var-errs',
-  ];
-  const { stdout } = await run(BOSH, args, { maxBuffer: 64 * 1024 * 1024, timeout: 600_000 });
-  const manifest = parseYaml(stdout) as Yaml;
-  return { document: stdout, path: (path) => find(manifest, path) };
+async function interpolateDocumented(name: string): Promise<InterpolatedManifest> {
+  const deployment = documentedDeployments().find((row) => row.name === name);
+  assert.ok(deployment, `manifests/README.md's Tested table has no row "${name}"`);
+  const tokenKeyFile = join(scratch, 'token-key.pem');
+  writeFileSync(tokenKeyFile, TOKEN_SIGNING_KEY);
+  return interpolateCfDeployment({
+    cfOpsFiles: deployment.cfOpsFiles,
+    opsFiles: deployment.opsFiles,
+    resolve: true,
+    ...operatorInputs(deployment, { tokenKeyFile, databaseCaFile: join(scratch, 'unused-database-ca.crt') }),
+  });
 }
 
 /** The registry's job as the director renders it from the interpolated manifest. */
@@ -72,24 +50,17 @@ async function renderedConfig(properties: unknown, t: TestContext) {
   return loadRendered(await renderTemplate('config.json.erb', { properties: properties as object, links: defaultLinks(2) }));
 }
 
-describe('ops-files on cf-deployment v58, interpolated by the bosh CLI', { skip: skipOrFail(boshProblem()) }, () => {
-  before(async () => {
-    // cf-deployment's variables (certificates, passwords) generated once for both deployments.
-    await run(BOSH, ['int', join(CF_DEPLOYMENT, 'cf-deployment.yml'), '--vars-store', join(scratch, 'vars-store.yml'), '-v', 'system_domain=sys.example.com'], {
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: 600_000,
-    });
-  });
+/** Where Cloud Controller keeps droplets in the interpolated manifest. */
+function ccDroplets(manifest: InterpolatedManifest): Record<string, Record<string, string>> {
+  return (manifest.job('api', 'cloud_controller_ng').properties as { cc: { droplets: Record<string, Record<string, string>> } }).cc.droplets;
+}
 
+describe('ops-files on cf-deployment v58, interpolated by the bosh CLI', { skip: skipOrFail(cfDeploymentProblem()) }, () => {
   it("use-azure-blobstore.yml: the registry in Cloud Controller's storage account (use-azure-storage-blobstore.yml), in a container of its own", async (t) => {
-    const manifest = await interpolate(
-      ['use-postgres.yml', 'use-external-blobstore.yml', 'use-azure-storage-blobstore.yml'],
-      ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-azure-blobstore.yml'],
-      'vars-use-azure-blobstore.yml',
-    );
-    assert.doesNotMatch(manifest.document, /\(\([a-z_]+\)\)/, 'every variable resolved');
-    const cc = manifest.path(`${CC_DROPLETS}/connection_config`) as Record<string, string>;
-    const properties = manifest.path(`${REGISTRY_JOB}/properties`) as { droplet_registry: { blobstore: { type: string; azure: Record<string, string> } } };
+    const manifest = await interpolateDocumented("an Azure blobstore (Cloud Controller's storage account)");
+    assert.doesNotMatch(manifest.text, /\(\([a-z_]+\)\)/, 'every variable resolved');
+    const cc = ccDroplets(manifest).connection_config as Record<string, string>;
+    const properties = manifest.job('droplet-registry', 'droplet-registry').properties as { droplet_registry: { blobstore: { type: string; azure: Record<string, string> } } };
     const azure = properties.droplet_registry.blobstore.azure;
     assert.equal(properties.droplet_registry.blobstore.type, 'azure');
     assert.deepEqual(
@@ -98,7 +69,7 @@ describe('ops-files on cf-deployment v58, interpolated by the bosh CLI', { skip:
       "Cloud Controller's account, key and environment",
     );
     assert.notEqual(azure.container_name, cc.container_name, "not Cloud Controller's droplet container");
-    assert.equal(manifest.path('/instance_groups/name=droplet-registry/instances'), 2);
+    assert.equal(manifest.group('droplet-registry').instances, 2);
 
     const config = await renderedConfig(properties, t);
     if (!config) return;
@@ -115,14 +86,10 @@ describe('ops-files on cf-deployment v58, interpolated by the bosh CLI', { skip:
   });
 
   it("use-gcs-blobstore.yml: GCS's XML API with Cloud Controller's HMAC key (use-gcs-blobstore-access-key.yml), clients sent to V4-signed URLs on storage.googleapis.com", async (t) => {
-    const manifest = await interpolate(
-      ['use-postgres.yml', 'use-external-blobstore.yml', 'use-gcs-blobstore-access-key.yml'],
-      ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-gcs-blobstore.yml'],
-      'vars-use-gcs-blobstore.yml',
-    );
-    assert.doesNotMatch(manifest.document, /\(\([a-z_]+\)\)/, 'every variable resolved');
-    const cc = manifest.path(`${CC_DROPLETS}/fog_connection`) as Record<string, string>;
-    const properties = manifest.path(`${REGISTRY_JOB}/properties`) as { droplet_registry: { blobstore: { s3: Record<string, string> } } };
+    const manifest = await interpolateDocumented("a GCS blobstore (Cloud Controller's HMAC key)");
+    assert.doesNotMatch(manifest.text, /\(\([a-z_]+\)\)/, 'every variable resolved');
+    const cc = ccDroplets(manifest).fog_connection as Record<string, string>;
+    const properties = manifest.job('droplet-registry', 'droplet-registry').properties as { droplet_registry: { blobstore: { s3: Record<string, string> } } };
     const s3 = properties.droplet_registry.blobstore.s3;
     assert.deepEqual([s3.access_key_id, s3.secret_access_key], [cc.google_storage_access_key_id, cc.google_storage_secret_access_key], "Cloud Controller's HMAC key");
 

@@ -41,23 +41,21 @@ describe("add-droplet-registry.yml on cf-deployment v58 (bosh int), with Cloud C
   before(async () => {
     const keyFile = join(scratch, 'token-key.pem');
     writeFileSync(keyFile, TOKEN_SIGNING_KEY);
-    interpolated = await interpolateCfDeployment({
-      cfOpsFiles: ['use-postgres.yml'],
-      opsFiles: ['add-droplet-registry.yml', 'use-cf-postgres-database.yml'],
-      varsStore: join(scratch, 'vars-store.yml'),
-      varFiles: { droplet_registry_token_signing_key: keyFile },
-    });
-    unresolved = await interpolateCfDeployment({ cfOpsFiles: ['use-postgres.yml'], opsFiles: ['add-droplet-registry.yml', 'use-cf-postgres-database.yml'] });
+    const opsFiles = ['add-droplet-registry.yml', 'use-cf-postgres-database.yml', 'use-cf-blobstore.yml'];
+    interpolated = await interpolateCfDeployment({ cfOpsFiles: ['use-postgres.yml'], opsFiles, resolve: true, varFiles: { droplet_registry_token_signing_key: keyFile } });
+    unresolved = await interpolateCfDeployment({ cfOpsFiles: ['use-postgres.yml'], opsFiles });
     registryProperties = interpolated.job('droplet-registry', 'droplet-registry').properties as typeof registryProperties;
   });
 
-  it("copies none of Cloud Controller's values by hand: no cc.url or cc.ca_cert, no WebDAV endpoint, user, password, secret or CA", () => {
+  it("copies none of Cloud Controller's values by hand: no cc.url or cc.ca_cert, no WebDAV endpoint, secret or CA (the user is the registry's own)", () => {
     const cc = registryProperties.droplet_registry.cc as Record<string, unknown>;
     assert.deepEqual(Object.keys(cc), ['droplet_blobstore_ca_cert'], 'only the router CA droplet downloads are redirected through');
-    assert.deepEqual(registryProperties.droplet_registry.blobstore, { type: 'webdav', webdav: { directory_key: 'droplet-registry' } });
+    const blobstore = registryProperties.droplet_registry.blobstore as { type: string; webdav: Record<string, string> };
+    assert.equal(blobstore.type, 'webdav');
+    assert.deepEqual(Object.keys(blobstore.webdav).sort(), ['directory_key', 'password', 'username']);
   });
 
-  it('reaches Cloud Controller at its internal name and TLS port with its CA, and the blobstore as Cloud Controller does', async (t) => {
+  it("reaches Cloud Controller at its internal name and TLS port with its CA, and the blobstore where Cloud Controller does, as its own user", async (t) => {
     const links = { ...defaultLinks(2), ...cloudControllerLinks(interpolated.manifest) };
     const rendered = await render(t, registryProperties, links);
     if (!rendered) return;
@@ -71,12 +69,12 @@ describe("add-droplet-registry.yml on cf-deployment v58 (bosh int), with Cloud C
       {
         privateEndpoint: rendered.config.blobstore.webdav.privateEndpoint,
         publicEndpoint: rendered.config.blobstore.webdav.publicEndpoint,
-        username: rendered.config.blobstore.webdav.username,
-        password: rendered.config.blobstore.webdav.password,
         secret: rendered.config.blobstore.webdav.secret,
       },
-      { privateEndpoint: dav.private_endpoint, publicEndpoint: dav.public_endpoint, username: dav.username, password: dav.password, secret: dav.secret },
+      { privateEndpoint: dav.private_endpoint, publicEndpoint: dav.public_endpoint, secret: dav.secret },
     );
+    assert.equal(rendered.config.blobstore.webdav.username, 'droplet_registry', "the registry's own user, not Cloud Controller's");
+    assert.notEqual(rendered.config.blobstore.webdav.password, dav.password);
     assert.equal(rendered.config.blobstore.webdav.caCert, `${CERTS}/webdav_blobstore_ca.crt`);
     assert.equal(rendered.webdavCa?.trim(), dav.ca_cert?.trim());
     assert.equal(rendered.config.blobstore.webdav.directoryKey, 'droplet-registry');

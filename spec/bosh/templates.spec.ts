@@ -11,11 +11,13 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, loadConfig, type Config } from '../../src/config/load-config.ts';
+import { ConfigError, configEnvironmentVariables, loadConfig, type Config } from '../../src/config/load-config.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { skipOrFail } from '../support/requirements.ts';
 import { makeThrowawayCertificates, throwawayCaProblem } from '../support/throwaway-ca.ts';
+import { certificatePem } from './support/certificates.ts';
 import {
+  boshTemplateProblem,
   defaultLinks,
   JOB_DIR,
   merge,
@@ -34,7 +36,13 @@ const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'dr-bosh-templates-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-const CA = '-----BEGIN CERTIFICATE-----\nMIIBfakefakefake\n-----END CERTIFICATE-----\n';
+/** PEM markers around what is no certificate: the job parses what it renders, and refuses this. */
+const FAKE_CERTIFICATE = '-----BEGIN CERTIFICATE-----\nMIIBfakefakefake\n-----END CERTIFICATE-----\n';
+/** A real CA certificate (made with Ruby's OpenSSL; where Ruby is missing the rendering tests skip). */
+const CA = boshTemplateProblem() ? FAKE_CERTIFICATE : certificatePem();
+/** One that expired yesterday. */
+const EXPIRED_CA = boshTemplateProblem() ? FAKE_CERTIFICATE : certificatePem({ commonName: 'expired test CA', notBefore: -7 * 86_400, notAfter: -86_400 });
+const GIB = 2 ** 30;
 const CERTS = '/var/vcap/jobs/droplet-registry/config/certs';
 const PREVIOUS_KEY = privateKeyPem();
 const CERT_FILES = ['cc_ca', 'uaa_ca', 'droplet_blobstore_ca', 'database_ca', 'webdav_blobstore_ca'];
@@ -142,7 +150,9 @@ describe('rendering', () => {
     assert.equal(config.database.url, 'postgres://droplet_registry:database-password@sql-db.service.cf.internal:5524/droplet_registry');
     assert.equal(config.database.schema, 'public', "where postgres-release's grants let the role create tables");
     assert.equal(config.blobstore.fsRoot, '/var/vcap/store/droplet-registry/blobstore');
-    assert.deepEqual(config.stacks, { cflinuxfs4: '/var/vcap/packages/cflinuxfs4/rootfs.tar' });
+    // cflinuxfs4-release's package: its tarball as the stack layer, the rootfs.tar its set-up job customizes for the foundation layer.
+    assert.deepEqual(config.stacks, { cflinuxfs4: '/var/vcap/packages/cflinuxfs4/cflinuxfs4.tar.gz' });
+    assert.deepEqual(config.stackFoundations, { cflinuxfs4: '/var/vcap/packages/cflinuxfs4/rootfs.tar' });
     assert.equal(config.auth, 'uaa', 'user authentication is the default with the capi source');
     assert.equal(config.trustedProxyHops, 1, 'clients are told apart by the address the gorouter saw');
     assert.equal(config.authNoneForce, false);
@@ -215,7 +225,7 @@ describe('rendering', () => {
           token: { signing_key: TOKEN_SIGNING_KEY, previous_signing_key: PREVIOUS_KEY, ttl_in_seconds: 60, service: 'images.example.com' },
           prewarm: { enabled: false, interval_in_seconds: 30, concurrency: 4, initial_apps: 0 },
           stacks: [
-            { name: 'cflinuxfs4', rootfs: '/var/vcap/data/rootfs/cflinuxfs4.tar.gz' },
+            { name: 'cflinuxfs4', rootfs: '/var/vcap/data/rootfs/cflinuxfs4.tar.gz', foundation_rootfs: '/var/vcap/data/custom/rootfs.tar' },
             { name: 'cflinuxfs5', rootfs: '/var/vcap/packages/cflinuxfs5/rootfs.tar' },
           ],
           default_stack: 'cflinuxfs5',
@@ -287,6 +297,7 @@ describe('rendering', () => {
       loginFailures: { limit: 0, windowMs: 300_000 },
       dropletsDir: '/var/vcap/data/droplet-registry/droplets',
       stacks: { cflinuxfs4: '/var/vcap/data/rootfs/cflinuxfs4.tar.gz', cflinuxfs5: '/var/vcap/packages/cflinuxfs5/rootfs.tar' },
+      stackFoundations: { cflinuxfs4: '/var/vcap/data/custom/rootfs.tar' },
       defaultStack: 'cflinuxfs5',
       lifecycleTarball: '/var/vcap/packages/lifecycle/buildpack_app_lifecycle.tgz',
       conversion: { compressionLevel: 6, maxUncompressedBytes: 1_000_000, maxEntries: 1000, concurrency: 4, queue: 0, perApp: 3, leaseMs: 60_000, manifestWaitMs: 20_000 },
@@ -481,6 +492,28 @@ describe('rendering', () => {
     );
     assert.deepEqual([config.headersTimeoutMs, config.capi.timeoutMs, config.capi.cacheTtlMs], [30_000, 7_500, 2]);
   });
+
+  it('renders the storage budget in bytes: 20 GB by default, GB as BOSH disk types count them, 0 for none', async (t) => {
+    if (!requireRuby(t)) return;
+    const budget = async (storage?: object) => loadRendered(await renderTemplate('config.json.erb', { properties: withProperties(storage ? { storage } : {}) })).storage.budgetBytes;
+    assert.equal(await budget(), 20 * GIB, "a fifth of cf-deployment's 100GB blobstore disk");
+    assert.equal(await budget({ budget_in_gb: 0 }), 0);
+    assert.equal(await budget({ budget_in_gb: 80 }), 80 * GIB);
+    assert.equal(await budget({ budget_in_gb: 0.5 }), GIB / 2);
+    assert.equal(await budget({ budget_in_gb: '30' }), 30 * GIB, 'a quoted number');
+  });
+
+  it('accepts admin scopes UAA names, and CA bundles that still hold a current certificate', async (t) => {
+    if (!requireRuby(t)) return;
+    for (const scope of ['cloud_controller.admin', 'zones.5f1e-a2c3.admin', 'registry:admin', 'admin']) {
+      const config = loadRendered(await renderTemplate('config.json.erb', { properties: withProperties({ auth: { admin_scope: scope } }) }));
+      assert.equal(config.adminScope, scope);
+    }
+    // A provider's bundle (e.g. RDS's) may keep expired CAs beside the current one.
+    const files = await renderJob({ properties: withProperties({ uaa: { ca_cert: `${EXPIRED_CA}${CA}` } }), templates: ['config.json.erb', 'uaa_ca.crt.erb'] });
+    assert.equal(loadRendered(files['config/config.json'] as string).uaa.caCert, `${CERTS}/uaa_ca.crt`);
+    assert.equal(files['config/certs/uaa_ca.crt'], `${EXPIRED_CA}${CA}\n`);
+  });
 });
 
 describe('bad property values only BOSH knows fail rendering with a message naming the property', () => {
@@ -502,14 +535,43 @@ describe('bad property values only BOSH knows fail rendering with a message nami
     ['a stack without its rootfs', { stacks: [{ name: 'cflinuxfs4' }] }, /droplet_registry\.stacks\[0\] \(stack cflinuxfs4\) needs rootfs/],
     ['a stack with an empty rootfs', { stacks: [{ name: 'cflinuxfs4', rootfs: '' }] }, /droplet_registry\.stacks\[0\] \(stack cflinuxfs4\) needs rootfs/],
     ['a stack without a name', { stacks: [{ rootfs: '/var/vcap/data/x.tar' }] }, /droplet_registry\.stacks\[0\]\.name must be a stack name/],
-    ['stacks as a hash', { stacks: { cflinuxfs4: '/var/vcap/data/x.tar' } }, /droplet_registry\.stacks must be a list of \{name, rootfs\}/],
+    ['stacks as a hash', { stacks: { cflinuxfs4: '/var/vcap/data/x.tar' } }, /droplet_registry\.stacks must be a list of \{name, rootfs, foundation_rootfs\}/],
     ['a stack with an unknown key', { stacks: [{ name: 'a', rootfs: '/var/vcap/data/a.tar', path: 'x' }] }, /droplet_registry\.stacks\[0\] has unknown keys path/],
     ['a stack twice', { stacks: [{ name: 'a', rootfs: '/var/vcap/data/rootfs/a.tar' }, { name: 'a', rootfs: '/var/vcap/data/rootfs/b.tar' }] }, /droplet_registry\.stacks\[1\] repeats stack a/],
     ['a rootfs bpm would not show the registry', { stacks: [{ name: 'cflinuxfs4', rootfs: '/opt/rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must lie under \/var\/vcap\/packages\/, \/var\/vcap\/data\/, \/var\/vcap\/store\//],
     ['a relative rootfs path', { stacks: [{ name: 'cflinuxfs4', rootfs: 'rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.rootfs must be an absolute path/],
+    ['a foundation_rootfs bpm would not show the registry', { stacks: [{ name: 'cflinuxfs4', rootfs: '/var/vcap/data/r/c.tgz', foundation_rootfs: '/opt/rootfs.tar' }] }, /droplet_registry\.stacks\[0\]\.foundation_rootfs must lie under/],
+    ['a foundation_rootfs that is the stack tarball', { stacks: [{ name: 'cflinuxfs4', rootfs: '/var/vcap/data/r/c.tgz', foundation_rootfs: '/var/vcap/data/r/c.tgz' }] }, /droplet_registry\.stacks\[0\]\.foundation_rootfs is the stack tarball itself/],
     ['a lifecycle tarball bpm would not show the registry', { lifecycle_tarball: '/tmp/lifecycle.tgz' }, /droplet_registry\.lifecycle_tarball must lie under/],
     ['a droplets directory bpm would not show the registry', { source: 'directory', directory: { droplets_dir: '/srv/droplets' } }, /droplet_registry\.directory\.droplets_dir must lie under/],
-    ['a CA that is not PEM', { cc: { ca_cert: 'not a certificate' } }, /droplet_registry\.cc\.ca_cert must be PEM certificates/],
+    ['a CA that is not PEM', { cc: { ca_cert: 'not a certificate' } }, /droplet_registry\.cc\.ca_cert must be PEM certificates \(-----BEGIN CERTIFICATE----- \.\.\.\); it holds none/],
+    ['a private key as a CA', { cc: { droplet_blobstore_ca_cert: PREVIOUS_KEY } }, /droplet_registry\.cc\.droplet_blobstore_ca_cert must be PEM certificates .*it holds none/],
+    // The registry reads CA files only when serve starts, after pre-start: caught here, not at run time.
+    ['a CA whose certificate does not parse', { uaa: { ca_cert: FAKE_CERTIFICATE } }, /droplet_registry\.uaa\.ca_cert: certificate 1 of 1 does not parse/],
+    ['a CA bundle whose second certificate does not parse', { database: { tls: { enabled: true, ca_cert: `${CA}${FAKE_CERTIFICATE}` } } }, /droplet_registry\.database\.tls\.ca_cert: certificate 2 of 2 does not parse/],
+    ['an expired CA', { uaa: { ca_cert: EXPIRED_CA } }, /droplet_registry\.uaa\.ca_cert: no certificate in it is valid now \(\/CN=expired test CA: valid from \d{4}-\d\d-\d\dT[\d:]+Z to \d{4}-.*\); give a current one/],
+    [
+      "a CA from Cloud Controller's link that does not parse",
+      {},
+      /droplet_registry\.cc\.ca_cert \(empty: the cloud_controller_https_endpoint link's cc\.public_tls\.ca_cert\): certificate 1 of 1 does not parse/,
+      {
+        links: {
+          ...defaultLinks(),
+          cloud_controller_https_endpoint: { instances: [{ name: 'api', index: 0 }], properties: { cc: { internal_service_hostname: 'cc.internal', public_tls: { port: 9024, ca_cert: FAKE_CERTIFICATE } } } },
+        },
+      },
+    ],
+    // No token would carry such a scope: /admin would answer 403 to every admin, without saying why.
+    ['an empty admin scope', { auth: { admin_scope: '' } }, /droplet_registry\.auth\.admin_scope must be one UAA scope name, dot-separated words of letters, digits, _, - and : .*\(got ""\)/],
+    ['two admin scopes', { auth: { admin_scope: 'a b' } }, /droplet_registry\.auth\.admin_scope must be one UAA scope name/],
+    ['comma-separated admin scopes', { auth: { admin_scope: 'cloud_controller.admin,uaa.admin' } }, /droplet_registry\.auth\.admin_scope must be one UAA scope name/],
+    ['an admin scope with an empty word', { auth: { admin_scope: 'cloud_controller..admin' } }, /droplet_registry\.auth\.admin_scope must be one UAA scope name/],
+    ['an admin scope ending in a dot', { auth: { admin_scope: 'cloud_controller.' } }, /droplet_registry\.auth\.admin_scope must be one UAA scope name/],
+    ['a numeric admin scope', { auth: { admin_scope: 42 } }, /droplet_registry\.auth\.admin_scope must be one UAA scope name.*\(got 42\)/],
+    ['an admin scope of 300 characters', { auth: { admin_scope: 'a'.repeat(300) } }, /droplet_registry\.auth\.admin_scope must be one UAA scope name.*at most 255 characters \(got "a{190,}\.\.\.\)/],
+    ['a storage budget with a unit', { storage: { budget_in_gb: '20GB' } }, /droplet_registry\.storage\.budget_in_gb must be a number of GB from 0 \(no budget\) to 1048576 \(got "20GB"\)/],
+    ['a negative storage budget', { storage: { budget_in_gb: -1 } }, /droplet_registry\.storage\.budget_in_gb must be a number of GB from 0/],
+    ['a storage budget over a petabyte', { storage: { budget_in_gb: 2_000_000 } }, /droplet_registry\.storage\.budget_in_gb must be a number of GB from 0/],
     ['an s3 public endpoint under the registry\'s host', { blobstore: { type: 's3', s3: { bucket: 'b', public_endpoint: 'https://s3.registry.sys.example.com' } } }, /droplet_registry\.blobstore\.s3\.public_endpoint must not be the registry's host registry\.sys\.example\.com nor a subdomain/],
     ['an s3 endpoint on the registry\'s host', { blobstore: { type: 's3', s3: { bucket: 'b', endpoint: 'https://registry.sys.example.com:9000' } } }, /droplet_registry\.blobstore\.s3\.endpoint must not be the registry's host/],
     ['a webdav public endpoint on the registry\'s host', { blobstore: { type: 'webdav', webdav: { password: 'p', secret: 's', public_endpoint: 'https://registry.sys.example.com' } } }, /droplet_registry\.blobstore\.webdav\.public_endpoint must not be the registry's host/],
@@ -545,11 +607,13 @@ describe('bad property values only BOSH knows fail rendering with a message nami
     ['a shutdown timeout not under the drain timeout', { shutdown_timeout_in_seconds: 120 }, /droplet_registry\.shutdown_timeout_in_seconds \(120\) must be less than droplet_registry\.drain\.timeout_in_seconds \(120\)/],
     ['a health check timeout of 0', { health_check: { timeout_in_seconds: 0 } }, /droplet_registry\.health_check\.timeout_in_seconds must be an integer of at least 1/],
     ['an open files limit of 100', { open_files_limit: 100 }, /droplet_registry\.open_files_limit must be an integer of at least 1024/],
-    ['a TLS certificate that is not one', { tls: { certificate: CA, private_key: PREVIOUS_KEY } }, /droplet_registry\.tls\.certificate must be a PEM certificate/],
+    ['a TLS certificate that is not one', { tls: { certificate: FAKE_CERTIFICATE, private_key: PREVIOUS_KEY } }, /droplet_registry\.tls\.certificate: certificate 1 of 1 does not parse/],
+    ['an expired TLS certificate', { tls: { certificate: EXPIRED_CA, private_key: PREVIOUS_KEY } }, /droplet_registry\.tls\.certificate: no certificate in it is valid now \(\/CN=expired test CA/],
+    ['an expired TLS certificate before a current intermediate', { tls: { certificate: `${EXPIRED_CA}${CA}`, private_key: PREVIOUS_KEY } }, /droplet_registry\.tls\.certificate \(\/CN=expired test CA\) is valid from .* not now: gorouter would refuse it/],
     [
       'the fs blobstore on two instances',
       {},
-      /droplet_registry\.blobstore\.type fs keeps blobs on each instance's own disk, but this instance group has 2 instances.*webdav.*use-s3-blobstore\.yml.*use-filesystem-blobstore\.yml/,
+      /droplet_registry\.blobstore\.type fs keeps blobs on each instance's own disk, but this instance group has 2 instances.*use-cf-blobstore\.yml.*use-s3-blobstore\.yml.*use-azure-blobstore\.yml.*use-gcs-blobstore\.yml.*use-filesystem-blobstore\.yml/,
       { links: defaultLinks(2) },
     ],
   ];
@@ -659,7 +723,6 @@ describe('bad property values the registry refuses when pre-start loads config.j
     ['a token lifetime of an hour', { token: { ttl_in_seconds: 3600 } }, /token\.ttlSeconds \(TOKEN_TTL_SECONDS\): must be a whole number of seconds from 60 to 300/],
     ['a token service with a space', { token: { service: 'a b' } }, /token\.service \(TOKEN_SERVICE\): must not contain spaces/],
     ['an empty login client', { uaa: { login_client_id: '' } }, /auth \(AUTH\) uaa needs .*uaa\.loginClientId \(UAA_LOGIN_CLIENT_ID\)/],
-    ['two admin scopes', { auth: { admin_scope: 'a b' } }, /adminScope \(ADMIN_SCOPE\): must be one UAA scope/],
     ['a negative decision TTL', { auth: { decision_ttl_in_seconds: -5 } }, /authDecisionTtlMs \(AUTH_DECISION_TTL_MS\): must be a positive integer: value was -5000/],
     ['a login failure window of 0', { auth: { login_failures: { window_in_seconds: 0 } } }, /loginFailures\.windowMs \(LOGIN_FAILURES_WINDOW_MS\): must be a whole number of at least 1/],
     ['a negative login failure limit', { auth: { login_failures: { limit: -1 } } }, /loginFailures\.limit \(LOGIN_FAILURES_LIMIT\): must be a positive integer/],
@@ -776,7 +839,7 @@ describe('bpm.yml', () => {
     if (!requireRuby(t)) return;
     const properties = withProperties({
       stacks: [
-        { name: 'cflinuxfs4', rootfs: '/var/vcap/data/cflinuxfs4/rootfs.tar' },
+        { name: 'cflinuxfs4', rootfs: '/var/vcap/data/cflinuxfs4/rootfs.tar', foundation_rootfs: '/var/vcap/data/foundation/rootfs.tar' },
         { name: 'other', rootfs: '/var/vcap/packages/other/rootfs.tar' },
       ],
       blobstore: { fs: { root: '/var/vcap/store/shared-blobs' } },
@@ -786,6 +849,7 @@ describe('bpm.yml', () => {
     assert.equal(process.persistent_disk, false);
     assert.deepEqual(process.additional_volumes, [
       { path: '/var/vcap/data/cflinuxfs4', writable: false, mount_only: true },
+      { path: '/var/vcap/data/foundation', writable: false, mount_only: true },
       { path: '/var/vcap/store/shared-blobs', writable: true },
     ]);
   });
@@ -803,6 +867,67 @@ describe('scripts', () => {
       await run('bash', ['-n', path]);
     });
   }
+
+  it("property_names.sed names a job property for every environment variable the registry's messages name", async (t) => {
+    if (!requireRuby(t)) return;
+    const sed = await renderTemplate('property_names.sed.erb');
+    // A key the job does not render yet has no property yet ('renders every key of the configuration schema' reports it).
+    const rendered = JSON.parse(await renderTemplate('config.json.erb')) as Record<string, unknown>;
+    const isRendered = (variable: string) => renderedKeys(rendered).some((key) => envNameOfKey(key) === variable);
+    const named = new Map([...sed.matchAll(/^s\/\\b([A-Z0-9_]+)\\b\/((?:\\\/|[^/])+)\/g$/gm)].map((match) => [match[1] as string, match[2] as string]));
+    assert.deepEqual(configEnvironmentVariables().filter((variable) => !named.has(variable) && isRendered(variable)), []);
+    for (const [variable, replacement] of named) {
+      const property = /^droplet_registry\.[a-z0-9_.]+/.exec(replacement)?.[0];
+      if (variable === 'DATA_DIR') continue; // set by the job, no property
+      assert.ok(property && property in readJobSpec().properties, `${variable}: ${replacement} names no property of the job`);
+    }
+  });
+
+  it("pre-start's registry commands print the registry's refusals with the properties to fix, keeping stdout and the exit status", async (t) => {
+    if (!requireRuby(t)) return;
+    const dir = mkdtempSync(join(scratch, 'property-names-'));
+    const files = await renderJob({ properties: withProperties({ cc: { page_size: 10_000 }, database: { migration_max_retries: 0 } }), templates: ['config.json.erb', 'pre-start.erb', 'property_names.sed.erb'] }, dir);
+    // The registry's own message for the rendered configuration.
+    const refusal = (() => {
+      try {
+        loadRendered(files['config/config.json'] as string);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      assert.fail('the registry accepted a page size of 10000');
+    })();
+    assert.match(refusal, /capi\.pageSize \(CAPI_PAGE_SIZE\)/);
+    // pre-start's functions, on a stand-in VM whose registry command prints that refusal and exits 2.
+    const vm = join(dir, 'vm');
+    const script = relocateTo(files['bin/pre-start'] as string, vm).replace(/\nmain\n$/, '\n');
+    mkdirSync(join(vm, 'var/vcap/jobs/droplet-registry/config'), { recursive: true });
+    writeFileSync(join(vm, 'var/vcap/jobs/droplet-registry/config/property_names.sed'), files['config/property_names.sed'] as string);
+    mkdirSync(join(vm, 'var/vcap/packages/node/bin'), { recursive: true });
+    writeFileSync(join(vm, 'var/vcap/packages/node/bin/node'), `#!/bin/sh\necho '{"level":30,"msg":"loading PORT"}'\necho ${JSON.stringify(refusal)} >&2\nexit 2\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'functions.sh'), script);
+    const result = await run('bash', ['-c', `source ${join(dir, 'functions.sh')}; retry migration registry migrate`]).then(
+      () => assert.fail('pre-start passed a refused configuration'),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /capi\.pageSize \(droplet_registry\.cc\.page_size\): must be a whole number from 1 to 5000/);
+    assert.doesNotMatch(result.stderr, /CAPI_PAGE_SIZE/);
+    assert.match(result.stdout, /"msg":"loading PORT"/, 'stdout (the JSON log) is left as it is');
+    assert.match(result.stdout, /not retrying/);
+  });
+
+  it('bin/healthy and post-start pass what /readyz says through property_names.sed', async (t) => {
+    if (!requireRuby(t)) return;
+    const healthy = await renderTemplate('healthy.erb');
+    assert.match(healthy, /\| *\n? *sed -f \/var\/vcap\/jobs\/droplet-registry\/config\/property_names\.sed >&2/);
+    const sed = join(scratch, 'property_names.sed');
+    writeFileSync(sed, await renderTemplate('property_names.sed.erb'));
+    const translate = async (text: string) => (await run('bash', ['-c', `printf '%s' "$1" | sed -f ${sed}`, '_', text])).stdout;
+    assert.equal(await translate('no stack rootfs configured (STACKS): every droplet'), 'no stack rootfs configured (droplet_registry.stacks): every droplet');
+    assert.equal(await translate('set authNoneForce (AUTH_NONE_FORCE=true) to accept that'), 'set authNoneForce (droplet_registry.auth.none_force: true) to accept that');
+    assert.equal(await translate('run `droplet-registry migrate` first, or set DATABASE_MIGRATE=true'), 'run `droplet-registry migrate` first, or set droplet_registry.database.run_migrations (pre-start of the bootstrap instance migrates): true');
+    assert.equal(await translate('metrics.port (METRICS_PORT) 9090'), 'metrics.port (droplet_registry.metrics.port) 9090', 'a longer name is not taken for PORT');
+  });
 
   it('pre-start migrates on the bootstrap instance only, and only when asked to', async (t) => {
     if (!requireRuby(t)) return;
@@ -846,6 +971,13 @@ describe('scripts', () => {
     });
     assert.match(script, /^ {2}wait_for_rootfs a \/var\/vcap\/data\/a\\ b\.tar droplet_registry\.stacks\\\[0\\\]\.rootfs$/m);
     assert.match(script, /^ {2}package_rootfs c \/var\/vcap\/packages\/c\/rootfs\.tar droplet_registry\.stacks\\\[1\\\]\.rootfs$/m);
+  });
+
+  it('pre-start waits for a stack\'s foundation_rootfs even in a package: the set-up job writes it there in its own pre-start', async (t) => {
+    if (!requireRuby(t)) return;
+    const script = await renderTemplate('pre-start.erb', { properties: withProperties({}) });
+    assert.match(script, /^ {2}package_rootfs cflinuxfs4 \/var\/vcap\/packages\/cflinuxfs4\/cflinuxfs4\.tar\.gz droplet_registry\.stacks\\\[0\\\]\.rootfs$/m);
+    assert.match(script, /^ {2}wait_for_rootfs cflinuxfs4 \/var\/vcap\/packages\/cflinuxfs4\/rootfs\.tar droplet_registry\.stacks\\\[0\\\]\.foundation_rootfs$/m);
   });
 
   it('pre-start does not wait for a rootfs missing from a package: it cannot appear later', async (t) => {
@@ -940,6 +1072,20 @@ function pickLike(actual: unknown, shape: unknown): unknown {
  */
 const NOT_YET_EXPOSED = new Set<string>([]);
 
+/** The dotted configuration keys of a rendered config.json (each leaf, arrays and `stacks` as one). */
+function renderedKeys(config: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(config).flatMap(([key, value]) =>
+    value && typeof value === 'object' && !Array.isArray(value) && envNameOfKey(`${prefix}${key}`) === undefined ? renderedKeys(value as Record<string, unknown>, `${prefix}${key}.`) : [`${prefix}${key}`],
+  );
+}
+
+/** The environment variable of configuration key `key` (dotted). */
+function envNameOfKey(key: string): string | undefined {
+  let node: unknown = configSchema;
+  for (const part of key.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+  return (node as { env?: string } | undefined)?.env;
+}
+
 /** The top-level keys config.json.erb renders. */
 const RENDERED_KEYS = new Set([
   'port',
@@ -973,7 +1119,9 @@ const RENDERED_KEYS = new Set([
   'gc',
   'dropletsDir',
   'stacks',
+  'stackFoundations',
   'defaultStack',
   'lifecycleTarball',
   'conversion',
+  'storage',
 ]);

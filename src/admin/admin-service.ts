@@ -13,6 +13,7 @@ import type { LayerKind } from '../db/tables.ts';
 import { RegistryError } from '../errors/registry-error.ts';
 import type { BaseLayers } from '../images/base-layers.ts';
 import type { ImageService } from '../images/image-service.ts';
+import type { StorageBudget, StorageUsage } from '../images/storage-budget.ts';
 import type { DropletSource } from '../sources/droplet-source.ts';
 import type { GcReport } from '../workers/gc-report.ts';
 
@@ -36,6 +37,8 @@ export interface AdminDependencies {
   readonly baseLayers: BaseLayers;
   /** Absent: garbage collection is UNAVAILABLE. */
   readonly gc?: GarbageCollection | undefined;
+  /** The blobs' usage against the storage budget; absent: UNAVAILABLE. */
+  readonly storage?: Pick<StorageBudget, 'usage'> | undefined;
 }
 
 /** Rows to skip and take. */
@@ -54,6 +57,11 @@ export interface AdminLayerDetail {
   readonly layer: AdminLayerRow;
   readonly present: boolean;
   readonly dropletGuids: readonly string[];
+}
+
+/** An image, and whether it is on the base new images of its stack are built on now. */
+export interface AdminImage extends AdminImageRow {
+  readonly baseCurrent: boolean;
 }
 
 /** An imported rootfs or lifecycle file, and whether new images are built on it now. */
@@ -86,15 +94,25 @@ export class AdminService {
     return { layer, present, dropletGuids };
   }
 
-  listImages(filter: AdminImageFilter, page: PageWindow): Promise<PageOf<AdminImageRow>> {
-    return listAdminImages(this.#deps.db, filter, page);
+  async listImages(filter: AdminImageFilter, page: PageWindow): Promise<PageOf<AdminImage>> {
+    const { total, rows } = await listAdminImages(this.#deps.db, filter, page);
+    return { total, rows: rows.map((image) => this.#withBaseCurrent(image)) };
   }
 
   /** The droplet's images, newest first; MANIFEST_UNKNOWN when it has none. */
-  async dropletImages(dropletGuid: string): Promise<readonly AdminImageRow[]> {
+  async dropletImages(dropletGuid: string): Promise<readonly AdminImage[]> {
     const images = await findDropletImages(this.#deps.db, dropletGuid);
     if (images.length === 0) throw new RegistryError('MANIFEST_UNKNOWN', `no image of droplet ${dropletGuid} in this registry`, { detail: { droplet_guid: dropletGuid } });
-    return images;
+    return images.map((image) => this.#withBaseCurrent(image));
+  }
+
+  /** Whether the image is on the base new images of its stack are built on now (else its next pull by tag rebases it). */
+  #withBaseCurrent(image: AdminImageRow): AdminImage {
+    const { stacks, lifecycle } = this.#deps.baseLayers;
+    const base = stacks.get(image.stack);
+    const baseCurrent =
+      base !== undefined && base.stack.digest === image.stackDigest && (base.foundation?.digest ?? null) === image.foundationDigest && lifecycle.digest === image.lifecycleDigest;
+    return { ...image, baseCurrent };
   }
 
   /**
@@ -136,11 +154,15 @@ export class AdminService {
     return listAdminConversions(this.#deps.db, filter, page);
   }
 
-  async listImportedLayers(filter: { kind?: 'rootfs' | 'lifecycle' | undefined }, page: PageWindow): Promise<PageOf<AdminImportedLayer>> {
+  async listImportedLayers(filter: { kind?: AdminImportedLayerRow['kind'] | undefined }, page: PageWindow): Promise<PageOf<AdminImportedLayer>> {
     const { total, rows } = await listImportedLayers(this.#deps.db, filter, page);
-    const { rootfs, lifecycle } = this.#deps.baseLayers;
+    const { stacks, lifecycle } = this.#deps.baseLayers;
     // The version new images are built on: the layer configured now for that stack (or the lifecycle).
-    const current = (imported: AdminImportedLayerRow) => (imported.kind === 'rootfs' ? rootfs.get(imported.name)?.digest === imported.layerDigest : lifecycle.digest === imported.layerDigest);
+    const current = (imported: AdminImportedLayerRow): boolean => {
+      if (imported.kind === 'lifecycle') return lifecycle.digest === imported.layerDigest;
+      const base = stacks.get(imported.name);
+      return (imported.kind === 'rootfs' ? base?.stack.digest : base?.foundation?.digest) === imported.layerDigest;
+    };
     return { total, rows: rows.map((imported) => ({ ...imported, current: current(imported) })) };
   }
 
@@ -148,6 +170,12 @@ export class AdminService {
   async collectGarbage(options: { dryRun: boolean }): Promise<GcReport> {
     if (!this.#deps.gc) throw new RegistryError('UNAVAILABLE', 'garbage collection is not available in this registry');
     return this.#deps.gc.collect(options);
+  }
+
+  /** What the registry's blobs take against the storage budget (at most a few seconds old); UNAVAILABLE when this registry has no budget reader. */
+  async storageUsage(): Promise<StorageUsage> {
+    if (!this.#deps.storage) throw new RegistryError('UNAVAILABLE', 'storage usage is not available in this registry');
+    return this.#deps.storage.usage();
   }
 
   async #isPresent(digest: string): Promise<boolean> {

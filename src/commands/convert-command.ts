@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { FsBlobStore } from '../blobstore/fs-blob-store.ts';
 import { importLayerFile } from '../conversion/import-layer-file.ts';
 import { buildLauncherLayer, buildLifecycleLayerFromTarball } from '../conversion/lifecycle-layer.ts';
-import { assembleImage } from '../images/assemble-image.ts';
+import { assembleImage, convertDropletStream } from '../images/assemble-image.ts';
 import { packLoadArchive, writeOciLayout } from '../images/image-layout.ts';
 import { verifyChecksum } from '../sources/checksum-verifier.ts';
 import { toRepositoryComponent } from '../sources/repository-names.ts';
@@ -51,17 +51,13 @@ export async function convertCommand(options: ConvertOptions): Promise<string> {
       ? await buildLifecycleLayerFromTarball(options.lifecycle, blobs, options.compressionLevel)
       : await buildLauncherLayer(blobs, options.compressionLevel);
     const progress = createProgress(`converting ${basename(options.droplet)}`, (await stat(options.droplet)).size);
-    const image = await assembleImage({
-      app,
-      droplet,
-      stack,
+    const converted = await convertDropletStream({
       dropletStream: verifyChecksum(createReadStream(options.droplet, { highWaterMark: 1024 * 1024 }), droplet.checksum, `droplet ${droplet.guid}`),
-      rootfs,
-      lifecycle,
       blobs,
       compressionLevel: options.compressionLevel,
       onProgress: (bytes) => progress.update(bytes),
     });
+    const image = await assembleImage({ app, droplet, stack, base: { stack: rootfs, foundation: null, lifecycle }, converted, blobs });
     const tag = options.tag ?? `${toRepositoryComponent(app.name) ?? 'app'}:${droplet.guid}`;
     await writeOciLayout(workDir, image, tag.slice(tag.lastIndexOf(':') + 1));
     if (archive) await packLoadArchive(workDir, image, tag, output);

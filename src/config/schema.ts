@@ -512,6 +512,14 @@ export const configSchema = {
       env: 'GC_BLOB_GRACE_MS',
     },
   },
+  storage: {
+    budgetBytes: {
+      doc: "The most bytes the registry's blobs may take in its blobstore: the layers and configs of every image, and the unreferenced blobs waiting out GC_BLOB_GRACE_MS. At or above it, conversions are refused (503, Retry-After) and garbage collection evicts the least recently pulled images, deleting their blobs without the grace period, until usage is under 90 % of it. 0: no budget.",
+      format: 'nat',
+      default: 0,
+      env: 'STORAGE_BUDGET_BYTES',
+    },
+  },
   auth: {
     doc: 'Who may pull: uaa (Cloud Foundry users, as Cloud Controller lets them download droplets; needs the capi source), none (anyone who reaches the registry; refused with the capi source unless AUTH_NONE_FORCE is set); auto: uaa with the capi source, none with the directory source.',
     format: ['auto', 'uaa', 'none'],
@@ -621,10 +629,16 @@ export const configSchema = {
     env: 'DROPLETS_DIR',
   },
   stacks: {
-    doc: 'Rootfs tarball of each stack: "cflinuxfs4=/path/cflinuxfs4.tar.gz,…" (an object in a config file).',
+    doc: 'The tarball of each stack: "cflinuxfs4=/var/vcap/packages/cflinuxfs4/cflinuxfs4.tar.gz,…" (an object in a config file). Served byte for byte as the bottom layer of every image of that stack (.tar or .tar.gz), so it has the same digest wherever that stack release runs.',
     format: 'stacks',
     default: {} as StackRootfsMap,
     env: 'STACKS',
+  },
+  stackFoundations: {
+    doc: 'The stack as this foundation customized it, for stacks of STACKS: "cflinuxfs4=/var/vcap/packages/cflinuxfs4/rootfs.tar" (an object in a config file), i.e. the rootfs.tar that cflinuxfs4-rootfs-setup writes with the trusted CAs of the foundation. What it holds that differs from the stack tarball (added or changed files, removals) becomes the foundation layer, above the stack layer, so containers see what Diego\'s see; the same certificates give the same layer on every VM. Empty: images carry the stack as is.',
+    format: 'stacks',
+    default: {} as StackRootfsMap,
+    env: 'STACK_FOUNDATIONS',
   },
   defaultStack: {
     doc: 'Stack assumed for droplets that do not name one (directory source).',

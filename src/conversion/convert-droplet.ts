@@ -6,17 +6,10 @@
  * leaves nothing in the blobstore.
  */
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import type { BlobStore } from '../blobstore/blob-store.ts';
-import { InvalidDropletError } from '../errors/registry-error.ts';
-import { describeArchiveError } from './archive-errors.ts';
-import { createByteMeter } from './byte-meter.ts';
-import { checkDropletComplete, createEntryRuleState, rewriteDropletEntry } from './droplet-entry-rules.ts';
-import { createGzipMagicProbe } from './gzip-magic-probe.ts';
+import { createDropletInput } from './droplet-input.ts';
 import type { LayerDescriptor } from './layer-descriptor.ts';
-import { createTarRewrite, type TarEntryRule } from './rewrite-tar.ts';
-import { createStagingInfoCapture } from './staging-info.ts';
-import { LAYER_CHUNK_BYTES } from './stream-chunk-size.ts';
+import { createTarRewrite } from './rewrite-tar.ts';
 import { storeTarLayer } from './store-layer.ts';
 
 /** Bounds against decompression bombs and entry floods. */
@@ -48,53 +41,17 @@ export interface ConvertDropletOptions {
 
 /** Converts one droplet into a stored gzip layer rooted at /home/vcap. */
 export async function convertDroplet(options: ConvertDropletOptions): Promise<LayerDescriptor> {
-  const { maxUncompressedBytes, maxEntries } = options.limits ?? {};
-  const state = createEntryRuleState();
-  let entries = 0;
-  const rule: TarEntryRule = (header) => {
-    entries += 1;
-    if (maxEntries !== undefined && entries > maxEntries) {
-      throw new InvalidDropletError(`droplet has more than ${maxEntries} entries (limit maxEntries)`);
-    }
-    return rewriteDropletEntry(header, state);
-  };
-  // An image with no app would start nothing: refused once every entry is through, before the commit.
-  const checkComplete = (): void => {
-    if (entries === 0) throw new InvalidDropletError('droplet is empty (its tar archive has no entries)');
-    checkDropletComplete(state);
-  };
-  let tarBytes = 0;
-  const limitTarBytes = (total: number): void => {
-    tarBytes = total;
-    if (maxUncompressedBytes !== undefined && total > maxUncompressedBytes) {
-      throw new InvalidDropletError(`droplet unpacks to more than ${maxUncompressedBytes} bytes (limit maxUncompressedBytes)`);
-    }
-  };
-  const stagingInfo = createStagingInfoCapture();
-  const magic = createGzipMagicProbe();
+  const input = createDropletInput(options);
   try {
     const layer = await storeTarLayer(
       options.droplet,
-      [
-        createByteMeter((total) => {
-          if (maxUncompressedBytes !== undefined && total > maxUncompressedBytes) {
-            throw new InvalidDropletError(`droplet is over ${maxUncompressedBytes} bytes before unpacking (limit maxUncompressedBytes)`);
-          }
-          options.onProgress?.(total);
-        }),
-        magic.stream,
-        createGunzip({ chunkSize: LAYER_CHUNK_BYTES }),
-        createByteMeter(limitTarBytes),
-        createTarRewrite(rule, { observe: stagingInfo.observe, atEnd: checkComplete }),
-      ],
+      [...input.stages, createTarRewrite(input.rule, { observe: input.stagingInfo.observe, atEnd: input.checkComplete })],
       options,
     );
-    const info = stagingInfo.result();
+    const info = input.stagingInfo.result();
     if (info !== undefined) options.onStagingInfo?.(info);
     return layer;
   } catch (error) {
-    const problem = describeArchiveError(error, tarBytes, magic.startsAsGzip());
-    if (problem !== undefined) throw new InvalidDropletError(`droplet ${problem}`, { cause: error });
-    throw error;
+    throw input.describeFailure(error);
   }
 }

@@ -34,7 +34,7 @@ export interface EntryOwner {
 }
 
 /** Diego extracts droplets as user vcap, so every droplet file is vcap's whatever its header says. */
-const VCAP_OWNER: EntryOwner = { uid: 2000, gid: 2000, uname: 'vcap', gname: 'vcap' };
+export const VCAP_OWNER: EntryOwner = { uid: 2000, gid: 2000, uname: 'vcap', gname: 'vcap' };
 
 /** The lifecycle belongs to the platform: root owns it, so the app (user vcap) cannot replace it. */
 export const ROOT_OWNER: EntryOwner = { uid: 0, gid: 0, uname: 'root', gname: 'root' };

@@ -53,6 +53,7 @@ export class ExtractedTree {
   readonly #budgetBytes: number;
   #nextId = ROOT_ID + 1;
   #chargedBytes = 0;
+  #lastPlaceReplaced = false;
 
   constructor(budgetBytes: number = EXTRACTED_TREE_BUDGET_BYTES) {
     this.#budgetBytes = budgetBytes;
@@ -66,6 +67,11 @@ export class ExtractedTree {
   /** Bytes charged to the budget so far. */
   get chargedBytes(): number {
     return this.#chargedBytes;
+  }
+
+  /** Whether the last `place` put its entry where something (an entry or a parent) already stood. */
+  get lastPlaceReplaced(): boolean {
+    return this.#lastPlaceReplaced;
   }
 
   /** What is at `components` (a normalised path, `[]` for the root) now. */
@@ -89,6 +95,7 @@ export class ExtractedTree {
    * the path would take the tree past its budget.
    */
   place(components: readonly string[], kind: Exclude<ExtractedKind, 'implicit-directory'>): PlaceRefusal | undefined {
+    this.#lastPlaceReplaced = false;
     let parent = ROOT_ID;
     for (const [index, name] of components.entries()) {
       const key = childKey(parent, name);
@@ -107,6 +114,7 @@ export class ExtractedTree {
         // id, so the entries that were under the old one can no longer be found.
         const keepsContents = kind === 'directory' && isDirectoryKind(existing);
         this.#nodes.set(key, encode(keepsContents ? idOf(value) : this.#newId(), kind));
+        this.#lastPlaceReplaced = true;
         return undefined;
       }
       const blocked = blockedAt(components, index, existing);

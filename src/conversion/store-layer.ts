@@ -19,6 +19,28 @@ export interface StoreLayerOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** The compressing end of a layer's pipeline, and what it found once the tar has gone through. */
+export interface LayerTail {
+  /** Put these behind the tar, in front of the blob's writable. */
+  readonly stages: readonly Duplex[];
+  /** The layer's descriptor; only once the stages have ended. */
+  describe(): LayerDescriptor;
+}
+
+/** Reproducible gzip (which also hashes the tar for the diff_id, block by block), then the digest tap. */
+export function createLayerTail(compressionLevel: number): LayerTail {
+  const diffId = createDigestCounter();
+  const gzip = createReproducibleGzip(compressionLevel, { onInput: (block) => diffId.update(block) });
+  const digest = createDigestTap();
+  return {
+    stages: [gzip, digest.stream],
+    describe() {
+      diffId.finish();
+      return { digest: digest.digest(), diffId: diffId.digest(), size: digest.size(), uncompressedSize: diffId.size(), mediaType: OCI_LAYER_GZIP };
+    },
+  };
+}
+
 /**
  * Streams the tar that `source` and `transforms` produce into the blobstore as a gzip layer and
  * describes it. On failure nothing is committed and every stage is destroyed.
@@ -30,20 +52,11 @@ export async function storeTarLayer(source: Readable, transforms: readonly Duple
   source.on('error', holdEarlyError);
   const stages: Array<Readable | Duplex> = [source, ...transforms];
   try {
-    const diffId = createDigestCounter();
-    const gzip = createReproducibleGzip(options.compressionLevel, { onInput: (block) => diffId.update(block) });
-    const digest = createDigestTap();
-    stages.push(gzip, digest.stream);
+    const tail = createLayerTail(options.compressionLevel);
+    stages.push(...tail.stages);
     return await writeStagedBlob(options.blobs, options.signal, async (writable) => {
       await pipeline([...stages, writable], { signal: options.signal });
-      diffId.finish();
-      return {
-        digest: digest.digest(),
-        diffId: diffId.digest(),
-        size: digest.size(),
-        uncompressedSize: diffId.size(),
-        mediaType: OCI_LAYER_GZIP,
-      };
+      return tail.describe();
     });
   } catch (error) {
     // pipeline destroys its streams when it fails; a failure before it ran (staging) must too.

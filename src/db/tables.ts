@@ -14,7 +14,7 @@ export interface DbBlobRow {
   unreferenced_since: Date | null;
 }
 
-export type LayerKind = 'rootfs' | 'droplet' | 'lifecycle';
+export type LayerKind = 'rootfs' | 'foundation' | 'droplet' | 'lifecycle';
 
 /** A layer blob, with its uncompressed identity (`diff_id`) and pull statistics. */
 export interface DbLayerRow {
@@ -27,10 +27,10 @@ export interface DbLayerRow {
   pull_count: number;
 }
 
-/** A rootfs or lifecycle file already imported, keyed by path, size and mtime. */
+/** A rootfs, foundation or lifecycle file already imported, keyed by path, size and mtime. */
 export interface DbImportedLayerRow {
   id: number;
-  kind: 'rootfs' | 'lifecycle';
+  kind: 'rootfs' | 'foundation' | 'lifecycle';
   /** Stack name for a rootfs, `'lifecycle'` for the lifecycle. */
   name: string;
   path: string;
@@ -42,11 +42,13 @@ export interface DbImportedLayerRow {
 
 export type ImageState = 'converting' | 'ready' | 'failed';
 
-/** An image for one (droplet, rootfs, lifecycle); `manifest` holds the exact bytes served. */
+/** An image of one droplet on one base (stack, foundation, lifecycle); `manifest` holds the exact bytes served. */
 export interface DbImageRow {
   id: number;
   droplet_guid: string;
-  rootfs_digest: string;
+  stack_digest: string;
+  /** '' when the stack is used without a foundation layer. */
+  foundation_digest: string;
   lifecycle_digest: string;
   app_guid: string;
   stack: string;
@@ -54,7 +56,6 @@ export interface DbImageRow {
   manifest_digest: string | null;
   manifest: Buffer | null;
   config_digest: string | null;
-  droplet_layer_digest: string | null;
   error: string | null;
   /** False when the droplet itself is at fault: a new attempt would fail the same way. */
   retryable: boolean;
@@ -67,6 +68,16 @@ export interface DbImageRow {
   /** Last manifest pull (counted in memory, written every few seconds); garbage collection's retention starts here. */
   last_pulled_at: Date | null;
   pull_count: number;
+}
+
+/** What a droplet was converted into; its images on any base are assembled from these layers. */
+export interface DbDropletRow {
+  droplet_guid: string;
+  app_guid: string;
+  /** Bottom → top: `{digest, diffId, size, uncompressedSize, mediaType, role, depsIndex?}`. */
+  layers: unknown;
+  start_command: string | null;
+  converted_at: Date;
 }
 
 /** A blob referenced by an image's manifest. */

@@ -17,11 +17,12 @@ import { InvalidDropletError, RegistryError } from '../errors/registry-error.ts'
 import type { ConversionMetrics } from '../metrics/conversion-metrics.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../sources/droplet-source.ts';
 import { SingleFlight } from '../util/single-flight.ts';
-import { assembleImage } from './assemble-image.ts';
+import { assembleImage, convertDropletStream } from './assemble-image.ts';
 import type { ConversionSlots } from './conversion-slots.ts';
 import type { ImageLandings } from './image-landings.ts';
-import type { ConversionAttempt, ImageRecords, ImageState } from './image-records.ts';
+import type { ConversionAttempt, ImageRecords, ImageState, StoredDroplet } from './image-records.ts';
 import type { ImageTarget } from './image-target.ts';
+import type { StorageBudget } from './storage-budget.ts';
 
 export interface ConversionCoordinatorOptions {
   readonly records: ImageRecords;
@@ -38,6 +39,8 @@ export interface ConversionCoordinatorOptions {
   readonly logger: Logger;
   /** Conversion figures for /metrics; none: not recorded. */
   readonly metrics?: ConversionMetrics;
+  /** Refuses conversions while the blobs take the storage budget or more; none: no budget. */
+  readonly storageBudget?: Pick<StorageBudget, 'assertRoomForConversion'>;
 }
 
 /** Longest a waiter sleeps between looks at the image row, when no notification wakes it. */
@@ -112,57 +115,66 @@ export class ConversionCoordinator {
     }
   }
 
-  /** Converts the droplet under the lease this instance holds on `imageId`. */
+  /**
+   * Builds the image under the lease this instance holds on `imageId`: from the droplet's layers
+   * when it was converted before and they are all still stored (a rebase: no download), else by
+   * converting the droplet.
+   */
   async #convert(app: AppRef, droplet: DropletFacts, target: ImageTarget, imageId: number): Promise<ImageState> {
     const { records, blobs, logger, instance, metrics } = this.#options;
     const started = performance.now();
     const attempt = await records.startAttempt(imageId, randomUUID(), instance);
     const log = logger.child({ conversion: attempt.conversionId, droplet: droplet.guid, app: app.guid });
-    log.info({ event: 'conversion.started', image: imageId }, 'converting droplet');
     const heartbeat = this.#heartbeat(imageId, log);
     let bytesIn = 0;
     const written: string[] = [];
     const handBack = this.#handBack.signal;
     let stopReading = (): void => undefined;
     try {
-      const dropletStream = await this.#options.source.openDroplet(app, droplet, { signal: handBack });
-      metrics?.watchDroplet(dropletStream);
-      // Cancelling the download fails the conversion's pipeline, which cancels its staged write.
-      stopReading = () => void dropletStream.destroy(handBack.reason as Error);
-      if (handBack.aborted) stopReading();
-      else handBack.addEventListener('abort', stopReading, { once: true });
-      const image = await assembleImage({
-        app,
-        droplet,
-        stack: target.stack,
-        dropletStream,
-        rootfs: target.rootfs,
-        lifecycle: target.lifecycle,
-        blobs,
-        compressionLevel: this.#options.compressionLevel,
-        limits: this.#options.limits,
-        onProgress: (bytesRead) => {
-          bytesIn = bytesRead;
-        },
-        onCommitted: (digest) => written.push(digest),
-      });
-      const dropletLayer = image.layers.droplet;
+      const stored = await this.#storedDroplet(droplet.guid);
+      let converted: StoredDroplet | undefined;
+      if (!stored) {
+        log.info({ event: 'conversion.started', image: imageId }, 'converting droplet');
+        await this.#options.storageBudget?.assertRoomForConversion();
+        const dropletStream = await this.#options.source.openDroplet(app, droplet, { signal: handBack });
+        metrics?.watchDroplet(dropletStream);
+        // Cancelling the download fails the conversion's pipeline, which cancels its staged write.
+        stopReading = () => void dropletStream.destroy(handBack.reason as Error);
+        if (handBack.aborted) stopReading();
+        else handBack.addEventListener('abort', stopReading, { once: true });
+        const result = await convertDropletStream({
+          dropletStream,
+          blobs,
+          compressionLevel: this.#options.compressionLevel,
+          limits: this.#options.limits,
+          onProgress: (bytesRead) => {
+            bytesIn = bytesRead;
+          },
+          onCommitted: (digest) => written.push(digest),
+        });
+        converted = { dropletGuid: droplet.guid, appGuid: app.guid, ...result };
+      }
+      const droplets = stored ?? converted;
+      if (!droplets) throw new Error('unreachable: a droplet is either stored or converted');
+      const image = await assembleImage({ app, droplet, stack: target.stack, base: target.base, converted: droplets, blobs, onCommitted: (digest) => written.push(digest) });
       const conversionMs = Math.round(performance.now() - started);
       await records.land(attempt, {
         manifestDigest: image.manifestDigest,
         manifest: image.manifestBytes,
         config: { digest: image.configDigest, size: image.configBytes.length },
-        rootfs: target.rootfs,
-        droplet: dropletLayer,
-        lifecycle: target.lifecycle,
+        layers: image.layers,
+        ...(converted ? { converted } : {}),
         conversionMs,
         bytesIn,
       });
-      log.info(
-        { event: 'conversion.succeeded', ms: conversionMs, bytesIn, bytesOut: dropletLayer.size, uncompressed: dropletLayer.uncompressedSize, manifest: image.manifestDigest },
-        'droplet converted',
-      );
-      metrics?.succeeded({ seconds: conversionMs / 1000, bytesIn, bytesOut: dropletLayer.size });
+      if (converted) {
+        const bytesOut = converted.layers.reduce((sum, layer) => sum + layer.size, 0);
+        const uncompressed = converted.layers.reduce((sum, layer) => sum + layer.uncompressedSize, 0);
+        log.info({ event: 'conversion.succeeded', ms: conversionMs, bytesIn, bytesOut, uncompressed, layers: converted.layers.length, manifest: image.manifestDigest }, 'droplet converted');
+        metrics?.succeeded({ seconds: conversionMs / 1000, bytesIn, bytesOut });
+      } else {
+        await this.#reportRebase(target, image.manifestDigest, conversionMs, log);
+      }
       return { id: imageId, state: 'ready', manifest: image.manifestBytes, manifestDigest: image.manifestDigest, error: null, retryable: true, leaseHeld: false };
     } catch (error) {
       if (handBack.aborted) return await this.#giveBack(attempt, { written, bytesIn, heartbeat, log });
@@ -179,6 +191,30 @@ export class ConversionCoordinator {
       clearInterval(heartbeat);
       handBack.removeEventListener('abort', stopReading);
     }
+  }
+
+  /** The droplet's recorded layers when every one of them is still in the blobstore (else it is converted again). */
+  async #storedDroplet(dropletGuid: string): Promise<StoredDroplet | undefined> {
+    const stored = await this.#options.records.findDroplet(dropletGuid);
+    if (!stored) return undefined;
+    for (const layer of stored.layers) if (!(await this.#options.blobs.stat(layer.digest))) return undefined;
+    return stored;
+  }
+
+  /** Logs and counts a rebase, saying which parts of the base changed since the droplet's previous image. */
+  async #reportRebase(target: ImageTarget, manifestDigest: string, ms: number, log: Logger): Promise<void> {
+    const previous = await this.#options.records.previousBase(target.key).catch(() => undefined);
+    const { key } = target;
+    const parts = [
+      ['stack', previous?.stackDigest, key.stackDigest],
+      ['foundation', previous?.foundationDigest, key.foundationDigest],
+      ['lifecycle', previous?.lifecycleDigest, key.lifecycleDigest],
+    ] as const;
+    const changes = previous ? parts.filter(([, from, to]) => from !== to) : [];
+    const changed = Object.fromEntries(changes.map(([part, from, to]) => [part, { from: from || null, to: to || null }]));
+    const summary = changes.length > 0 ? changes.map(([part, from, to]) => `${part} ${from || 'none'} → ${to || 'none'}`).join(', ') : 'no earlier image of it here';
+    log.info({ event: 'image.rebased', ms, stack: target.stack, changed, manifest: manifestDigest }, `droplet's stored layers put on a new base (${summary})`);
+    this.#options.metrics?.rebased(changes.map(([part]) => part));
   }
 
   /** A conversion cancelled by shutdown: nothing of it kept, its lease released, waiters elsewhere woken to take it over. */

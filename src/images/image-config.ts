@@ -4,6 +4,7 @@
  * service credentials ever go in: only what Cloud Controller's runtime environment says of the
  * app itself.
  */
+import type { DropletLayer } from '../conversion/droplet-layer.ts';
 import type { LayerDescriptor } from '../conversion/layer-descriptor.ts';
 import type { AppRef, DropletFacts } from '../sources/droplet-source.ts';
 
@@ -12,10 +13,20 @@ export const LAUNCHER_PATH = '/tmp/lifecycle/launcher';
 /** The port Diego gives the web process; images expose the same. */
 export const APP_PORT = 8080;
 
+/** An image's layers by part; `imageLayerList` gives them in manifest order. */
 export interface ImageLayers {
-  readonly rootfs: LayerDescriptor;
-  readonly droplet: LayerDescriptor;
+  /** The stack release's own tarball. */
+  readonly stack: LayerDescriptor;
+  /** What the foundation adds (its trusted CAs); null when none. */
+  readonly foundation: LayerDescriptor | null;
+  /** The droplet's layers, bottom → top (one per buildpack's deps/<i>, then the rest; or one). */
+  readonly droplet: readonly DropletLayer[];
   readonly lifecycle: LayerDescriptor;
+}
+
+/** Bottom → top, as the manifest lists them: stack, foundation, the droplet's, the lifecycle. */
+export function imageLayerList(layers: ImageLayers): LayerDescriptor[] {
+  return [layers.stack, ...(layers.foundation ? [layers.foundation] : []), ...layers.droplet, layers.lifecycle];
 }
 
 export interface ImageConfigInput {
@@ -42,7 +53,8 @@ export function imageLabels(input: ImageConfigInput): Record<string, string> {
     'org.cloudfoundry.buildpacks': droplet.buildpacks
       .map((buildpack) => (buildpack.version ? `${buildpack.name}@${buildpack.version}` : buildpack.name))
       .join(','),
-    'org.cloudfoundry.rootfs.digest': layers.rootfs.digest,
+    'org.cloudfoundry.stack.digest': layers.stack.digest,
+    ...(layers.foundation ? { 'org.cloudfoundry.foundation.digest': layers.foundation.digest } : {}),
   };
 }
 
@@ -90,18 +102,30 @@ export function buildImageConfig(input: ImageConfigInput): object {
       WorkingDir: '/home/vcap',
       Labels: imageLabels(input),
     },
-    rootfs: { type: 'layers', diff_ids: [layers.rootfs.diffId, layers.droplet.diffId, layers.lifecycle.diffId] },
-    history: [
-      { created, created_by: `rootfs of stack ${input.stack}`, comment: layers.rootfs.digest },
-      { created, created_by: `droplet ${droplet.guid} of app ${app.name}` },
-      { created, created_by: `lifecycle launcher at ${LAUNCHER_PATH}` },
-    ],
+    rootfs: { type: 'layers', diff_ids: imageLayerList(layers).map((layer) => layer.diffId) },
+    history: imageHistory(input, created),
   };
 }
 
-/** The command the web process runs: CAPI's `process_types.web`, else staging_info.yml's. */
-export function resolveStartCommand(droplet: DropletFacts, stagingInfo: { start_command?: unknown } | null): string {
+/** One entry per layer, saying where it came from (`docker history` shows them). */
+function imageHistory(input: ImageConfigInput, created: string): object[] {
+  const { app, droplet, layers } = input;
+  const history: object[] = [{ created, created_by: `stack ${input.stack}`, comment: layers.stack.digest }];
+  if (layers.foundation) history.push({ created, created_by: `trusted certificates of this Cloud Foundry foundation`, comment: layers.foundation.digest });
+  for (const layer of layers.droplet) {
+    if (layer.role === 'deps') {
+      const buildpack = droplet.buildpacks[Number(layer.depsIndex)];
+      const name = buildpack ? (buildpack.version ? `${buildpack.name}@${buildpack.version}` : buildpack.name) : 'an unnamed buildpack';
+      history.push({ created, created_by: `deps/${layer.depsIndex} supplied by buildpack ${name}` });
+    } else history.push({ created, created_by: `droplet ${droplet.guid} of app ${app.name}` });
+  }
+  history.push({ created, created_by: `lifecycle launcher at ${LAUNCHER_PATH}` });
+  return history;
+}
+
+/** The command the web process runs: CAPI's `process_types.web`, else staging_info.yml's start_command. */
+export function resolveStartCommand(droplet: DropletFacts, stagingStartCommand: string | null): string {
   const web = droplet.processTypes?.web;
   if (typeof web === 'string' && web !== '') return web;
-  return typeof stagingInfo?.start_command === 'string' ? stagingInfo.start_command : '';
+  return stagingStartCommand ?? '';
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { AssembledImage } from './assemble-image.ts';
+import { imageLayerList } from './image-config.ts';
 import { OCI_MANIFEST } from './media-types.ts';
 
 /**
@@ -44,7 +45,7 @@ export async function packLoadArchive(dir: string, image: AssembledImage, repoTa
     {
       Config: blobPath(image.configDigest),
       RepoTags: [repoTag],
-      Layers: [image.layers.rootfs, image.layers.droplet, image.layers.lifecycle].map((layer) => blobPath(layer.digest)),
+      Layers: imageLayerList(image.layers).map((layer) => blobPath(layer.digest)),
     },
   ];
   const addBuffer = (name: string, content: Buffer | string) =>

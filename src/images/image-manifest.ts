@@ -4,7 +4,7 @@
  */
 import type { LayerDescriptor } from '../conversion/layer-descriptor.ts';
 import { sha256Digest } from './digest.ts';
-import { buildImageConfig, type ImageConfigInput } from './image-config.ts';
+import { buildImageConfig, imageLayerList, type ImageConfigInput } from './image-config.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from './media-types.ts';
 
 export interface BuiltImage {
@@ -27,7 +27,7 @@ export function buildImage(input: ImageConfigInput): BuiltImage {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: OCI_CONFIG, digest: configDigest, size: configBytes.length },
-    layers: [descriptor(layers.rootfs), descriptor(layers.droplet), descriptor(layers.lifecycle)],
+    layers: imageLayerList(layers).map(descriptor),
     annotations: {
       'org.opencontainers.image.created': input.droplet.createdAt,
       'org.opencontainers.image.title': input.app.name,

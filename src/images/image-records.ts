@@ -6,7 +6,7 @@
  * row it references; an ended attempt always wakes its waiters) hold in one place.
  */
 import type { Knex } from 'knex';
-import type { LayerDescriptor } from '../conversion/layer-descriptor.ts';
+import { findDroplet, recordDroplet, type StoredDroplet } from '../db/queries/droplets.ts';
 import {
   abandonConversionRecords,
   announceImageLanded,
@@ -15,6 +15,7 @@ import {
   failImage,
   findAppImageBlobSize,
   findImage,
+  findLatestReadyBase,
   findReadyImageByManifestDigest,
   finishConversionRecord,
   releaseImageLease,
@@ -24,22 +25,24 @@ import {
   startConversionRecord,
   type ConversionRequestOutcome,
   type ImageKey,
+  type ImageKeyBase,
   type ImageState,
   type RepairedImage,
 } from '../db/queries/images.ts';
 import { isBlobRecorded, recordBlob, recordLayer } from '../db/queries/layers.ts';
+import { imageLayerList, type ImageLayers } from './image-config.ts';
 import { OCI_CONFIG } from './media-types.ts';
 
-export type { ConversionRequestOutcome, ImageKey, ImageState, RepairedImage };
+export type { ConversionRequestOutcome, ImageKey, ImageKeyBase, ImageState, RepairedImage, StoredDroplet };
 
-/** What a finished conversion produced, as recorded when it lands. */
+/** What a finished conversion or rebase produced, as recorded when it lands. */
 export interface LandedImage {
   readonly manifestDigest: string;
   readonly manifest: Buffer;
   readonly config: { readonly digest: string; readonly size: number };
-  readonly rootfs: LayerDescriptor;
-  readonly droplet: LayerDescriptor;
-  readonly lifecycle: LayerDescriptor;
+  readonly layers: ImageLayers;
+  /** The droplet's layers when this attempt converted it (recorded for later rebases); absent for a rebase. */
+  readonly converted?: StoredDroplet;
   readonly conversionMs: number;
   readonly bytesIn: number;
 }
@@ -73,6 +76,16 @@ export class ImageRecords {
     return findAppImageBlobSize(this.#db, appGuid, digest);
   }
 
+  /** What the droplet was converted into before, if it was. */
+  findDroplet(dropletGuid: string): Promise<StoredDroplet | undefined> {
+    return findDroplet(this.#db, dropletGuid);
+  }
+
+  /** The base of the droplet's most recently landed image other than `key`'s: what a rebase changes. */
+  previousBase(key: ImageKey): Promise<ImageKeyBase | undefined> {
+    return findLatestReadyBase(this.#db, key);
+  }
+
   /** Whether any row references the blob (a blob no row references may be deleted). */
   isBlobRecorded(digest: string): Promise<boolean> {
     return isBlobRecorded(this.#db, digest);
@@ -95,20 +108,24 @@ export class ImageRecords {
     return { imageId, conversionId };
   }
 
-  /** The image is ready: its layers, config, manifest, blob references and the attempt, in one transaction. */
+  /** The image is ready: the droplet's layers if converted now, config, manifest, blob references and the attempt, in one transaction. */
   async land(attempt: ConversionAttempt, image: LandedImage): Promise<void> {
+    const layers = imageLayerList(image.layers);
     await this.#db.transaction(async (trx) => {
-      await recordLayer(trx, image.droplet, 'droplet');
+      if (image.converted) {
+        for (const layer of image.converted.layers) await recordLayer(trx, layer, 'droplet');
+        await recordDroplet(trx, image.converted);
+      }
       await recordBlob(trx, { digest: image.config.digest, size: image.config.size, mediaType: OCI_CONFIG });
       await completeImage(trx, attempt.imageId, {
         manifestDigest: image.manifestDigest,
         manifest: image.manifest,
         configDigest: image.config.digest,
-        dropletLayerDigest: image.droplet.digest,
-        blobDigests: [image.config.digest, image.rootfs.digest, image.droplet.digest, image.lifecycle.digest],
+        blobDigests: [...layers.map((layer) => layer.digest), image.config.digest],
         conversionMs: image.conversionMs,
       });
-      await finishConversionRecord(trx, attempt.conversionId, { state: 'succeeded', bytesIn: image.bytesIn, bytesOut: image.droplet.size });
+      const bytesOut = image.converted ? image.converted.layers.reduce((sum, layer) => sum + layer.size, 0) : image.config.size;
+      await finishConversionRecord(trx, attempt.conversionId, { state: 'succeeded', bytesIn: image.bytesIn, bytesOut });
       await announceImageLanded(trx, this.#schema, attempt.imageId);
     });
   }

@@ -13,7 +13,7 @@ import { RegistryError } from '../errors/registry-error.ts';
 import type { ConversionMetrics } from '../metrics/conversion-metrics.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../sources/droplet-source.ts';
 import { findRepositoryApp, repositoryName, type RepositoryRef } from '../sources/repository-ref.ts';
-import type { BaseLayers } from './base-layers.ts';
+import { baseLayerDigests, type BaseLayers } from './base-layers.ts';
 import { conversionFailed, type ConversionCoordinator } from './conversion-coordinator.ts';
 import { isSha256Digest } from './digest.ts';
 import type { ConversionRequestOutcome, ImageRecords, ImageState } from './image-records.ts';
@@ -234,8 +234,7 @@ export class ImageService {
 
   /** A stack's rootfs or the lifecycle: imported at start-up, never written by a conversion. */
   #isBaseLayer(digest: string): boolean {
-    const { rootfs, lifecycle } = this.#options.baseLayers;
-    return lifecycle.digest === digest || [...rootfs.values()].some((layer) => layer.digest === digest);
+    return baseLayerDigests(this.#options.baseLayers).includes(digest);
   }
 }
 

@@ -101,7 +101,7 @@ export class ReadyImageCache {
 type CachedImage = ImageState & { readonly dropletGuid: string | null };
 
 function imageKeyString(key: ImageKey): string {
-  return `${key.dropletGuid}\n${key.rootfsDigest}\n${key.lifecycleDigest}`;
+  return `${key.dropletGuid}\n${key.stackDigest}\n${key.foundationDigest}\n${key.lifecycleDigest}`;
 }
 
 /** A Map kept in least-recently-used order, with entries that expire `ttlMs` after they were set. */

@@ -1,7 +1,8 @@
 /**
  * What conversions cost and how they end: count and duration by outcome, droplet bytes read and
  * layer bytes written, failures by a bounded reason, conversions running and waiting for a slot,
- * and how often a pull (or a pre-warm) found its image ready instead of converting it.
+ * rebases (images of a converted droplet on a new base), and how often a pull (or a pre-warm)
+ * found its image ready instead of converting it.
  */
 import type { Readable } from 'node:stream';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -31,6 +32,7 @@ export class ConversionMetrics {
   readonly #bytesIn: Counter;
   readonly #bytesOut: Counter;
   readonly #lookups: Counter<'trigger' | 'result'>;
+  readonly #rebases: Counter<'changed'>;
   readonly #origins: ErrorOrigins;
   #load: ConversionLoad | undefined;
 
@@ -57,6 +59,12 @@ export class ConversionMetrics {
       name: `${METRIC_PREFIX}image_cache_lookups_total`,
       help: 'Images asked for by a pull or the pre-warmer: hit when the image was ready, miss when it had to be converted (or waited for).',
       labelNames: ['trigger', 'result'],
+      registers,
+    });
+    this.#rebases = new Counter({
+      name: `${METRIC_PREFIX}rebases_total`,
+      help: 'Images assembled from a droplet converted before on a new base (no download, no conversion), by what changed: a comma-separated subset of stack, foundation, lifecycle, or "none" when the droplet had no image on another base here (e.g. after garbage collection).',
+      labelNames: ['changed'],
       registers,
     });
     const inFlight: Gauge = new Gauge({ name: `${METRIC_PREFIX}conversions_in_flight`, help: 'Conversions running on this instance.', registers, collect: () => inFlight.set(this.#load?.running ?? 0) });
@@ -90,6 +98,11 @@ export class ConversionMetrics {
     this.#duration.observe({ outcome: 'failed' }, figures.seconds);
     this.#failures.inc({ reason: this.#reason(error) });
     this.#bytesIn.inc(figures.bytesIn);
+  }
+
+  /** An image rebased: `changed` lists the parts of the base that differ from the droplet's previous image. */
+  rebased(changed: readonly ('stack' | 'foundation' | 'lifecycle')[]): void {
+    this.#rebases.inc({ changed: changed.length > 0 ? changed.join(',') : 'none' });
   }
 
   lookup(trigger: ImageLookupTrigger, result: 'hit' | 'miss'): void {

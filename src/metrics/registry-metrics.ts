@@ -14,6 +14,7 @@ import { METRIC_PREFIX } from './metric-prefix.ts';
 import { PrewarmMetrics } from './prewarm-metrics.ts';
 import { ReadyImageCacheMetrics } from './ready-image-cache-metrics.ts';
 import { SourceCacheMetrics } from './source-cache-metrics.ts';
+import { StorageMetrics } from './storage-metrics.ts';
 import { UpstreamMetrics } from './upstream-metrics.ts';
 
 export class RegistryMetrics {
@@ -26,6 +27,7 @@ export class RegistryMetrics {
   readonly sourceCache: SourceCacheMetrics;
   readonly prewarm: PrewarmMetrics;
   readonly gc: GcMetrics;
+  readonly storage: StorageMetrics;
 
   constructor() {
     collectDefaultMetrics({ register: this.#registry, prefix: METRIC_PREFIX });
@@ -39,6 +41,7 @@ export class RegistryMetrics {
     this.sourceCache = new SourceCacheMetrics(this.#registry);
     this.prewarm = new PrewarmMetrics(this.#registry);
     this.gc = new GcMetrics(this.#registry);
+    this.storage = new StorageMetrics(this.#registry);
   }
 
   /** `Content-Type` of `text()`: Prometheus' text exposition format 0.0.4. */

@@ -44,9 +44,10 @@ export function readinessChecks(parts: ReadinessParts): ReadinessCheck[] {
       name: 'rootfs',
       cacheMs: LOCAL_CACHE_MS,
       check: async () => {
-        if (baseLayers.rootfs.size === 0) throw new Error('no stack rootfs configured (STACKS): every droplet would answer MANIFEST_UNKNOWN');
-        for (const [stack, layer] of baseLayers.rootfs) {
-          if (!(await blobs.stat(layer.digest))) throw new Error(`the rootfs of stack ${stack} (${layer.digest}) is missing from the blobstore`);
+        if (baseLayers.stacks.size === 0) throw new Error('no stack rootfs configured (STACKS): every droplet would answer MANIFEST_UNKNOWN');
+        for (const [name, { stack, foundation }] of baseLayers.stacks) {
+          if (!(await blobs.stat(stack.digest))) throw new Error(`the rootfs of stack ${name} (${stack.digest}) is missing from the blobstore`);
+          if (foundation && !(await blobs.stat(foundation.digest))) throw new Error(`the foundation layer of stack ${name} (${foundation.digest}) is missing from the blobstore`);
         }
       },
     },

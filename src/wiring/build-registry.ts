@@ -18,6 +18,7 @@ import { ImageRecords } from '../images/image-records.ts';
 import { ImageService } from '../images/image-service.ts';
 import { PullRecorder } from '../images/pull-recorder.ts';
 import { ReadyImageCache } from '../images/ready-image-cache.ts';
+import { StorageBudget } from '../images/storage-budget.ts';
 import { MetricsListener } from '../metrics/metrics-listener.ts';
 import { RegistryMetrics } from '../metrics/registry-metrics.ts';
 import { createServer } from '../server/create-server.ts';
@@ -97,6 +98,8 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
     const pulls = new PullRecorder({ db, flushIntervalMs: PULL_FLUSH_INTERVAL_MS, logger });
     pulls.start();
     const records = new ImageRecords({ db, schema: config.database.schema });
+    const storageBudget = new StorageBudget({ db, budgetBytes: config.storage.budgetBytes, logger, metrics: metrics.storage });
+    metrics.storage.observe(storageBudget);
     const conversions = new ConversionCoordinator({
       records,
       blobs,
@@ -110,6 +113,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
       leaseMs: config.conversion.leaseMs,
       logger,
       metrics: metrics.conversions,
+      storageBudget,
     });
     const images = new ImageService({
       records,
@@ -131,6 +135,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
       baseLayers,
       logger,
       onImageRemoved: (image) => images.forgetDroplet(image.dropletGuid),
+      storageBudget,
     });
     // Runs on demand (POST /admin/gc) and periodic ones are recorded for /metrics.
     const recordedGc = { collect: metrics.gc.wrap((options: { dryRun: boolean }) => garbageCollector.collect(options)) };
@@ -150,7 +155,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
       tls,
       images,
       auth,
-      admin: { db, blobs, source, baseLayers, gc: recordedGc },
+      admin: { db, blobs, source, baseLayers, gc: recordedGc, storage: storageBudget },
       readiness,
       logger,
       metrics,

@@ -10,9 +10,11 @@
  * - `droplet-expired`: the droplet is still known but EXPIRED (its bits are gone; it cannot be pulled);
  * - `not-pulled`: a ready image not pulled within the retention (counted from its last pull, else its conversion);
  * - `failed`: a failed conversion older than the retention;
- * - `abandoned`: a conversion whose instance died (lease run out) longer ago than the retention.
+ * - `abandoned`: a conversion whose instance died (lease run out) longer ago than the retention;
+ * - `over-budget`: a ready image evicted, least recently pulled first, because the blobs took the
+ *   storage budget or more (its next pull converts it again).
  */
-export type GcImageRemovalReason = 'droplet-deleted' | 'droplet-expired' | 'not-pulled' | 'failed' | 'abandoned';
+export type GcImageRemovalReason = 'droplet-deleted' | 'droplet-expired' | 'not-pulled' | 'failed' | 'abandoned' | 'over-budget';
 
 /** An image removed (its row, its blob references and its conversion records). */
 export interface GcRemovedImage {
@@ -30,6 +32,19 @@ export interface GcRemovedBlob {
   readonly digest: string;
   readonly size: number;
   readonly mediaType: string;
+}
+
+/** The storage budget as a run found it (STORAGE_BUDGET_BYTES). */
+export interface GcStorageBudget {
+  readonly budgetBytes: number;
+  /** Bytes of every blob when the run started. */
+  readonly usedBytes: number;
+  /** At or over the budget: the run freed (or, dry, would free) space down to `targetBytes`, evicting images if need be. */
+  readonly overBudget: boolean;
+  /** 90 % of the budget. */
+  readonly targetBytes: number;
+  /** Blobs among `blobsRemoved` deleted before their grace period, to get under the budget. */
+  readonly blobsRemovedEarly: number;
 }
 
 export interface GcReport {
@@ -53,4 +68,6 @@ export interface GcReport {
   readonly blobsDeferred: number;
   /** Droplets whose existence could not be checked (source unavailable): their images were kept. */
   readonly lookupFailures: number;
+  /** Null without a storage budget. */
+  readonly storage: GcStorageBudget | null;
 }

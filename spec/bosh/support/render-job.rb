@@ -6,9 +6,15 @@
 # a consumed link that is neither optional nor given fails the deploy, and template errors are
 # reported the director's way. Used by spec/bosh/support/render-job.ts.
 #
-#   ruby -I ../shared/tools/bosh-template/lib spec/bosh/support/render-job.rb CONTEXT.json
+#   ruby -I ../shared/tools/bosh-template/lib spec/bosh/support/render-job.rb
 #
-# CONTEXT.json:
+# It reads one CONTEXT at a time, a JSON line, from stdin and answers each with one JSON line,
+# { "files": { destination => content } } or { "error": the director's "Unable to render templates
+# for job ..." message }, until stdin closes: one Ruby process (and one load of the engine) for all
+# of a test file's renders instead of one per render. Each render starts from its CONTEXT alone:
+# the templates are read and evaluated afresh, as the director does per deploy.
+#
+# CONTEXT:
 #   job_dir     the job (its `spec` and `templates/`), inside a release's jobs/ directory
 #   templates   template names to render (default: all of the spec's `templates`)
 #   output_dir  optional: write each rendered file at its destination (bin/* executable) and the
@@ -16,9 +22,6 @@
 #   properties  the job's properties as a manifest gives them (nested hashes)
 #   links       consumed links: { name => { instances: [...], properties: {...}, address: "..." } }
 #   spec        instance spec: address, az, bootstrap, deployment, id, index, ip, name, networks
-#
-# Prints { "files": { destination => content } } on success; on failure prints the director's
-# "Unable to render templates for job ..." message to stderr and exits 1.
 
 require 'fileutils'
 require 'json'
@@ -75,8 +78,10 @@ module RenderJob
     raise "Error filling in template '#{template}' (line #{frame ? frame.split(':')[1] : 'unknown'}: #{e.message})"
   end
 
-  def run(context_path)
-    context = JSON.parse(File.read(context_path))
+  # The director's message for a job whose templates failed.
+  class RenderFailure < StandardError; end
+
+  def render(context)
     job_dir = File.expand_path(context.fetch('job_dir'))
     job_spec = YAML.safe_load(File.read(File.join(job_dir, 'spec')))
     job = ReleaseDir.new(File.dirname(File.dirname(job_dir))).job(File.basename(job_dir))
@@ -94,8 +99,7 @@ module RenderJob
       errors << e.message
     end
     unless errors.empty?
-      warn "Unable to render templates for job '#{job_spec['name']}'. Errors are:\n#{errors.map { |error| "  - #{error}" }.join("\n")}"
-      exit 1
+      raise RenderFailure, "Unable to render templates for job '#{job_spec['name']}'. Errors are:\n#{errors.map { |error| "  - #{error}" }.join("\n")}"
     end
 
     if (output_dir = context['output_dir'])
@@ -108,15 +112,20 @@ module RenderJob
       monit = File.join(job_dir, 'monit')
       FileUtils.cp(monit, File.join(output_dir, 'monit')) if File.exist?(monit)
     end
-    puts JSON.generate('files' => files)
+    files
+  end
+
+  def serve(input, output)
+    output.sync = true
+    input.each_line do |line|
+      answer = begin
+        { 'files' => render(JSON.parse(line)) }
+      rescue StandardError, ScriptError => e
+        { 'error' => e.message }
+      end
+      output.puts(JSON.generate(answer))
+    end
   end
 end
 
-if $PROGRAM_NAME == __FILE__
-  begin
-    RenderJob.run(ARGV.fetch(0))
-  rescue StandardError => e
-    warn e.message
-    exit 1
-  end
-end
+RenderJob.serve($stdin, $stdout) if $PROGRAM_NAME == __FILE__

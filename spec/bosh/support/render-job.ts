@@ -3,14 +3,16 @@
  * (`Bosh::Common::Template::Test`, in ../shared/tools/bosh-template) through `render-job.rb`, as
  * the director would, so tests see exactly the files a VM gets. Ruby and ActiveSupport (which the
  * engine loads) come from Debian, installed when running as root; else the test is skipped.
+ *
+ * One `render-job.rb` process serves all of a test process' renders, one at a time (starting Ruby
+ * and loading the engine took longer than rendering); it ends when the test process does.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
-import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { provisionCommands, skipOrFail } from '../../support/requirements.ts';
 
@@ -19,8 +21,6 @@ export const JOB_DIR = join(REPOSITORY_ROOT, 'jobs', 'droplet-registry');
 const RENDER_RB = join(import.meta.dirname, 'render-job.rb');
 /** bosh-template's library, built from cloudfoundry/bosh (../shared/tools/README.md). */
 const BOSH_TEMPLATE_LIB = join(REPOSITORY_ROOT, '..', 'shared', 'tools', 'bosh-template', 'lib');
-
-const run = promisify(execFile);
 
 /** Makes sure bosh-template can run (Debian's ruby and ruby-activesupport, installed when root); skips `t` (or fails under NO_SKIP) otherwise. */
 export function requireRuby(t: TestContext): boolean {
@@ -139,28 +139,66 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** Renders templates; resolves with destination path → content, rejects with a `RenderError`. */
 export async function renderJob(options: RenderOptions = {}, outputDir?: string): Promise<Record<string, string>> {
-  const scratch = mkdtempSync(join(tmpdir(), 'dr-render-'));
-  try {
-    const context = {
-      job_dir: options.jobDir ?? JOB_DIR,
-      templates: options.templates,
-      output_dir: outputDir,
-      properties: options.properties ?? minimalProperties(),
-      links: options.links ?? defaultLinks(),
-      spec: options.spec ?? {},
+  const context = {
+    job_dir: options.jobDir ?? JOB_DIR,
+    templates: options.templates,
+    output_dir: outputDir,
+    properties: options.properties ?? minimalProperties(),
+    links: options.links ?? defaultLinks(),
+    spec: options.spec ?? {},
+  };
+  const answer = (await renderer().ask(JSON.stringify(context))) as { files?: Record<string, string>; error?: string };
+  if (answer.error !== undefined) throw new RenderError(answer.error.trim());
+  return answer.files ?? {};
+}
+
+let shared: Renderer | undefined;
+
+function renderer(): Renderer {
+  shared ??= new Renderer();
+  return shared;
+}
+
+/** `render-job.rb`: one JSON line in, one JSON line out, in order. */
+class Renderer {
+  readonly #child: ChildProcessWithoutNullStreams;
+  readonly #waiting: Array<{ resolve(answer: unknown): void; reject(error: Error): void }> = [];
+  #stderr = '';
+  #failure: Error | undefined;
+
+  constructor() {
+    this.#child = spawn('ruby', ['-I', BOSH_TEMPLATE_LIB, RENDER_RB], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Idle, neither the process nor its pipes keep the test process alive (its exit closes stdin,
+    // which ends Ruby); while a render is asked for, they do.
+    this.#keepAlive(false);
+    this.#child.stderr.on('data', (chunk: Buffer) => (this.#stderr = (this.#stderr + chunk.toString()).slice(-10_000)));
+    createInterface({ input: this.#child.stdout }).on('line', (line) => {
+      this.#waiting.shift()?.resolve(JSON.parse(line));
+      if (this.#waiting.length === 0) this.#keepAlive(false);
+    });
+    const fail = (error: Error) => {
+      this.#failure = new Error(`render-job.rb stopped: ${error.message}\n${this.#stderr}`);
+      if (shared === this) shared = undefined;
+      for (const waiter of this.#waiting.splice(0)) waiter.reject(this.#failure);
     };
-    const contextFile = join(scratch, 'context.json');
-    writeFileSync(contextFile, JSON.stringify(context));
-    try {
-      const { stdout } = await run('ruby', ['-I', BOSH_TEMPLATE_LIB, RENDER_RB, contextFile], { maxBuffer: 64 * 1024 * 1024 });
-      return (JSON.parse(stdout) as { files: Record<string, string> }).files;
-    } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr;
-      if (stderr) throw new RenderError(stderr.trim());
-      throw error;
+    this.#child.on('error', fail);
+    this.#child.on('exit', (code, signal) => fail(new Error(`exit ${code ?? signal}`)));
+  }
+
+  ask(line: string): Promise<unknown> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      if (this.#waiting.length === 0) this.#keepAlive(true);
+      this.#waiting.push({ resolve, reject });
+      this.#child.stdin.write(`${line}\n`);
+    });
+  }
+
+  #keepAlive(alive: boolean): void {
+    for (const handle of [this.#child, this.#child.stdin, this.#child.stdout, this.#child.stderr] as unknown as Array<{ ref?(): void; unref?(): void }>) {
+      if (alive) handle.ref?.();
+      else handle.unref?.();
     }
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
   }
 }
 

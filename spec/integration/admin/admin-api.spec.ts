@@ -166,10 +166,12 @@ for (const database of eachDatabase()) {
       assert.equal(image.state, 'ready');
       assert.equal(image.manifest_digest, pulled.headers['docker-content-digest']);
       assert.equal(image.config_digest, manifest.config.digest);
-      assert.deepEqual([image.layers.rootfs, image.layers.droplet, image.layers.lifecycle], manifest.layers.map((layer: Json) => layer.digest));
+      assert.deepEqual([image.layers.stack, ...image.layers.droplet, image.layers.lifecycle], manifest.layers.map((layer: Json) => layer.digest));
+      assert.equal(image.layers.foundation, null, 'the test stack has no foundation layer');
+      assert.equal(image.base_current, true);
       const sizes = [manifest.config, ...manifest.layers].map((descriptor: Json) => descriptor.size as number);
       assert.equal(image.bytes.total, sizes.reduce((a, b) => a + b, 0));
-      assert.equal(image.bytes.droplet_layer, manifest.layers[1].size);
+      assert.equal(image.bytes.droplet_layers, manifest.layers[1].size);
       assert.equal(image.stack, 'cflinuxfs4');
       assert.equal(image.attempts, 1);
       assert.equal(image.error, null);
@@ -183,10 +185,10 @@ for (const database of eachDatabase()) {
       const conversion = conversions.resources[0] as Json;
       assert.equal(conversion.state, 'succeeded');
       assert.equal(conversion.image_id, image.id);
-      assert.equal(conversion.bytes_out, image.bytes.droplet_layer);
+      assert.equal(conversion.bytes_out, image.bytes.droplet_layers);
       assert.ok(conversion.bytes_in > 0);
 
-      const layer = await get(`/admin/layers/${image.layers.droplet}`);
+      const layer = await get(`/admin/layers/${image.layers.droplet[0]}`);
       assert.equal(layer.kind, 'droplet');
       assert.equal(layer.size, manifest.layers[1].size);
       assert.equal(layer.media_type, manifest.layers[1].mediaType);
@@ -288,7 +290,7 @@ for (const database of eachDatabase()) {
       assert.equal(ociError(notForced).code, 'CONFLICT');
       assert.match(ociError(notForced).message, /force=true/);
 
-      const dropletLayer = ready.layers.droplet as string;
+      const dropletLayer = ready.layers.droplet[0] as string;
       await rm(join(registry.dataDir, 'blobstore', 'blobs', 'sha256', dropletLayer.slice('sha256:'.length)));
       assert.equal((await get(`/admin/layers/${dropletLayer}`)).present, false);
       const forced = await call('POST', `/admin/images/${web}/convert?force=true`);
@@ -351,7 +353,7 @@ for (const database of eachDatabase()) {
       assert.equal((await call('GET', `/admin/images/${droplet.guid}`)).statusCode, 404);
       assert.equal((await call('DELETE', `/admin/images/${droplet.guid}`)).statusCode, 404);
       assert.equal((await get(`/admin/conversions?droplet_guid=${droplet.guid}`)).pagination.total_results, 0, 'its conversion records went with it');
-      assert.equal((await get(`/admin/layers/${image.layers.droplet}`)).images.count, 0, 'the layer stays for garbage collection');
+      assert.equal((await get(`/admin/layers/${image.layers.droplet[0]}`)).images.count, 0, 'the layer stays for garbage collection');
 
       const converted = registry.events.filter((event) => event === 'conversion.succeeded').length;
       const repulled = await pull(repository);

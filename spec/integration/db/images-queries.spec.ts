@@ -9,7 +9,7 @@ import { recordBlob } from '../../../src/db/queries/layers.ts';
 import { eachDatabase, type DatabaseVariant } from '../../support/test-database.ts';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
-const KEY: ImageKey = { dropletGuid: 'droplet-1', rootfsDigest: digest('a'), lifecycleDigest: digest('b') };
+const KEY: ImageKey = { dropletGuid: 'droplet-1', stackDigest: digest('a'), foundationDigest: '', lifecycleDigest: digest('b') };
 const IMAGE = { appGuid: 'app-1', stack: 'cflinuxfs4', instance: 'instance-a', leaseMs: 60_000 };
 
 async function migrated(db: DatabaseVariant, t: TestContext) {
@@ -26,8 +26,7 @@ async function complete(knex: Parameters<typeof completeImage>[0], id: number) {
     manifestDigest: digest('e'),
     manifest: Buffer.from('{}'),
     configDigest: digest('c'),
-    dropletLayerDigest: digest('d'),
-    blobDigests: [digest('c'), digest('a'), digest('d'), digest('b')],
+    blobDigests: [digest('a'), digest('d'), digest('b'), digest('c')],
     conversionMs: 1,
   });
 }

@@ -12,6 +12,7 @@ import { eachDatabase, type DatabaseVariant, type TestDatabase } from '../../sup
 const MIGRATED_TABLES = [
   'blobs',
   'conversions',
+  'droplets',
   'image_blobs',
   'images',
   'imported_layers',
@@ -80,7 +81,7 @@ for (const db of eachDatabase()) {
       const [inserted] = await knex('images')
         .insert({
           droplet_guid: 'droplet',
-          rootfs_digest: DIGEST,
+          stack_digest: DIGEST,
           lifecycle_digest: DIGEST,
           app_guid: 'app',
           stack: 'cflinuxfs4',
@@ -108,6 +109,40 @@ for (const db of eachDatabase()) {
       if (!database) return;
       await assert.rejects(database.knex.raw('select 9007199254740993::int8 as n'), RangeError);
       assert.deepEqual((await database.knex.raw('select 1::int8 as n')).rows, [{ n: 1 }]);
+    });
+
+    it('keeps what a droplet was converted into when images become keyed by their base, so the next base rebases instead of converting', async (t) => {
+      const database = await open(db, t);
+      if (!database) return;
+      const { knex, schema } = database;
+      await knex.raw('create schema if not exists ??', [schema]);
+      const before = (await readdir(MIGRATIONS_DIRECTORY)).filter((file) => file.endsWith('.js')).sort();
+      const target = before.indexOf('20261215090000_droplets_and_stack_bases.js');
+      assert.ok(target > 0);
+      const config = { directory: MIGRATIONS_DIRECTORY, schemaName: schema, tableName: 'knex_migrations', loadExtensions: ['.js'] };
+      for (let step = 0; step < target; step += 1) await knex.migrate.up(config);
+      const digest = (c: string) => `sha256:${c.repeat(64)}`;
+      for (const c of ['a', 'b', 'c', 'd']) await knex('blobs').insert({ digest: digest(c), size: 10 + c.charCodeAt(0), media_type: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+      await knex('layers').insert({ digest: digest('d'), diff_id: digest('e'), kind: 'droplet', uncompressed_size: 4096 });
+      const old = { droplet_guid: 'droplet', rootfs_digest: digest('a'), lifecycle_digest: digest('b'), app_guid: 'app', stack: 'cflinuxfs4', manifest_digest: digest('f'), manifest: Buffer.from('{}') };
+      await knex('images').insert({ ...old, state: 'ready', config_digest: digest('c'), droplet_layer_digest: digest('d'), converted_at: new Date('2026-11-01T00:00:00Z') });
+      await knex('images').insert({ ...old, droplet_guid: 'failed-droplet', manifest_digest: null, manifest: null, state: 'failed' });
+
+      await migrateDatabase(knex, schema);
+
+      const droplets = await knex('droplets').select('droplet_guid', 'app_guid', 'layers', 'start_command');
+      assert.deepEqual(droplets, [
+        {
+          droplet_guid: 'droplet',
+          app_guid: 'app',
+          layers: [{ digest: digest('d'), diffId: digest('e'), size: 10 + 'd'.charCodeAt(0), uncompressedSize: 4096, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', role: 'app' }],
+          start_command: null,
+        },
+      ]);
+      const image = await knex('images').where({ droplet_guid: 'droplet' }).first('stack_digest', 'foundation_digest', 'lifecycle_digest', 'manifest_digest');
+      assert.deepEqual(image, { stack_digest: digest('a'), foundation_digest: '', lifecycle_digest: digest('b'), manifest_digest: digest('f') });
+      await assert.rejects(knex('layers').insert({ digest: digest('c'), diff_id: digest('c'), kind: 'stack', uncompressed_size: 1 }), /layers_kind_check/);
+      await knex('layers').insert({ digest: digest('c'), diff_id: digest('c'), kind: 'foundation', uncompressed_size: 1 });
     });
 
     if (db.name === 'postgres') {

@@ -20,7 +20,7 @@ async function seed(knex: Knex): Promise<number> {
   ]);
   await knex('layers').insert({ digest: LAYER, diff_id: LAYER, kind: 'droplet', uncompressed_size: 20 });
   const [row] = await knex('images')
-    .insert({ droplet_guid: 'd', rootfs_digest: LAYER, lifecycle_digest: LAYER, app_guid: 'a', stack: 'cflinuxfs4', state: 'ready' })
+    .insert({ droplet_guid: 'd', stack_digest: LAYER, lifecycle_digest: LAYER, app_guid: 'a', stack: 'cflinuxfs4', state: 'ready' })
     .returning('id');
   return Number(row.id);
 }

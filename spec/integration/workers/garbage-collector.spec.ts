@@ -191,7 +191,7 @@ for (const variant of eachDatabase()) {
       const [lifecycle] = (await db('layers').where({ kind: 'lifecycle' }).select('digest')).map((row: { digest: string }) => row.digest);
       const row = (dropletGuid: string, n: number, fields: Record<string, unknown>) => ({
         droplet_guid: dropletGuid,
-        rootfs_digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
+        stack_digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
         lifecycle_digest: lifecycle,
         app_guid: 'app',
         stack: 'cflinuxfs4',

@@ -57,6 +57,22 @@ describe('loadConfig', () => {
     assert.equal(config.conversion.compressionLevel, 3);
   });
 
+  it('reads which customized rootfs goes with which stack (STACK_FOUNDATIONS), in either form', () => {
+    const fromEnv = loadConfig({ env: { STACKS: 'cflinuxfs4=/p/cflinuxfs4.tar.gz', STACK_FOUNDATIONS: 'cflinuxfs4=/p/rootfs.tar' } });
+    assert.deepEqual(fromEnv.stackFoundations, { cflinuxfs4: '/p/rootfs.tar' });
+    const fromFile = loadConfig({ file: configFile({ stacks: { cflinuxfs4: '/p/c.tgz' }, stackFoundations: { cflinuxfs4: '/p/rootfs.tar' } }), env: {} });
+    assert.deepEqual(fromFile.stackFoundations, { cflinuxfs4: '/p/rootfs.tar' });
+    assert.deepEqual(loadConfig({ env: {} }).stackFoundations, {}, 'none by default: images carry the stack as is');
+    for (const [value, message] of [
+      ['cflinuxfs4', /stackFoundations \(STACK_FOUNDATIONS\): "cflinuxfs4" is not of the form <stack>=<path>/],
+      ['cflinuxfs4=/a.tar,cflinuxfs4=/b.tar', /stackFoundations \(STACK_FOUNDATIONS\): stack cflinuxfs4 is given twice/],
+      ['cf linuxfs4=/a.tar', /stackFoundations \(STACK_FOUNDATIONS\): "cf linuxfs4" is not a valid stack name/],
+      [Array.from({ length: 65 }, (_, index) => `s${index}=/a.tar`).join(','), /stackFoundations \(STACK_FOUNDATIONS\): names 65 stacks; at most 64/],
+    ] as const) {
+      assert.throws(() => loadConfig({ env: { STACK_FOUNDATIONS: value } }), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    }
+  });
+
   it('stops on invalid values with a message naming the key and its variable', () => {
     const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
       [{ PORT: 'abc' }, /port \(PORT\)/],

@@ -10,6 +10,7 @@ import { before, describe, it } from 'node:test';
 import { createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import type { StagedBlob } from '../../../src/blobstore/blob-store.ts';
+import { convertDropletLayers } from '../../../src/conversion/convert-droplet-layers.ts';
 import { convertDroplet, type ConvertDropletOptions } from '../../../src/conversion/convert-droplet.ts';
 import { OCI_LAYER_GZIP } from '../../../src/conversion/layer-descriptor.ts';
 import { InvalidDropletError } from '../../../src/errors/registry-error.ts';
@@ -27,16 +28,25 @@ function convert(droplet: Buffer | Readable, blobs: MemoryBlobStore, options: Pa
   return convertDroplet({ droplet: Buffer.isBuffer(droplet) ? Readable.from([droplet]) : droplet, blobs, compressionLevel: 1, ...options });
 }
 
-/** Expects an InvalidDropletError matching `message`, and a blobstore left empty. */
-async function assertRejected(droplet: Buffer | Readable, message: RegExp, options: Partial<ConvertDropletOptions> = {}): Promise<void> {
-  const blobs = new MemoryBlobStore();
-  await assert.rejects(convert(droplet, blobs, options), (error: unknown) => {
-    assert.ok(error instanceof InvalidDropletError, `expected an InvalidDropletError, got ${String(error)}`);
-    assert.match(error.message, message);
-    return true;
-  });
-  assert.deepEqual(blobs.digests(), [], 'nothing committed');
-  assert.equal(blobs.stagedCount(), 0, 'nothing left staged');
+/**
+ * Expects an InvalidDropletError matching `message`, and a blobstore left empty; from the split
+ * conversion too (convert-droplet-layers.ts), which applies the same rules and limits to the whole droplet.
+ */
+async function assertRejected(droplet: Buffer, message: RegExp, options: Partial<ConvertDropletOptions> = {}): Promise<void> {
+  const conversions = [
+    (blobs: MemoryBlobStore) => convert(droplet, blobs, options),
+    (blobs: MemoryBlobStore) => convertDropletLayers({ droplet: Readable.from([droplet]), blobs, compressionLevel: 1, splitDeps: true, ...options }),
+  ];
+  for (const conversion of conversions) {
+    const blobs = new MemoryBlobStore();
+    await assert.rejects(conversion(blobs), (error: unknown) => {
+      assert.ok(error instanceof InvalidDropletError, `expected an InvalidDropletError, got ${String(error)}`);
+      assert.match(error.message, message);
+      return true;
+    });
+    assert.deepEqual(blobs.digests(), [], 'nothing committed');
+    assert.equal(blobs.stagedCount(), 0, 'nothing left staged');
+  }
 }
 
 describe('convertDroplet', () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import type { DropletLayer } from '../../../src/conversion/droplet-layer.ts';
 import type { LayerDescriptor } from '../../../src/conversion/layer-descriptor.ts';
-import { buildImageConfig, resolveStartCommand, type ImageConfigInput } from '../../../src/images/image-config.ts';
+import { buildImageConfig, imageLayerList, resolveStartCommand, type ImageConfigInput } from '../../../src/images/image-config.ts';
 import { buildImage } from '../../../src/images/image-manifest.ts';
 import type { DropletFacts } from '../../../src/sources/droplet-source.ts';
 
@@ -28,7 +29,22 @@ const input: ImageConfigInput = {
   droplet,
   stack: 'cflinuxfs4',
   startCommand: 'bundle exec rackup config.ru -p $PORT',
-  layers: { rootfs: layer('rootfs'), droplet: layer('droplet'), lifecycle: layer('lifecycle') },
+  layers: { stack: layer('stack'), foundation: null, droplet: [{ ...layer('droplet'), role: 'app' }], lifecycle: layer('lifecycle') },
+};
+
+/** The same image on a foundation layer, with its droplet split: deps/0 from the first buildpack, deps/1 from the second, the rest. */
+const split: ImageConfigInput = {
+  ...input,
+  layers: {
+    stack: layer('stack'),
+    foundation: layer('foundation'),
+    droplet: [
+      { ...layer('deps-0'), role: 'deps', depsIndex: '0' },
+      { ...layer('deps-1'), role: 'deps', depsIndex: '1' },
+      { ...layer('app'), role: 'app' },
+    ] satisfies DropletLayer[],
+    lifecycle: layer('lifecycle'),
+  },
 };
 
 describe('buildImageConfig', () => {
@@ -68,12 +84,34 @@ describe('buildImageConfig', () => {
     assert.equal(labels['org.cloudfoundry.droplet.guid'], droplet.guid);
     assert.equal(labels['org.cloudfoundry.stack'], 'cflinuxfs4');
     assert.equal(labels['org.cloudfoundry.buildpacks'], 'ruby_buildpack@1.1.1,extra');
-    assert.equal(labels['org.cloudfoundry.rootfs.digest'], input.layers.rootfs.digest);
+    assert.equal(labels['org.cloudfoundry.stack.digest'], input.layers.stack.digest);
+    assert.equal(labels['org.cloudfoundry.foundation.digest'], undefined);
+    const splitLabels = (buildImageConfig(split) as Record<string, any>).config.Labels as Record<string, string>;
+    assert.equal(splitLabels['org.cloudfoundry.foundation.digest'], split.layers.foundation?.digest);
   });
 
   it('lists the uncompressed layer digests in layer order, with a history entry each', () => {
-    assert.deepEqual(config.rootfs, { type: 'layers', diff_ids: [input.layers.rootfs.diffId, input.layers.droplet.diffId, input.layers.lifecycle.diffId] });
+    assert.deepEqual(config.rootfs, { type: 'layers', diff_ids: [input.layers.stack.diffId, input.layers.droplet[0]?.diffId, input.layers.lifecycle.diffId] });
     assert.equal(config.history.length, 3);
+  });
+
+  it('says in the history where each layer came from: stack, foundation, the buildpack of each deps layer, the droplet, the launcher', () => {
+    const splitConfig = buildImageConfig(split) as Record<string, any>;
+    assert.deepEqual(
+      splitConfig.rootfs.diff_ids,
+      imageLayerList(split.layers).map((l) => l.diffId),
+    );
+    assert.deepEqual(
+      (splitConfig.history as Array<{ created_by: string }>).map((entry) => entry.created_by),
+      [
+        'stack cflinuxfs4',
+        'trusted certificates of this Cloud Foundry foundation',
+        'deps/0 supplied by buildpack ruby_buildpack@1.1.1',
+        'deps/1 supplied by buildpack extra',
+        `droplet ${droplet.guid} of app my_app`,
+        'lifecycle launcher at /tmp/lifecycle/launcher',
+      ],
+    );
   });
 });
 
@@ -86,7 +124,7 @@ describe('buildImage', () => {
     assert.deepEqual(manifest.config, { mediaType: 'application/vnd.oci.image.config.v1+json', digest: image.configDigest, size: image.configBytes.length });
     assert.deepEqual(
       manifest.layers.map((l: { digest: string }) => l.digest),
-      [input.layers.rootfs.digest, input.layers.droplet.digest, input.layers.lifecycle.digest],
+      [input.layers.stack.digest, input.layers.droplet[0]?.digest, input.layers.lifecycle.digest],
     );
     assert.equal(image.manifestDigest, `sha256:${createHash('sha256').update(image.manifestBytes).digest('hex')}`);
     assert.equal(image.configDigest, `sha256:${createHash('sha256').update(image.configBytes).digest('hex')}`);
@@ -95,15 +133,17 @@ describe('buildImage', () => {
 
   it('is reproducible: the same input gives the same bytes, a new droplet layer a new digest', () => {
     assert.deepEqual(buildImage(input), buildImage(structuredClone(input)));
-    const other = buildImage({ ...input, layers: { ...input.layers, droplet: layer('droplet-2') } });
+    const other = buildImage({ ...input, layers: { ...input.layers, droplet: [{ ...layer('droplet-2'), role: 'app' }] } });
     assert.notEqual(other.manifestDigest, buildImage(input).manifestDigest);
+    const rebased = buildImage({ ...input, layers: { ...input.layers, stack: layer('stack-2') } });
+    assert.notEqual(rebased.manifestDigest, buildImage(input).manifestDigest);
   });
 });
 
 describe('resolveStartCommand', () => {
   it('prefers the web process type, then staging_info.yml, then nothing', () => {
-    assert.equal(resolveStartCommand(droplet, { start_command: 'other' }), droplet.processTypes?.web);
-    assert.equal(resolveStartCommand({ ...droplet, processTypes: null }, { start_command: './run.sh' }), './run.sh');
+    assert.equal(resolveStartCommand(droplet, 'other'), droplet.processTypes?.web);
+    assert.equal(resolveStartCommand({ ...droplet, processTypes: null }, './run.sh'), './run.sh');
     assert.equal(resolveStartCommand({ ...droplet, processTypes: { worker: 'x' } }, null), '');
   });
 });

@@ -4,7 +4,7 @@ import type { ImageKey, ImageState } from '../../../src/db/queries/images.ts';
 import { ReadyImageCache } from '../../../src/images/ready-image-cache.ts';
 
 function key(dropletGuid: string): ImageKey {
-  return { dropletGuid, rootfsDigest: `sha256:${'1'.repeat(64)}`, lifecycleDigest: `sha256:${'2'.repeat(64)}` };
+  return { dropletGuid, stackDigest: `sha256:${'1'.repeat(64)}`, foundationDigest: '', lifecycleDigest: `sha256:${'2'.repeat(64)}` };
 }
 
 function ready(id: number, state: ImageState['state'] = 'ready'): ImageState {

@@ -51,7 +51,7 @@ async function blobstoreWith(layers: readonly LayerDescriptor[]): Promise<Memory
 }
 
 function baseLayers(stacks: Record<string, LayerDescriptor>): BaseLayers {
-  return { rootfs: new Map(Object.entries(stacks)), lifecycle: LIFECYCLE };
+  return { stacks: new Map(Object.entries(stacks).map(([name, stack]) => [name, { stack, foundation: null }])), lifecycle: LIFECYCLE };
 }
 
 async function parts(overrides: Partial<ReadinessParts> = {}): Promise<ReadinessParts> {

@@ -49,7 +49,7 @@ async function addImage(image: { droplet: string; app?: string; state?: 'ready' 
     .insert({
       droplet_guid: image.droplet,
       app_guid: image.app ?? `app-of-${image.droplet}`,
-      rootfs_digest: ROOTFS,
+      stack_digest: ROOTFS,
       lifecycle_digest: LIFECYCLE,
       stack: 'cflinuxfs4',
       state,
@@ -122,7 +122,7 @@ const imageDroplets = async (): Promise<string[]> => (await db('images').orderBy
 describe('garbage collection', () => {
   beforeEach(async () => {
     // Emptied row by row: cheaper than truncate on PGlite (which makes new files for each table).
-    for (const table of ['image_blobs', 'conversions', 'images', 'imported_layers', 'layers', 'blobs']) await db(table).delete();
+    for (const table of ['image_blobs', 'conversions', 'images', 'droplets', 'imported_layers', 'layers', 'blobs']) await db(table).delete();
   });
 
   describe('of images', () => {
@@ -148,7 +148,7 @@ describe('garbage collection', () => {
       const source = dropletSource({ gone: 'deleted' });
       const { collector } = collecting({ source });
       await addImage({ droplet: 'gone' });
-      await db('images').insert({ droplet_guid: 'gone', app_guid: 'app-of-gone', rootfs_digest: digestOf('cflinuxfs3 rootfs'), lifecycle_digest: LIFECYCLE, stack: 'cflinuxfs3', state: 'failed' });
+      await db('images').insert({ droplet_guid: 'gone', app_guid: 'app-of-gone', stack_digest: digestOf('cflinuxfs3 rootfs'), lifecycle_digest: LIFECYCLE, stack: 'cflinuxfs3', state: 'failed' });
       const report = await collector.collect({ dryRun: false });
       assert.deepEqual(source.lookups, ['gone']);
       assert.deepEqual(report.imagesRemoved.map((image) => image.reason), ['droplet-deleted', 'droplet-deleted']);
@@ -232,6 +232,24 @@ describe('garbage collection', () => {
       const report = await collector.collect({ dryRun: false });
       assert.deepEqual({ removed: report.blobsRemoved, marked: report.blobsMarked, pending: report.blobsPending }, { removed: [], marked: 1, pending: 1 });
       assert.ok(blobs.digests().includes(only), 'not deleted on the run that found it unreferenced');
+    });
+
+    it("keeps a droplet's converted layers while an image of the droplet remains, and removes its row with the last one", async () => {
+      const blobs = new MemoryBlobStore();
+      const { collector } = collecting({ blobs, source: dropletSource({ gone: 'deleted' }) });
+      const kept = await addBlob(blobs, 'converted layer of a droplet with an image', 512);
+      const orphaned = await addBlob(blobs, 'converted layer of a deleted droplet', 256);
+      await addImage({ droplet: 'staged' });
+      await addImage({ droplet: 'gone' });
+      await db('droplets').insert([
+        { droplet_guid: 'staged', app_guid: 'app-of-staged', layers: JSON.stringify([{ digest: kept, size: 512 }]) },
+        { droplet_guid: 'gone', app_guid: 'app-of-gone', layers: JSON.stringify([{ digest: orphaned, size: 256 }]) },
+      ]);
+      const dry = await collector.collect({ dryRun: true });
+      const real = await collector.collect({ dryRun: false });
+      for (const report of [dry, real]) assert.equal(report.blobsMarked, 1, `dry run: ${report.dryRun}`);
+      assert.deepEqual(await db('droplets').pluck('droplet_guid'), ['staged'], "the deleted droplet's row goes with its last image");
+      assert.deepEqual(await db('blobs').whereNotNull('unreferenced_since').pluck('digest'), [orphaned]);
     });
 
     it('leaves every blob past the grace period to a later run while a conversion is in flight, counting them deferred', async () => {

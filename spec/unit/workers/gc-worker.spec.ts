@@ -24,6 +24,7 @@ const REPORT: GcReport = {
   blobsPending: 0,
   blobsDeferred: 0,
   lookupFailures: 0,
+  storage: null,
 };
 
 interface World {

@@ -6,6 +6,7 @@
  * slot, or its instance died) is reported as `pending`.
  */
 import type { Knex } from 'knex';
+import { forgetDroplet } from './droplets.ts';
 
 type Db = Knex | Knex.Transaction;
 
@@ -29,13 +30,17 @@ export interface AdminImageRow {
   readonly appGuid: string;
   readonly stack: string;
   readonly state: AdminImageState;
-  readonly rootfsDigest: string;
+  readonly stackDigest: string;
+  /** null when the stack is used without a foundation layer. */
+  readonly foundationDigest: string | null;
   readonly lifecycleDigest: string;
   readonly manifestDigest: string | null;
   readonly configDigest: string | null;
-  readonly dropletLayerDigest: string | null;
+  /** The droplet's layers in the manifest, bottom → top; empty until ready. */
+  readonly dropletLayers: ReadonlyArray<{ readonly digest: string; readonly size: number }>;
   /** Sum of the sizes of the blobs the manifest references (config and layers); null until ready. */
   readonly totalBytes: number | null;
+  /** Sum of the sizes of the droplet's layers; null until ready. */
   readonly dropletLayerBytes: number | null;
   readonly error: string | null;
   readonly retryable: boolean;
@@ -88,11 +93,11 @@ function selectImages(db: Db, query: Knex.QueryBuilder): Knex.QueryBuilder {
     'i.app_guid',
     'i.stack',
     'i.state',
-    'i.rootfs_digest',
+    'i.stack_digest',
+    'i.foundation_digest',
     'i.lifecycle_digest',
     'i.manifest_digest',
     'i.config_digest',
-    'i.droplet_layer_digest',
     'i.error',
     'i.retryable',
     'i.attempts',
@@ -106,7 +111,11 @@ function selectImages(db: Db, query: Knex.QueryBuilder): Knex.QueryBuilder {
     'i.pull_count',
     db.raw(`${LEASE_HELD} as lease_held`),
     db.raw('(select sum(b.size)::bigint from image_blobs ib join blobs b on b.digest = ib.digest where ib.image_id = i.id) as total_bytes'),
-    db.raw('(select b.size from blobs b where b.digest = i.droplet_layer_digest) as droplet_layer_bytes'),
+    db.raw(
+      `(select jsonb_agg(jsonb_build_object('digest', ib.digest, 'size', b.size) order by ib.position)
+          from image_blobs ib join layers l on l.digest = ib.digest join blobs b on b.digest = ib.digest
+         where ib.image_id = i.id and l.kind = 'droplet') as droplet_layers`,
+    ),
   );
 }
 
@@ -116,6 +125,8 @@ function nullableNumber(value: unknown): number | null {
 
 function toAdminImage(row: Record<string, unknown>): AdminImageRow {
   const leaseHeld = row.lease_held === true;
+  const layers = (typeof row.droplet_layers === 'string' ? JSON.parse(row.droplet_layers) : (row.droplet_layers ?? [])) as Array<{ digest: string; size: unknown }>;
+  const dropletLayers = layers.map((layer) => ({ digest: layer.digest, size: Number(layer.size) }));
   const state = row.state === 'converting' && !leaseHeld ? 'pending' : (row.state as AdminImageState);
   return {
     id: Number(row.id),
@@ -123,13 +134,14 @@ function toAdminImage(row: Record<string, unknown>): AdminImageRow {
     appGuid: row.app_guid as string,
     stack: row.stack as string,
     state,
-    rootfsDigest: row.rootfs_digest as string,
+    stackDigest: row.stack_digest as string,
+    foundationDigest: (row.foundation_digest as string) || null,
     lifecycleDigest: row.lifecycle_digest as string,
     manifestDigest: (row.manifest_digest as string | null) ?? null,
     configDigest: (row.config_digest as string | null) ?? null,
-    dropletLayerDigest: (row.droplet_layer_digest as string | null) ?? null,
+    dropletLayers,
     totalBytes: nullableNumber(row.total_bytes),
-    dropletLayerBytes: nullableNumber(row.droplet_layer_bytes),
+    dropletLayerBytes: dropletLayers.length > 0 ? dropletLayers.reduce((sum, layer) => sum + layer.size, 0) : null,
     error: (row.error as string | null) ?? null,
     retryable: row.retryable !== false,
     attempts: Number(row.attempts),
@@ -153,8 +165,9 @@ export type DeleteDropletImagesOutcome =
 
 /**
  * Deletes every image row of the droplet (their `image_blobs` and `conversions` go with them;
- * blobs are left to garbage collection), unless one is being converted under a live lease:
- * then nothing is deleted. The rows are locked first, so a claim cannot slip in between.
+ * blobs are left to garbage collection) and what the droplet was converted into, so its next
+ * image converts it anew; unless one is being converted under a live lease: then nothing is
+ * deleted. The rows are locked first, so a claim cannot slip in between.
  */
 export async function deleteDropletImages(db: Knex, dropletGuid: string): Promise<DeleteDropletImagesOutcome> {
   return db.transaction(async (trx) => {
@@ -171,6 +184,7 @@ export async function deleteDropletImages(db: Knex, dropletGuid: string): Promis
         rows.map((row) => row.id),
       )
       .delete();
+    await forgetDroplet(trx, dropletGuid);
     return { outcome: 'deleted', images: rows.map((row) => ({ id: Number(row.id), state: row.state as string, manifestDigest: (row.manifest_digest as string | null) ?? null })) };
   });
 }

@@ -7,7 +7,7 @@ import type { LayerKind } from '../tables.ts';
 
 type Db = Knex | Knex.Transaction;
 
-export const LAYER_KINDS: readonly LayerKind[] = ['rootfs', 'droplet', 'lifecycle'];
+export const LAYER_KINDS: readonly LayerKind[] = ['rootfs', 'foundation', 'droplet', 'lifecycle'];
 
 /** One layer as the admin API shows it. */
 export interface AdminLayerRow {

@@ -1,15 +1,17 @@
 /**
- * The admin API's queries on `imported_layers`: which rootfs and lifecycle files (versions) were
- * imported as layers, and when.
+ * The admin API's queries on `imported_layers`: which stack tarballs, foundation trees and
+ * lifecycle files (versions) were imported as layers, and when.
  */
 import type { Knex } from 'knex';
 
 type Db = Knex | Knex.Transaction;
 
-/** A rootfs or lifecycle file imported as a layer. */
+export type ImportedLayerKind = 'rootfs' | 'foundation' | 'lifecycle';
+
+/** A stack tarball ('rootfs'), a foundation's customized rootfs or a lifecycle file imported as a layer. */
 export interface AdminImportedLayerRow {
   readonly id: number;
-  readonly kind: 'rootfs' | 'lifecycle';
+  readonly kind: ImportedLayerKind;
   readonly name: string;
   readonly path: string;
   readonly fileSize: number;
@@ -20,8 +22,8 @@ export interface AdminImportedLayerRow {
   readonly importedAt: Date;
 }
 
-/** Imported rootfs and lifecycle files (of one kind, if given), newest import first, one page. */
-export async function listImportedLayers(db: Db, filter: { kind?: 'rootfs' | 'lifecycle' | undefined }, page: { offset: number; limit: number }): Promise<{ total: number; rows: AdminImportedLayerRow[] }> {
+/** Imported files (of one kind, if given), newest import first, one page. */
+export async function listImportedLayers(db: Db, filter: { kind?: ImportedLayerKind | undefined }, page: { offset: number; limit: number }): Promise<{ total: number; rows: AdminImportedLayerRow[] }> {
   const where = (query: Knex.QueryBuilder) => (filter.kind === undefined ? query : query.where('il.kind', filter.kind));
   const [{ n }] = (await where(db('imported_layers as il')).count({ n: '*' })) as [{ n: number | string }];
   const rows: Array<Record<string, unknown>> = await where(db('imported_layers as il').leftJoin('blobs as b', 'b.digest', 'il.layer_digest'))
@@ -33,7 +35,7 @@ export async function listImportedLayers(db: Db, filter: { kind?: 'rootfs' | 'li
     total: Number(n),
     rows: rows.map((row) => ({
       id: Number(row.id),
-      kind: row.kind as 'rootfs' | 'lifecycle',
+      kind: row.kind as ImportedLayerKind,
       name: row.name as string,
       path: row.path as string,
       fileSize: Number(row.file_size),

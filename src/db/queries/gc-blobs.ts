@@ -2,8 +2,10 @@
  * Garbage collection's queries on `blobs`: the mark (since when no image has referenced a blob)
  * and the checks and deletes of the sweep. A blob is referenced by an image's manifest
  * (`image_blobs`), by the base layers and results recorded on any image row (a conversion in
- * flight has no `image_blobs` yet, but names its rootfs and lifecycle), or by the caller's
- * `keep` list (the base layers of the running configuration).
+ * flight has no `image_blobs` yet, but names its stack, foundation and lifecycle), by the layers
+ * a droplet was converted into (`droplets.layers`, reused to build its images on a new base), or
+ * by the caller's `keep` list (the base layers of the running configuration). A `droplets` row
+ * lives as long as an image of its droplet does: garbage collection removes it with the last one.
  */
 import type { Knex } from 'knex';
 
@@ -25,8 +27,9 @@ export interface ReferenceScope {
 }
 
 /**
- * `referenced_now`: every digest an image or the keep list refers to; `referenced_after`: the
- * same without the excluded images. Two bindings.
+ * `referenced_now`: every digest an image, a droplet or the keep list refers to;
+ * `referenced_after`: the same without the excluded images, and without the droplets left with no
+ * image once they are gone (their rows go with their last image). Two bindings.
  */
 const REFERENCED_CTE = `
   excluded as (select (jsonb_array_elements_text(?::jsonb))::bigint as id),
@@ -35,12 +38,21 @@ const REFERENCED_CTE = `
     union
     select i.id, v.digest
       from images i
-      cross join lateral (values (i.rootfs_digest), (i.lifecycle_digest), (i.config_digest), (i.droplet_layer_digest)) as v(digest)
+      cross join lateral (values (i.stack_digest), (nullif(i.foundation_digest, '')), (i.lifecycle_digest), (i.config_digest)) as v(digest)
       where v.digest is not null
   ),
+  droplet_refs as (
+    select d.droplet_guid, layer ->> 'digest' as digest from droplets d cross join lateral jsonb_array_elements(d.layers) as l(layer)
+  ),
   kept as (select jsonb_array_elements_text(?::jsonb) as digest),
-  referenced_now as (select digest from image_refs union select digest from kept),
-  referenced_after as (select digest from image_refs where image_id not in (select id from excluded) union select digest from kept)`;
+  referenced_now as (select digest from image_refs union select digest from droplet_refs union select digest from kept),
+  referenced_after as (
+    select digest from image_refs where image_id not in (select id from excluded)
+    union
+    select r.digest from droplet_refs r
+     where exists (select 1 from images i where i.droplet_guid = r.droplet_guid and i.id not in (select id from excluded))
+    union
+    select digest from kept)`;
 
 function scopeBindings(scope: ReferenceScope): string[] {
   return [JSON.stringify(scope.excludedImageIds ?? []), JSON.stringify(scope.keep)];
@@ -102,15 +114,18 @@ export async function listSweepableBlobs(db: Db, keep: readonly string[], graceM
 
 /**
  * Within the sweep's transaction: locks `images` against conversions starting or landing, then
- * the blob's row while it is still marked past the grace period, so that no reference to it can
- * be committed until the transaction ends (adding one takes a key-share lock on the row). In that
+ * the blob's row while it is still marked past the grace period (`graceMs` null: marked at all,
+ * for a blob deleted early to get under the storage budget), so that no reference to it can be
+ * committed until the transaction ends (adding one takes a key-share lock on the row). In that
  * order because a landing conversion takes them in that order too (it updates its image row,
  * then references its blobs): the other order could deadlock with it. False when the blob is no
- * longer there or no longer marked past the grace period.
+ * longer there or no longer marked (past the grace period).
  */
-export async function lockSweepableBlob(trx: Knex.Transaction, digest: string, graceMs: number): Promise<boolean> {
+export async function lockSweepableBlob(trx: Knex.Transaction, digest: string, graceMs: number | null): Promise<boolean> {
   await trx.raw('lock table images in share mode');
-  const row = await trx('blobs as b').where('b.digest', digest).whereRaw(PAST_GRACE, [graceMs]).forUpdate().first('b.digest');
+  const query = trx('blobs as b').where('b.digest', digest).whereNotNull('b.unreferenced_since');
+  if (graceMs !== null) query.whereRaw(PAST_GRACE, [graceMs]);
+  const row = await query.forUpdate().first('b.digest');
   return row !== undefined;
 }
 
@@ -119,8 +134,9 @@ export async function isBlobReferenced(db: Db, digest: string, keep: readonly st
   if (keep.includes(digest)) return true;
   const result = await db.raw(
     `select exists (select 1 from image_blobs where digest = ?)
-         or exists (select 1 from images where rootfs_digest = ? or lifecycle_digest = ? or config_digest = ? or droplet_layer_digest = ?) as referenced`,
-    [digest, digest, digest, digest, digest],
+         or exists (select 1 from images where stack_digest = ? or foundation_digest = ? or lifecycle_digest = ? or config_digest = ?)
+         or exists (select 1 from droplets where layers @> ?::jsonb) as referenced`,
+    [digest, digest, digest, digest, digest, JSON.stringify([{ digest }])],
   );
   return result.rows[0].referenced === true;
 }

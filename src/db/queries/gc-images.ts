@@ -1,8 +1,9 @@
 /**
  * Garbage collection's queries on `images`: which images are stale (not pulled within the
- * retention, failed or abandoned long ago), which droplets to check in the droplet source, and
- * removing an image only while the reason still holds. Ages are measured with the database's
- * clock, never this process's (instances' clocks may differ).
+ * retention, failed or abandoned long ago), which droplets to check in the droplet source, which
+ * images to evict first when the storage budget is exceeded (least recently pulled), and
+ * removing an image only while the reason still holds; the `droplets` rows left without an image.
+ * Ages are measured with the database's clock, never this process's (instances' clocks may differ).
  */
 import type { Knex } from 'knex';
 
@@ -72,4 +73,40 @@ export async function removeImage(db: Db, imageId: number, staleness: { reason: 
   if (staleness) query.whereRaw(staleCondition(staleness.reason), [staleness.retentionDays]);
   const removed = await query.delete(['id']);
   return removed.length > 0;
+}
+
+/** When a ready image was last used: its last pull, else its conversion. */
+const LAST_USED = 'coalesce(last_pulled_at, converted_at, created_at)';
+
+/** A ready image eviction may remove, with when it was last used (as the database's text, compared exactly on removal). */
+export interface EvictableImage extends GcImage {
+  readonly lastUsed: string;
+}
+
+/** Ready images, least recently pulled first (then oldest first): the order the storage budget evicts them in. */
+export async function listEvictableImages(db: Db): Promise<EvictableImage[]> {
+  const rows = await db('images')
+    .where({ state: 'ready' })
+    .orderByRaw(`${LAST_USED} asc, id asc`)
+    .select([...COLUMNS, db.raw(`${LAST_USED}::text as last_used`)]);
+  return rows.map((row: Record<string, unknown>) => ({ ...toGcImage(row), lastUsed: row.last_used as string }));
+}
+
+/**
+ * Removes an image evicted for the storage budget unless it has been used since it was chosen
+ * (pulled, or converted again) or a conversion holds its lease now. True when it was removed.
+ */
+export async function removeEvictedImage(db: Db, image: EvictableImage): Promise<boolean> {
+  const removed = await db('images')
+    .where({ id: image.id, state: 'ready' })
+    .whereNot((q) => q.whereRaw(LEASE_HELD))
+    .whereRaw(`${LAST_USED} <= ?::timestamptz`, [image.lastUsed])
+    .delete(['id']);
+  return removed.length > 0;
+}
+
+/** Removes the `droplets` rows no image of their droplet is left to use (run after removing images). Returns how many. */
+export async function removeDropletsWithoutImages(db: Db): Promise<number> {
+  const removed = await db.raw('delete from droplets d where not exists (select 1 from images i where i.droplet_guid = d.droplet_guid) returning d.droplet_guid');
+  return (removed.rows as unknown[]).length;
 }

@@ -1,13 +1,23 @@
 /**
- * Queries on `images`, `image_blobs` and `conversions`. An image is keyed by droplet guid +
- * rootfs digest + lifecycle digest, so a restage or a patched rootfs gives a new image.
+ * Queries on `images`, `image_blobs` and `conversions`. An image is keyed by droplet guid and its
+ * base (stack, foundation and lifecycle digests), so a restage or a new base gives a new image.
  */
 import type { Knex } from 'knex';
+import { forgetDroplet } from './droplets.ts';
 
 export interface ImageKey {
   readonly dropletGuid: string;
-  readonly rootfsDigest: string;
+  readonly stackDigest: string;
+  /** '' when the stack is used without a foundation layer. */
+  readonly foundationDigest: string;
   readonly lifecycleDigest: string;
+}
+
+/** The key's columns: the unique key `images_droplet_base_key`. */
+const KEY_COLUMNS = ['droplet_guid', 'stack_digest', 'foundation_digest', 'lifecycle_digest'];
+
+function keyColumns(key: ImageKey): Record<string, string> {
+  return { droplet_guid: key.dropletGuid, stack_digest: key.stackDigest, foundation_digest: key.foundationDigest, lifecycle_digest: key.lifecycleDigest };
 }
 
 export interface ImageState {
@@ -45,9 +55,22 @@ function imageColumns(db: Db): Array<string | Knex.Raw> {
 
 export async function findImage(db: Db, key: ImageKey): Promise<ImageState | undefined> {
   const row = await db('images')
-    .where({ droplet_guid: key.dropletGuid, rootfs_digest: key.rootfsDigest, lifecycle_digest: key.lifecycleDigest })
+    .where(keyColumns(key))
     .first(imageColumns(db));
   return row ? toImageState(row) : undefined;
+}
+
+/** An image's base: its key without the droplet. */
+export type ImageKeyBase = Omit<ImageKey, 'dropletGuid'>;
+
+/** The base of the droplet's most recently converted ready image other than `key`'s. */
+export async function findLatestReadyBase(db: Db, key: ImageKey): Promise<ImageKeyBase | undefined> {
+  const row = await db('images')
+    .where({ droplet_guid: key.dropletGuid, state: 'ready' })
+    .whereRaw('not (stack_digest = ? and foundation_digest = ? and lifecycle_digest = ?)', [key.stackDigest, key.foundationDigest, key.lifecycleDigest])
+    .orderBy('converted_at', 'desc')
+    .first('stack_digest', 'foundation_digest', 'lifecycle_digest');
+  return row ? { stackDigest: row.stack_digest, foundationDigest: row.foundation_digest, lifecycleDigest: row.lifecycle_digest } : undefined;
 }
 
 /** A ready image of this app with this manifest digest. */
@@ -72,9 +95,7 @@ export async function claimImageConversion(
   const leaseExpiresAt = db.raw(`now() + ? * interval '1 millisecond'`, [image.leaseMs]);
   const [row] = await db('images')
     .insert({
-      droplet_guid: key.dropletGuid,
-      rootfs_digest: key.rootfsDigest,
-      lifecycle_digest: key.lifecycleDigest,
+      ...keyColumns(key),
       app_guid: image.appGuid,
       stack: image.stack,
       state: 'converting',
@@ -82,7 +103,7 @@ export async function claimImageConversion(
       instance: image.instance,
       lease_expires_at: leaseExpiresAt,
     })
-    .onConflict(['droplet_guid', 'rootfs_digest', 'lifecycle_digest'])
+    .onConflict(KEY_COLUMNS)
     .merge({
       state: 'converting',
       attempts: db.raw('images.attempts + 1'),
@@ -117,7 +138,7 @@ export async function announceImageLanded(db: Db, schema: string, imageId: numbe
 export async function completeImage(
   db: Db,
   imageId: number,
-  image: { manifestDigest: string; manifest: Buffer; configDigest: string; dropletLayerDigest: string; blobDigests: string[]; conversionMs: number },
+  image: { manifestDigest: string; manifest: Buffer; configDigest: string; blobDigests: string[]; conversionMs: number },
 ): Promise<void> {
   await db('images').where({ id: imageId }).update({
     state: 'ready',
@@ -125,7 +146,6 @@ export async function completeImage(
     manifest_digest: image.manifestDigest,
     manifest: image.manifest,
     config_digest: image.configDigest,
-    droplet_layer_digest: image.dropletLayerDigest,
     error: null,
     retryable: true,
     converted_at: db.fn.now(),
@@ -233,32 +253,33 @@ export type ConversionRequestOutcome = 'requested' | 'converting' | 'ready';
  * Marks the image pending (converting without a lease), so that the next claim — the conversion
  * the caller starts, or any instance's pull — converts it: a failed image whatever its
  * `retryable`, a ready one only with `force` (its blob references are dropped, the conversion
- * records them again), an absent one as a new row.
+ * records them again, and the droplet's recorded layers are forgotten so it is converted, not
+ * rebased), an absent one as a new row.
  */
 export async function requestImageConversion(db: Knex, key: ImageKey, image: { appGuid: string; stack: string; force: boolean }): Promise<ConversionRequestOutcome> {
   return db.transaction(async (trx) => {
     const row = await trx('images')
-      .where({ droplet_guid: key.dropletGuid, rootfs_digest: key.rootfsDigest, lifecycle_digest: key.lifecycleDigest })
+      .where(keyColumns(key))
       .forUpdate()
       .first('id', 'state', trx.raw('coalesce(lease_expires_at > now(), false) as lease_held'));
     if (!row) {
       await trx('images')
         .insert({
-          droplet_guid: key.dropletGuid,
-          rootfs_digest: key.rootfsDigest,
-          lifecycle_digest: key.lifecycleDigest,
+          ...keyColumns(key),
           app_guid: image.appGuid,
           stack: image.stack,
           state: 'converting',
           attempts: 0,
         })
-        .onConflict(['droplet_guid', 'rootfs_digest', 'lifecycle_digest'])
+        .onConflict(KEY_COLUMNS)
         .ignore();
       return 'requested';
     }
     if (row.state === 'converting' && row.lease_held === true) return 'converting';
     if (row.state === 'ready' && !image.force) return 'ready';
     if (row.state === 'ready') await trx('image_blobs').where({ image_id: row.id }).delete();
+    // Forced: the droplet is converted anew, not rebased from the layers it became before.
+    if (image.force) await forgetDroplet(trx, key.dropletGuid);
     await trx('images').where({ id: row.id }).update({ state: 'converting', lease_expires_at: null, updated_at: trx.fn.now() });
     return 'requested';
   });

@@ -1,17 +1,27 @@
 /**
- * Queries on `imported_layers`: rootfs and lifecycle tarballs hashed once and recorded with the
- * file's size and mtime, so a restart with the same file does not hash it again.
+ * Queries on `imported_layers`: stack, foundation and lifecycle files turned into layers once and
+ * recorded with the file's size and mtime, so a restart with the same file does not do it again.
  */
 import type { Knex } from 'knex';
 import type { LayerDescriptor } from '../../conversion/layer-descriptor.ts';
 
 export interface ImportedFile {
-  readonly kind: 'rootfs' | 'lifecycle';
-  /** Stack name for rootfs, `lifecycle` for the lifecycle. */
+  /** `rootfs`: a stack's tarball; `foundation`: a stack as a foundation customized it; `lifecycle`. */
+  readonly kind: 'rootfs' | 'foundation' | 'lifecycle';
+  /** Stack name for rootfs, `foundationRecordName(…)` for a foundation, `lifecycle` for the lifecycle. */
   readonly name: string;
   readonly path: string;
   readonly fileSize: number;
   readonly fileMtimeMs: number;
+}
+
+/**
+ * The name a foundation import is recorded under: the stack's name and the digest of the stack
+ * layer it was compared with, so a new stack tarball is compared again even when the customized
+ * rootfs kept its size and mtime. (`@` is no character of a stack name.)
+ */
+export function foundationRecordName(stack: string, stackDigest: string): string {
+  return `${stack}@${stackDigest}`;
 }
 
 /** The layer recorded for exactly this file (same path, size and mtime), if any. */

@@ -2,7 +2,7 @@
 import type { Knex } from 'knex';
 import type { LayerDescriptor } from '../../conversion/layer-descriptor.ts';
 
-export type LayerKind = 'rootfs' | 'droplet' | 'lifecycle';
+export type LayerKind = 'rootfs' | 'foundation' | 'droplet' | 'lifecycle';
 
 /** Records a stored blob (config or layer); a blob recorded before is left as it is. */
 export async function recordBlob(db: Knex | Knex.Transaction, blob: { digest: string; size: number; mediaType: string }): Promise<void> {

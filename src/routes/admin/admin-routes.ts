@@ -12,9 +12,10 @@ import { imageRoutes } from './image-routes.ts';
 import { layerRoutes } from './layer-routes.ts';
 import { withOpenApiDocument } from './openapi.ts';
 import { rootfsRoutes } from './rootfs-routes.ts';
+import { storageRoute } from './storage-route.ts';
 
 export function adminRoutes(services: AdminServices): ServerRoute[] {
   const { origin, ...dependencies } = services;
   const admin = new AdminService(dependencies);
-  return withOpenApiDocument([...layerRoutes(admin, origin), ...imageRoutes(admin, origin), ...conversionRoutes(admin, origin), ...rootfsRoutes(admin, origin), gcRoute(admin)]);
+  return withOpenApiDocument([...layerRoutes(admin, origin), ...imageRoutes(admin, origin), ...conversionRoutes(admin, origin), ...rootfsRoutes(admin, origin), gcRoute(admin), storageRoute(admin)]);
 }

@@ -1,12 +1,12 @@
 /**
  * `/admin/images`: what has been converted, what is converting, what failed and why; converting
- * a droplet again; forgetting a droplet's images. A droplet has one image per rootfs and
- * lifecycle it was built with (a patched rootfs makes a new one), so `/admin/images/{droplet_guid}`
- * is the list of that droplet's images.
+ * a droplet again; forgetting a droplet's images. A droplet has one image per base (stack,
+ * foundation and lifecycle layers) it was built on (a new base makes a new one, rebased from the
+ * droplet's stored layers), so `/admin/images/{droplet_guid}` is the list of that droplet's images.
  */
 import type { Request, ServerRoute } from '@hapi/hapi';
 import Joi from 'joi';
-import { ADMIN_IMAGE_STATES, type AdminImageRow, type AdminImageState, type AdminService } from '../../admin/admin-service.ts';
+import { ADMIN_IMAGE_STATES, type AdminImage, type AdminImageState, type AdminService } from '../../admin/admin-service.ts';
 import type { OriginSettings } from '../../auth/registry-origin.ts';
 import { ADMIN_AUTH } from './admin-auth-strategy.ts';
 import { listBody, pageRequest } from './admin-pagination.ts';
@@ -15,7 +15,7 @@ import { adminValidation, appGuid, digest, dropletGuid, oneOf, pageParameters } 
 import { answer, errors, json, listOf, ref } from './openapi-components.ts';
 
 /** The admin API's view of one image. */
-function presentImage(image: AdminImageRow, base: string) {
+function presentImage(image: AdminImage, base: string) {
   const self = `${base}/admin/images/${encodeURIComponent(image.dropletGuid)}`;
   return {
     id: image.id,
@@ -25,8 +25,9 @@ function presentImage(image: AdminImageRow, base: string) {
     state: image.state,
     manifest_digest: image.manifestDigest,
     config_digest: image.configDigest,
-    layers: { rootfs: image.rootfsDigest, droplet: image.dropletLayerDigest, lifecycle: image.lifecycleDigest },
-    bytes: { total: image.totalBytes, droplet_layer: image.dropletLayerBytes },
+    layers: { stack: image.stackDigest, foundation: image.foundationDigest, droplet: image.dropletLayers.map((layer) => layer.digest), lifecycle: image.lifecycleDigest },
+    base_current: image.baseCurrent,
+    bytes: { total: image.totalBytes, droplet_layers: image.dropletLayerBytes },
     error: image.error,
     retryable: image.retryable,
     attempts: image.attempts,
@@ -98,7 +99,7 @@ export function imageRoutes(admin: AdminService, origin: OriginSettings): Server
       options: {
         auth: ADMIN_AUTH,
         id: 'getDropletImages',
-        description: "A droplet's images (one per rootfs and lifecycle it was built with), newest first",
+        description: "A droplet's images (one per base, stack + foundation + lifecycle, it was built on), newest first",
         validate: adminValidation({ params: DROPLET_PARAMS }),
         plugins: { openapi: { responses: { '200': answer("The droplet's images", ref('DropletImages')), ...errors('NotFound') } } },
       },
@@ -111,7 +112,7 @@ export function imageRoutes(admin: AdminService, origin: OriginSettings): Server
         auth: ADMIN_AUTH,
         id: 'convertDroplet',
         description:
-          'Converts the droplet (looked up in Cloud Controller or the droplets folder) on the configured rootfs and lifecycle, in the background: a failed image gets a new attempt, retryable or not; a ready one only with force=true. 409 when the image is ready (without force) or the droplet cannot become an image here.',
+          'Converts the droplet (looked up in Cloud Controller or the droplets folder) on the configured base (stack, foundation, lifecycle), in the background: from its stored layers when it was converted before (a rebase), else from the droplet; force=true converts it from the droplet again. A failed image gets a new attempt: a failed image gets a new attempt, retryable or not; a ready one only with force=true. 409 when the image is ready (without force) or the droplet cannot become an image here.',
         validate: adminValidation({ params: DROPLET_PARAMS, query: { force: Joi.boolean().default(false).description('Convert a ready image again') } }),
         plugins: {
           openapi: {

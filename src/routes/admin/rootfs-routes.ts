@@ -1,6 +1,6 @@
 /**
- * `/admin/rootfs`: the rootfs and lifecycle files (versions) imported as layers, and which of
- * them the registry builds new images on now.
+ * `/admin/rootfs`: the stack tarballs, foundation rootfs files and lifecycle files (versions)
+ * imported as layers, and which of them the registry builds new images on now.
  */
 import type { ServerRoute } from '@hapi/hapi';
 import type { AdminService } from '../../admin/admin-service.ts';
@@ -20,11 +20,11 @@ export function rootfsRoutes(admin: AdminService, origin: OriginSettings): Serve
         auth: ADMIN_AUTH,
         id: 'listImportedRootfs',
         description: 'Rootfs and lifecycle files imported as layers (one per version), newest import first; current says which ones new images are built on',
-        validate: adminValidation({ query: { kind: oneOf(['rootfs', 'lifecycle']).description('Only files of this kind'), ...pageParameters } }),
+        validate: adminValidation({ query: { kind: oneOf(['rootfs', 'foundation', 'lifecycle']).description('Only files of this kind'), ...pageParameters } }),
         plugins: { openapi: { responses: { '200': answer('One page of imported files', listOf('ImportedLayer')), ...errors() } } },
       },
       handler: async (request) => {
-        const { kind } = request.query as { kind?: 'rootfs' | 'lifecycle' };
+        const { kind } = request.query as { kind?: 'rootfs' | 'foundation' | 'lifecycle' };
         const page = pageRequest(request);
         const { total, rows } = await admin.listImportedLayers({ kind }, page);
         const base = baseUrl(request, origin);
