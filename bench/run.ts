@@ -3,13 +3,14 @@
  * machine, cold conversion of generated droplets against `gzip -dc | pigz -1 | sha256sum`, the
  * memory a conversion of the worst hostile droplets takes, warm manifest and blob requests
  * against CNCF distribution, and what a fleet rollout (N clients pulling one app) costs a
- * simulated Cloud Controller and UAA, then prints one set of tables with
+ * simulated Cloud Controller and UAA, and what the first pull of converted images costs after a
+ * stack patch (rebased, against converted again), then prints one set of tables with
  * the targets of docs/performance.md checked. Progress goes to stderr; the tables to stdout, as
  * markdown with `--markdown`.
  *
  *   npm run bench [-- --markdown] [--quick] [--repeat N] [--duration S] [--levels 1,3,6]
  *                 [--skip-conversion] [--skip-http] [--skip-rollout] [--rollout N] [--cf-latency MS]
- *                 [--rollout-concurrency C] [--no-build] [--database-url URL]
+ *                 [--rollout-concurrency C] [--skip-rebase] [--rebase N] [--no-build] [--database-url URL]
  *                 [--save FILE] [--from FILE]
  *
  * Everything it starts is stopped by pid and its scratch directory removed, whatever happens;
@@ -25,12 +26,13 @@ import { ensureDroplet, type DropletSpec, type GeneratedDroplet } from './lib/dr
 import { measureHttp, REPOSITORY_ROOT, type HttpResult } from './lib/http.ts';
 import { describeMachine, provision } from './lib/machine.ts';
 import { mustRun, stopAll } from './lib/processes.ts';
+import { measureRebase, type RebaseResult } from './lib/rebase.ts';
 import { measureRollout, type RolloutResult } from './lib/rollout.ts';
 import { renderMarkdown, renderText, targetChecks, type BenchResults } from './lib/report.ts';
 
 const USAGE = `npm run bench -- [options]
   --markdown          print the results as the markdown of docs/performance.md
-  --quick             a 30 MB droplet, 1 run, 3 s load runs, no hostile droplets, a rollout of 20 clients: checks the harness, measures nothing
+  --quick             a 30 MB droplet, 1 run, 3 s load runs, no hostile droplets, a rollout of 20 clients, a stack patch over 5 images: checks the harness, measures nothing
   --repeat N          conversion runs per droplet, median reported (default 3)
   --duration S        seconds per autocannon run (default 10)
   --levels L,L,...    compression levels compared (default 1,3,6)
@@ -41,8 +43,10 @@ const USAGE = `npm run bench -- [options]
   --rollout N         clients in the fleet rollout (default 200; 20 with --quick)
   --rollout-concurrency C  of those, how many pull at once (default 50)
   --cf-latency MS     what the simulated Cloud Controller and UAA take per request (default 50)
+  --skip-rebase       no stack patch (rebase against re-conversion)
+  --rebase N          images converted, then pulled after the stack patch (default 20; 5 with --quick; 2 to 200)
   --no-build          use dist/ as it is (default: npm run build first; both parts run dist/)
-  --database-url URL  run the server on PostgreSQL (a schema of its own) instead of embedded PGlite
+  --database-url URL  run the warm pulls' server on PostgreSQL (a schema of its own) instead of embedded PGlite
   --save FILE         also write the raw results as JSON
   --from FILE         measure nothing: print the results saved in FILE (with --markdown: as markdown)`;
 
@@ -60,6 +64,8 @@ const { values } = parseArgs({
     rollout: { type: 'string' },
     'rollout-concurrency': { type: 'string', default: '50' },
     'cf-latency': { type: 'string', default: '50' },
+    'skip-rebase': { type: 'boolean', default: false },
+    rebase: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     'database-url': { type: 'string' },
     save: { type: 'string' },
@@ -88,6 +94,7 @@ const levels = values.levels.split(',').map(Number);
 const rolloutClients = Number(values.rollout ?? (quick ? 20 : 200));
 const rolloutConcurrency = Number(values['rollout-concurrency']);
 const cfLatencyMs = Number(values['cf-latency']);
+const rebaseImages = Number(values.rebase ?? (quick ? 5 : 20));
 if (
   !Number.isInteger(repeat) ||
   repeat < 1 ||
@@ -95,7 +102,8 @@ if (
   levels.some((l) => !Number.isInteger(l) || l < 1 || l > 9) ||
   !(Number.isInteger(rolloutClients) && rolloutClients >= 1 && rolloutClients <= 10_000) ||
   !(Number.isInteger(rolloutConcurrency) && rolloutConcurrency >= 1) ||
-  !(Number.isFinite(cfLatencyMs) && cfLatencyMs >= 0 && cfLatencyMs <= 10_000)
+  !(Number.isFinite(cfLatencyMs) && cfLatencyMs >= 0 && cfLatencyMs <= 10_000) ||
+  !(Number.isInteger(rebaseImages) && rebaseImages >= 2 && rebaseImages <= 200)
 ) {
   process.stderr.write(`bad options\n${USAGE}\n`);
   process.exit(2);
@@ -106,6 +114,9 @@ const SPECS: DropletSpec[] = quick
       { label: '150MB', targetBytes: 150e6, seed: values.seed },
       { label: '1GB', targetBytes: 1e9, seed: values.seed },
     ];
+/** The stack patch's droplets (each app's) and stack tarball, uncompressed. */
+const REBASE_DROPLET_BYTES = 10e6;
+const REBASE_STACK_BYTES = quick ? 30e6 : 100e6;
 
 const log = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -130,8 +141,12 @@ async function main(): Promise<void> {
   let doConversion = !values['skip-conversion'];
   let doHttp = !values['skip-http'];
   const doRollout = !values['skip-rollout'];
-  // Only the tools of the parts that run (the rollout needs none).
-  const missing = provision({ ...(doConversion ? { pigz: 'pigz' } : {}), ...(doHttp ? { 'docker-registry': 'docker-registry', skopeo: 'skopeo' } : {}) }, log);
+  const doRebase = !values['skip-rebase'];
+  // Only the tools of the parts that run (the rollout needs none; the stack patch, skopeo for its node downloads).
+  const missing = provision(
+    { ...(doConversion ? { pigz: 'pigz' } : {}), ...(doHttp ? { 'docker-registry': 'docker-registry' } : {}), ...(doHttp || doRebase ? { skopeo: 'skopeo' } : {}) },
+    log,
+  );
   if (doConversion && missing.some((m) => m.startsWith('pigz'))) {
     skipped.push('cold conversion: needs pigz (Debian package pigz) for the reference pipeline');
     doConversion = false;
@@ -141,7 +156,9 @@ async function main(): Promise<void> {
     doHttp = false;
   }
   // Every part runs the built code: the server is dist/cli.js, and convert-child.ts loads dist/ too.
-  if ((doHttp || doConversion || doRollout) && !values['no-build']) {
+  const rebaseSkopeo = doRebase && !missing.some((m) => m.startsWith('skopeo'));
+  if (doRebase && !rebaseSkopeo) skipped.push(`stack patch, what a node downloads: needs ${missing.filter((m) => m.startsWith('skopeo')).join(', ')}`);
+  if ((doHttp || doConversion || doRollout || doRebase) && !values['no-build']) {
     log('building dist/ (npm run build)');
     await mustRun('npm', ['run', 'build'], { cwd: REPOSITORY_ROOT, timeoutMs: 600_000 });
   }
@@ -178,6 +195,20 @@ async function main(): Promise<void> {
     log(`fleet rollout: ${rolloutClients} clients against the cf-simulator (${cfLatencyMs} ms per CAPI and UAA request)`);
     rollout = await measureRollout({ clients: rolloutClients, concurrency: rolloutConcurrency, latencyMs: cfLatencyMs, durationSeconds, scratch: join(scratch, 'rollout'), log });
   }
+  let rebase: RebaseResult | undefined;
+  if (doRebase) {
+    log(`stack patch: ${rebaseImages} images converted on stack A, then their first pulls on B (rebase) and on C with the droplets forgotten (re-conversion)`);
+    rebase = await measureRebase({
+      images: rebaseImages,
+      dropletBytes: REBASE_DROPLET_BYTES,
+      stackBytes: REBASE_STACK_BYTES,
+      seed: values.seed,
+      cacheDir: join(import.meta.dirname, '.cache'),
+      scratch: join(scratch, 'rebase'),
+      skopeo: rebaseSkopeo,
+      log,
+    });
+  }
   machine.loadAfter = loadavg();
 
   const results: BenchResults = {
@@ -189,6 +220,7 @@ async function main(): Promise<void> {
     hostile,
     http,
     rollout,
+    rebase,
     skipped,
   };
   process.stdout.write(values.markdown ? renderMarkdown(results) : renderText(results));

@@ -79,7 +79,9 @@ Builds the image a registry would serve for this droplet, without a server or da
   --tag NAME:TAG          image name in the archive (default: <app>:<droplet guid>)
   --stack NAME            stack label (default: the droplet JSON's stack, else cflinuxfs4)
   --lifecycle FILE        a buildpack_app_lifecycle tarball instead of the built-in launcher
-  --compression-level N   gzip level 1-9 of the droplet layer (default: 1)`,
+  --compression-level N   gzip level 1-9 of the droplet layers (default: 1)
+  --droplet-layers MODE   split: a layer per buildpack's deps/<i> and one for the rest (default);
+                          single: the whole droplet in one layer`,
     run: async (args) => {
       const { values } = parseArgs({
         args,
@@ -94,6 +96,7 @@ Builds the image a registry would serve for this droplet, without a server or da
           stack: { type: 'string' },
           lifecycle: { type: 'string' },
           'compression-level': { type: 'string', default: '1' },
+          'droplet-layers': { type: 'string', default: 'split' },
         },
         strict: true,
       });
@@ -101,6 +104,8 @@ Builds the image a registry would serve for this droplet, without a server or da
       if (missing.length > 0) throw new UsageError(`missing ${missing.map((key) => `--${key}`).join(', ')}`);
       const level = Number(values['compression-level']);
       if (!Number.isInteger(level) || level < 1 || level > 9) throw new UsageError('--compression-level must be an integer from 1 to 9');
+      const layering = values['droplet-layers'];
+      if (layering !== 'split' && layering !== 'single') throw new UsageError('--droplet-layers must be split or single');
       await convertCommand({
         droplet: values.droplet as string,
         rootfs: values.rootfs as string,
@@ -112,6 +117,7 @@ Builds the image a registry would serve for this droplet, without a server or da
         stack: values.stack,
         lifecycle: values.lifecycle,
         compressionLevel: level,
+        splitDeps: layering === 'split',
       });
     },
   },

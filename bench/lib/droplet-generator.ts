@@ -266,7 +266,7 @@ async function writeNodeModules(prng: Prng, text: TextGenerator, budget: number,
 }
 
 /** Runtime-binary-like bytes: 4 KiB pages of random data, skewed "code", zero padding, strings. */
-function binaryPiece(prng: Prng, text: TextGenerator, size: number): Buffer {
+export function binaryPiece(prng: Prng, text: TextGenerator, size: number): Buffer {
   const out = Buffer.alloc(size);
   for (let at = 0; at < size; at += 4096) {
     const n = Math.min(4096, size - at);
@@ -310,7 +310,7 @@ const KEYWORDS = ['const', 'let', 'return', 'if', 'else', 'function', 'await', '
 const WORDS = ['the', 'a', 'to', 'of', 'and', 'is', 'in', 'that', 'it', 'for', 'this', 'with', 'as', 'be', 'on', 'not', 'by', 'are', 'or', 'can', 'from', 'an', 'if', 'will', 'when', 'which', 'options', 'function', 'returns', 'value', 'object', 'string', 'array', 'default', 'use', 'install', 'module', 'package', 'example', 'npm', 'callback', 'error', 'promise', 'stream', 'buffer', 'argument', 'property', 'method', 'instance', 'type', 'number', 'boolean', 'event', 'listener', 'request', 'response', 'server', 'client', 'file', 'path', 'directory', 'version', 'license', 'MIT', 'see', 'also', 'note', 'usage', 'API', 'supported', 'browser', 'Node.js'];
 
 /** JavaScript-like text, prose, JSON and symbol tables from a Zipf-distributed vocabulary. */
-class TextGenerator {
+export class TextGenerator {
   readonly #prng: Prng;
   readonly #identifiers: string[];
 

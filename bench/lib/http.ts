@@ -28,7 +28,7 @@ export const MANIFEST_ACCEPT = [
 
 /** Configuration the registry reads: never inherited from the bench's environment. */
 export const CONFIG_VARIABLE =
-  /^(PORT|HOST|PUBLIC_URL|DATA_DIR|DATABASE_.*|BLOBSTORE.*|S3_.*|WEBDAV_.*|SOURCE|CAPI_.*|UAA_.*|STACKS|DEFAULT_STACK|DROPLETS_DIR|LIFECYCLE_TARBALL|COMPRESSION_LEVEL|CONVERSION_.*|AUTH.*|LOG_LEVEL|PREWARM_.*|.*_CA_CERT.*|TOKEN_.*|UPSTREAM_.*|TRUSTED_PROXY_HOPS|LOGIN_FAILURES_.*|BLOB_STREAMS_PER_CLIENT|GC_.*|METRICS_.*|TLS_.*|.*_TIMEOUT_MS)$/;
+  /^(PORT|HOST|PUBLIC_URL|DATA_DIR|DATABASE_.*|BLOBSTORE.*|S3_.*|WEBDAV_.*|SOURCE|CAPI_.*|UAA_.*|STACKS|STACK_FOUNDATIONS|DEFAULT_STACK|DROPLETS_DIR|DROPLET_LAYERS|LIFECYCLE_TARBALL|COMPRESSION_LEVEL|CONVERSION_.*|AUTH.*|LOG_LEVEL|PREWARM_.*|.*_CA_CERT.*|TOKEN_.*|UPSTREAM_.*|TRUSTED_PROXY_HOPS|LOGIN_FAILURES_.*|BLOB_STREAMS_PER_CLIENT|GC_.*|METRICS_.*|TLS_.*|.*_TIMEOUT_MS)$/;
 
 export interface LoadFigures {
   readonly requestsPerSecond: number;
@@ -249,7 +249,8 @@ export async function startOurs(options: { scratch: string; rootfs: string; data
     STACKS: `cflinuxfs4=${options.rootfs}`,
     LOG_LEVEL: 'info',
   });
-  if (options.databaseUrl) Object.assign(env, { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: options.schema });
+  if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
+  if (options.schema) env.DATABASE_SCHEMA = options.schema;
   const daemon = startDaemon('droplet-registry', process.execPath, [CLI, 'serve'], { env, cwd: REPOSITORY_ROOT, logFile: join(options.scratch, 'ours.log') });
   const base = `http://127.0.0.1:${port}`;
   await waitUntil(`GET ${base}/v2/`, async () => (await fetch(`${base}/v2/`, { signal: AbortSignal.timeout(5_000) })).status === 200, { timeoutMs: 120_000, daemon });

@@ -3,6 +3,7 @@ import type { ConversionResult } from './conversion.ts';
 import type { HostileMemoryResult } from './hostile-memory.ts';
 import type { HttpResult } from './http.ts';
 import type { Machine } from './machine.ts';
+import type { FirstPulls, ImageDownload, RebaseResult } from './rebase.ts';
 import { callsPerCachePeriod, changeChecks, CHANGE_CHECK_ROUTE, describeEnv, describeRoutes, totalCalls, type RolloutResult } from './rollout.ts';
 
 export interface BenchResults {
@@ -16,6 +17,8 @@ export interface BenchResults {
   readonly http: HttpResult | undefined;
   /** Fleet rollouts against the cf-simulator; absent when not measured (and in results saved before it was). */
   readonly rollout?: RolloutResult | undefined;
+  /** Stack patches: rebase against re-conversion; absent when not measured (and in results saved before it was). */
+  readonly rebase?: RebaseResult | undefined;
   /** Why a part did not run. */
   readonly skipped: readonly string[];
 }
@@ -82,6 +85,15 @@ export function targetChecks(results: BenchResults): TargetCheck[] {
       target: `warm manifest GET by tag, capi source (defaults) within ${TARGETS.capiVsFolder}× of the directory source (folder ÷ capi ≤ ${TARGETS.capiVsFolder}×)`,
       measured: `${ratio.toFixed(2)}×`,
       met: ratio <= TARGETS.capiVsFolder && after.ccManifest.failures === 0,
+    });
+  }
+  const rebase = results.rebase;
+  if (rebase) {
+    const { conversions, dropletBytes, rebases, sameDropletLayers } = rebase.rebase;
+    checks.push({
+      target: `first pull of ${rebase.images} converted images after a stack patch: rebased, no conversion, no droplet byte read`,
+      measured: `${rebases} rebases, ${conversions} conversions, ${dropletBytes} droplet bytes${sameDropletLayers ? '' : ', droplet layers CHANGED'}`,
+      met: conversions === 0 && dropletBytes === 0 && rebases === rebase.images && sameDropletLayers,
     });
   }
   return checks;
@@ -259,11 +271,75 @@ function tables(results: BenchResults): Table[] {
         : [['(none)', ...rollout.runs.map(() => '0')]],
     });
   }
+  if (results.rebase) out.push(...rebaseTables(results.rebase));
   const checks = targetChecks(results);
   if (checks.length > 0) {
     out.push({ title: 'Targets', head: ['target', 'measured', ''], rows: checks.map((c) => [c.target, c.measured, c.met ? 'met' : 'NOT MET']) });
   }
   return out;
+}
+
+function rebaseTables(rebase: RebaseResult): Table[] {
+  const row = (name: string, pulls: FirstPulls): string[] => [
+    name,
+    fixed(Math.round(pulls.medianMs)),
+    fixed(Math.round(pulls.p95Ms)),
+    s(pulls.totalMs),
+    mb(pulls.dropletBytes),
+    String(pulls.conversions),
+    String(pulls.rebases),
+    pulls.sameDropletLayers ? 'yes' : 'NO',
+  ];
+  const { rebase: rebased, reconversion, initial } = rebase;
+  const tables: Table[] = [
+    {
+      title: `Stack patches: the first pull of ${rebase.images} converted images after the stack tarball changed (node dist/cli.js serve, directory source, embedded PGlite)`,
+      head: ['stack', 'per manifest median ms', 'p95 ms', `all ${rebase.images} s`, 'droplet MB read', 'conversions', 'rebases', 'droplet layers unchanged'],
+      rows: [
+        row('B, droplets known (rebase)', rebased),
+        row('C, droplets table emptied (re-conversion, as before the rebase)', reconversion),
+        [
+          're-conversion ÷ rebase',
+          `${(reconversion.medianMs / rebased.medianMs).toFixed(1)}×`,
+          `${(reconversion.p95Ms / rebased.p95Ms).toFixed(1)}×`,
+          `${(reconversion.totalMs / rebased.totalMs).toFixed(1)}×`,
+          rebased.dropletBytes === 0 ? `${mb(reconversion.dropletBytes)} MB against 0` : `${(reconversion.dropletBytes / rebased.dropletBytes).toFixed(1)}×`,
+          '',
+          '',
+          '',
+        ],
+      ],
+      notes: [
+        `${rebase.images} apps, one generated droplet each (${mb(rebase.dropletTarBytes / rebase.images)} MB of tar, ${mb(rebase.dropletTgzBytes / rebase.images)} MB gzip); stack A: a generated tarball of ${mb(rebase.stack.uncompressedBytes)} MB, ${rebase.stack.entries} entries, ${mb(rebase.stack.compressedBytes)} MB gzip; B and C: A with \`${rebase.patchedFile}\` patched.`,
+        `on stack A each image was converted by its first pull: per manifest median ${fixed(Math.round(initial.medianMs))} ms, p95 ${fixed(Math.round(initial.p95Ms))} ms, ${initial.conversions} conversions, ${mb(initial.dropletBytes)} MB of droplets read. Then the registry restarted on the same data directory with B, and again with C after the \`droplets\` table (${reconversion.dropletsForgotten} rows) was emptied.`,
+        'per manifest: `GET /v2/<org>/<space>/<app>/manifests/latest` of each image, one after the other, on a freshly started registry; counts from its /metrics (conversions_total, rebases_total, conversion_input_bytes_total) after them. Droplet layers unchanged: every image has the droplet and lifecycle layers it had on stack A.',
+        `1-minute load average before the pulls: A ${initial.load.toFixed(2)}, B ${rebased.load.toFixed(2)}, C ${reconversion.load.toFixed(2)}.`,
+      ],
+    },
+  ];
+  const node = rebase.node;
+  if (node) {
+    const download = (name: string, image: ImageDownload): string[] => [
+      name,
+      mb(image.imageBytes),
+      `${image.blobsFetched} of ${image.blobs}`,
+      mb(image.servedBytes),
+      `${((100 * image.servedBytes) / image.imageBytes).toFixed(1)}%`,
+    ];
+    tables.push({
+      title: 'Stack patches: what a node downloads for a new image on a stack it holds (skopeo copy into one OCI layout, through a counting proxy)',
+      head: ['image', 'image MB', 'blobs fetched', 'MB served', 'of the image'],
+      rows: [
+        download(`1: ${node.first.repository} (empty layout)`, node.first),
+        download(`2: ${node.second.repository} (another app, same stack, after image 1)`, node.second),
+        ['the stack layer as served (gzip) / uncompressed (a rootfs.tar)', mb(node.stackUncompressedBytes), '', mb(node.stackLayerBytes), `${((100 * node.stackLayerBytes) / node.stackUncompressedBytes).toFixed(1)}%`],
+      ],
+      notes: [
+        'MB served: the bodies of the blob GETs the registry answered during the copy. The stack layer is the stack tarball byte for byte, the same digest in every image of that stack release, so a node fetches it once; serving the set-up job\'s uncompressed rootfs.tar instead cost every node its uncompressed size, per distinct base.',
+      ],
+    });
+  }
+  return tables;
 }
 
 export function renderText(results: BenchResults): string {
@@ -311,6 +387,9 @@ export function renderMarkdown(results: BenchResults): string {
         ? ` **Fleet rollouts** (bench/lib/rollout.ts): the cf-simulator (Cloud Controller, UAA and blobstore in the bench's process, every CAPI and UAA request held ${results.rollout.latencyMs} ms) behind the built server (capi source, AUTH=uaa); ` +
           `${results.rollout.clients} clients, ${results.rollout.concurrency} at a time, each doing the docker pull sequence with a password login, once with the Cloud Controller answer cache and the password-login memo off (before) and once with the defaults (after); ` +
           'the simulator counts every request it answers, by route. Then the same registry and the directory source are loaded with warm manifest GETs by tag in alternating rounds.'
+        : '') +
+      (results.rebase
+        ? ` **Stack patches** (bench/lib/rebase.ts): the built server converts ${results.rebase.images} generated droplets on a generated stack tarball A, restarts on the same data with B (A with one file patched) and with C after emptying the \`droplets\` table; the first manifest pull of each image is timed on each, and /metrics says what was converted, rebased and read. skopeo copies two images of the same stack into one OCI layout through a counting proxy.`
         : ''),
   ];
   for (const table of tables(results)) {

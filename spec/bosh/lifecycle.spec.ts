@@ -73,6 +73,8 @@ describe('pre-start, post-start, bin/healthy and drain on a local registry', { s
           migration_max_retries: 2,
           migration_retry_interval_in_seconds: 1,
         },
+        // One plain-tar stack, no foundation layer (the job's default also needs cflinuxfs4.tar.gz in the package).
+        stacks: [{ name: 'cflinuxfs4', rootfs: ROOTFS }],
         rootfs_wait_timeout_in_seconds: 20,
         drain: { timeout_in_seconds: 60 },
         shutdown_timeout_in_seconds: 45,

@@ -45,7 +45,7 @@ function deployment(name: string): DocumentedDeployment {
 
 const POSTGRES_WEBDAV = "cf-deployment's PostgreSQL and WebDAV blobstore";
 
-/** A deployment's manifest with its variables left as `((names))` (and its `variables` section). */
+/** A deployment's manifest with its variables (but system_domain) left as `((names))`, and its `variables` section. */
 function unresolved(row: DocumentedDeployment, extraOpsFiles: string[] = []): Promise<InterpolatedManifest> {
   return interpolateCfDeployment({ cfOpsFiles: row.cfOpsFiles, opsFiles: [...row.opsFiles, ...extraOpsFiles] });
 }
@@ -168,10 +168,10 @@ describe('ops-files on cf-deployment v58 (bosh int)', { skip: skipOrFail(cfDeplo
       assert.deepEqual(base.manifest.releases.find((release) => release.name === 'droplet-registry'), { name: 'droplet-registry', version: 'latest' });
     });
 
-    it("registers registry.((system_domain)) on the registry's TLS port with tags, gorouter verifying its certificate, health-checked by the job's bin/healthy", () => {
+    it("registers registry.<system_domain> on the registry's TLS port with tags, gorouter verifying its certificate, health-checked by the job's bin/healthy", () => {
       const registered = route();
       assert.ok(registered);
-      assert.deepEqual(registered.uris, ['registry.((system_domain))']);
+      assert.deepEqual(registered.uris, ['registry.sys.example.com']);
       assert.equal(registered.tls_port, registry().droplet_registry.port);
       assert.equal(registered.port, undefined, 'no plain HTTP route');
       assert.deepEqual(registered.tags, { component: 'droplet-registry' });
@@ -315,11 +315,11 @@ describe('ops-files on cf-deployment v58 (bosh int)', { skip: skipOrFail(cfDeplo
   it("use-cf-postgres-database.yml needs cf-deployment's use-postgres.yml, and use-cf-blobstore.yml its WebDAV blobstore: the CLI says which path is missing", async () => {
     await assert.rejects(
       interpolateCfDeployment({ opsFiles: ['add-droplet-registry.yml', 'use-cf-postgres-database.yml'] }),
-      /use-cf-postgres-database\.yml' failed.*\/instance_groups\/name=database\/jobs\/name=postgres/s,
+      /use-cf-postgres-database\.yml failed.*\/instance_groups\/name=database\/jobs\/name=postgres/s,
     );
     await assert.rejects(
       interpolateCfDeployment({ cfOpsFiles: ['use-external-blobstore.yml'], opsFiles: ['add-droplet-registry.yml', 'use-external-database.yml', 'use-cf-blobstore.yml'] }),
-      /use-cf-blobstore\.yml' failed.*\/instance_groups\/name=singleton-blobstore/s,
+      /use-cf-blobstore\.yml failed.*\/instance_groups\/name=singleton-blobstore/s,
     );
     // add-droplet-registry.yml touches nothing cf-deployment's ops-files remove: it applies after use-external-blobstore.yml.
     await interpolateCfDeployment({ cfOpsFiles: ['use-external-blobstore.yml'], opsFiles: ['add-droplet-registry.yml', 'use-external-database.yml', 'use-s3-blobstore.yml'] });

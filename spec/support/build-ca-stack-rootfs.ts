@@ -24,10 +24,10 @@ const MOZILLA_CERT_COUNT = 12;
 const APPLETS = ['[', 'basename', 'cat', 'chmod', 'echo', 'find', 'ln', 'ls', 'mkdir', 'mktemp', 'mv', 'readlink', 'rm', 'sed', 'sh', 'sort', 'test', 'touch', 'wc'];
 const HARD_LINKED = new Set(['sh', 'find']);
 
-/** Why the tree cannot be built and used here (root, chroot, GNU tar, busybox-static, openssl, the script), or null. */
+/** Why the tree cannot be built and the set-up steps run here (root, chroot, GNU tar, busybox-static, openssl, the script…), or null. */
 export function caStackRootfsProblem(): string | null {
   if (process.getuid?.() !== 0) return 'needs root: chroot, and files owned by other users';
-  const missing = provisionCommands({ chroot: 'coreutils', mknod: 'coreutils', openssl: 'openssl', 'update-ca-certificates': 'ca-certificates', ldd: 'libc-bin', tar: 'tar', busybox: 'busybox-static' });
+  const missing = provisionCommands({ chroot: 'coreutils', mknod: 'coreutils', timeout: 'coreutils', find: 'findutils', openssl: 'openssl', 'update-ca-certificates': 'ca-certificates', ldd: 'libc-bin', tar: 'tar', busybox: 'busybox-static' });
   if (missing) return missing;
   if (!existsSync(MOZILLA_CERTS)) return `needs Debian's Mozilla CA certificates in ${MOZILLA_CERTS} (package ca-certificates)`;
   return null;

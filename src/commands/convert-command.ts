@@ -26,6 +26,8 @@ export interface ConvertOptions {
   readonly tag?: string;
   readonly lifecycle?: string;
   readonly compressionLevel: number;
+  /** A layer per buildpack's deps/<i> directory and one for the rest, or the droplet in one layer. */
+  readonly splitDeps: boolean;
 }
 
 export class UsageError extends Error {
@@ -55,6 +57,7 @@ export async function convertCommand(options: ConvertOptions): Promise<string> {
       dropletStream: verifyChecksum(createReadStream(options.droplet, { highWaterMark: 1024 * 1024 }), droplet.checksum, `droplet ${droplet.guid}`),
       blobs,
       compressionLevel: options.compressionLevel,
+      splitDeps: options.splitDeps,
       onProgress: (bytes) => progress.update(bytes),
     });
     const image = await assembleImage({ app, droplet, stack, base: { stack: rootfs, foundation: null, lifecycle }, converted, blobs });

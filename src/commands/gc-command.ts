@@ -38,6 +38,14 @@ export function formatGcReport(report: GcReport): string {
   ];
   if (report.blobsDeferred > 0) lines.push(`blobs left for the next run (a conversion was in flight): ${report.blobsDeferred}`);
   if (report.lookupFailures > 0) lines.push(`droplets that could not be looked up (their images were kept): ${report.lookupFailures}`);
+  if (report.storage) {
+    const { usedBytes, budgetBytes, overBudget, targetBytes, blobsRemovedEarly } = report.storage;
+    lines.push(`storage: ${formatBytes(usedBytes)} used of a ${formatBytes(budgetBytes)} budget${overBudget ? `: over it, freeing down to ${formatBytes(targetBytes)}` : ''}`);
+    if (overBudget) {
+      const evicted = report.imagesRemoved.filter((image) => image.reason === 'over-budget').length;
+      lines.push(`  images evicted (least recently pulled first): ${evicted}; blobs ${verb} before their grace period: ${blobsRemovedEarly}`);
+    }
+  }
   return `${lines.join('\n')}\n`;
 }
 

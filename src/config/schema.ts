@@ -659,6 +659,12 @@ export const configSchema = {
       default: 1,
       env: 'COMPRESSION_LEVEL',
     },
+    dropletLayers: {
+      doc: "How a droplet is layered: 'split' gives one layer per buildpack's deps/<i> directory (timestamps normalized, so an unchanged runtime is the same layer across restages and apps, and nodes pull only what changed) and one for the rest; 'single' keeps the whole droplet in one layer. Only new conversions follow a change; converted droplets keep their layers.",
+      format: ['split', 'single'],
+      default: 'split' as 'split' | 'single',
+      env: 'DROPLET_LAYERS',
+    },
     maxUncompressedBytes: {
       doc: 'A droplet that unpacks to more bytes than this fails its conversion (decompression bombs).',
       format: 'positive-int',

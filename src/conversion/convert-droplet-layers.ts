@@ -3,7 +3,8 @@
  * entries re-rooted under /home/vcap and checked exactly as for the single layer
  * (convert-droplet.ts), then each entry goes to its layer as it streams (droplet-layer-routing.ts):
  * one per `deps/<i>` directory, and the app layer for the rest. Every layer is compressed and
- * hashed at the same time on its own pipeline, each spreading its gzip blocks over the cores; a
+ * hashed at the same time on its own pipeline, their gzip blocks spread over the cores from one
+ * shared budget (so memory is that of one layer's blocks plus one partial block per layer); a
  * layer whose reader falls behind pauses the droplet, so memory stays flat whatever the droplet's
  * size. The layers are committed together once all are complete (staged-layers.ts): a bad droplet
  * fails with an `InvalidDropletError` and leaves nothing in the blobstore, and a layer the store
@@ -14,6 +15,7 @@ import type { ConvertDropletOptions } from './convert-droplet.ts';
 import { createDropletInput } from './droplet-input.ts';
 import { APP_LAYER, DropletLayerRouter, layerRank } from './droplet-layer-routing.ts';
 import type { DropletLayer } from './droplet-layer.ts';
+import { GzipBlockBudget } from './reproducible-gzip.ts';
 import { createTarSplit, TarOutput } from './split-tar.ts';
 import { cancelStagedLayers, commitStagedLayers, writeStagedLayer, type StagedLayer, type StoredOutcome } from './staged-layers.ts';
 
@@ -45,6 +47,8 @@ export async function convertDropletLayers(options: ConvertDropletLayersOptions)
   const input = createDropletInput(options);
   const router = new DropletLayerRouter({ splitDeps: options.splitDeps });
   const writes = new Map<string, LayerWrite>();
+  // The layers share the cores: one budget of gzip blocks in flight, as one layer has on its own.
+  const gzipBudget = new GzipBlockBudget();
   let failure: { readonly error: unknown } | undefined;
 
   const split = createTarSplit(
@@ -72,7 +76,7 @@ export async function convertDropletLayers(options: ConvertDropletLayersOptions)
     const existing = writes.get(key);
     if (existing !== undefined) return existing.output;
     const output = new TarOutput();
-    const staged = writeStagedLayer(output.readable, options).catch((error: unknown) => {
+    const staged = writeStagedLayer(output.readable, { ...options, gzipBudget }).catch((error: unknown) => {
       fail(error);
       return undefined;
     });

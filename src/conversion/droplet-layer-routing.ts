@@ -21,7 +21,7 @@
  * the layer above. Into a higher layer (a link in `deps/0` to a file of `app/` or `deps/1`) the
  * link also gets its directories inside `deps/<i>/` as entries there (vcap, the fixed instant, and
  * the mode the droplet gave them; 0755 until it gives one, and a copy of its entry follows when it
- * does): made implicitly they would be root's and hide the real ones below. Such a link makes its
+ * gives another): made implicitly they would be root's and hide the real ones below. Such a link makes its
  * target's layer depend on more than its own directory: real droplets hardly have any.
  *
  * Some droplets cannot be split faithfully: a path written twice where one of the writes is a link
@@ -52,7 +52,8 @@ const DEPS_INDEX = /^(?:0|[1-9][0-9]?)$/;
 
 /**
  * Heap bytes the router's notes may take (links moved to another layer, directories made for
- * them, deps directories with a mode other than 0755): none in real droplets, bounded for hostile ones.
+ * them and copies of their entries, deps directories with a mode other than 0755): none in real
+ * droplets, bounded for hostile ones.
  */
 const NOTES_BUDGET_BYTES = 16 * 1024 * 1024;
 /** A note's heap cost apart from its key's characters (map slot, object), as in extracted-tree.ts. */
@@ -81,11 +82,8 @@ interface PathNote {
   movedTo?: string | undefined;
   /** The mode of this deps directory, when not 0755. */
   directoryMode?: number | undefined;
-  /**
-   * Layers this directory was written into for a link moved up: whether the droplet's own entry
-   * for it has been copied there since (or came first, so its mode was known).
-   */
-  ancestorIn?: Map<string, boolean>;
+  /** Layers this directory was written into for a link moved up, with the mode last written there. */
+  ancestorIn?: Map<string, number>;
 }
 
 /** Bottom → top: deps by index, then app. */
@@ -168,25 +166,28 @@ export class DropletLayerRouter {
       const note = this.#note(directory);
       note.ancestorIn ??= new Map();
       if (note.ancestorIn.has(layer)) continue;
-      note.ancestorIn.set(layer, note.directoryMode !== undefined);
-      directories.push(directoryHeader(`${directory}/`, note.directoryMode ?? DEFAULT_DIRECTORY_MODE));
+      const mode = note.directoryMode ?? DEFAULT_DIRECTORY_MODE;
+      note.ancestorIn.set(layer, mode);
+      directories.push(directoryHeader(`${directory}/`, mode));
     }
     return directories;
   }
 
   /**
-   * A deps directory's entry arriving after a link moved up made the directory in a higher layer:
-   * that layer's directory would hide this one's mode, so it gets a copy, once (a directory
-   * given again and again with new modes does not make a copy each time).
+   * A deps directory's entry arriving after a link moved up made the directory in a higher layer,
+   * with another mode: that layer's directory would hide this one's mode, so it gets a copy. Each
+   * copy is charged to the notes' budget, so entries given again and again cannot multiply the output.
    */
   #copiesOf(path: string, header: EntryHeader): LayerEntry[] {
     const made = this.#notes.get(path)?.ancestorIn;
     if (made === undefined) return [];
+    const mode = header.mode ?? DEFAULT_DIRECTORY_MODE;
     const copies: LayerEntry[] = [];
-    for (const [layer, copied] of made) {
-      if (copied) continue;
-      made.set(layer, true);
-      copies.push({ layer, header: directoryHeader(header.name, header.mode ?? DEFAULT_DIRECTORY_MODE) });
+    for (const [layer, written] of made) {
+      if (written === mode) continue;
+      this.#charge(NOTE_OVERHEAD_BYTES, path);
+      made.set(layer, mode);
+      copies.push({ layer, header: directoryHeader(header.name, mode) });
     }
     return copies;
   }
@@ -212,16 +213,20 @@ export class DropletLayerRouter {
     let note = this.#notes.get(path);
     if (note === undefined) {
       // V8 stores a string with any character above U+00FF in two bytes a character.
-      this.#chargedBytes += NOTE_OVERHEAD_BYTES + path.length * (/[^\u0000-\u00ff]/.test(path) ? 2 : 1);
-      if (this.#chargedBytes > NOTES_BUDGET_BYTES) {
-        throw new InvalidDropletError(
-          `droplet has more hard links across deps layers and unusual deps directory modes than a conversion keeps track of (over ${NOTES_BUDGET_BYTES / 2 ** 20} MiB of names), reached at ${JSON.stringify(`./${path.slice(DROPLET_PREFIX.length)}`)}`,
-        );
-      }
+      this.#charge(NOTE_OVERHEAD_BYTES + path.length * (/[^\u0000-\u00ff]/.test(path) ? 2 : 1), path);
       note = {};
       this.#notes.set(path, note);
     }
     return note;
+  }
+
+  #charge(bytes: number, path: string): void {
+    this.#chargedBytes += bytes;
+    if (this.#chargedBytes > NOTES_BUDGET_BYTES) {
+      throw new InvalidDropletError(
+        `droplet has more hard links across deps layers and unusual deps directory modes than a conversion keeps track of (over ${NOTES_BUDGET_BYTES / 2 ** 20} MiB of names), reached at ${JSON.stringify(`./${path.slice(DROPLET_PREFIX.length)}`)}`,
+      );
+    }
   }
 }
 

@@ -32,7 +32,11 @@ export interface ChangedEntry {
 export interface FoundationDiff {
   /** Added or changed paths, sorted by path. */
   readonly changed: readonly ChangedEntry[];
-  /** Paths of the stack the customized tree removed or put something of another type at, sorted; a removed directory's contents are not listed. */
+  /**
+   * Paths of the stack the customized tree removed, or where it replaced a directory by something
+   * else or the reverse (a whiteout first makes sure no extractor merges the two), sorted; a removed
+   * directory's contents are not listed.
+   */
   readonly removed: readonly string[];
 }
 
@@ -53,9 +57,9 @@ interface StackRecord {
   /** `sha256:<hex>` of a file's content; null for anything else. */
   readonly content: string | null;
   readonly directory: boolean;
-  /** Whether the customized tree has this path (of the same type). */
+  /** Whether the customized tree has this path (a directory, if the stack has one). */
   seen: boolean;
-  /** Whether the customized tree has this path with another type. */
+  /** Whether the customized tree has a directory here where the stack has none, or the reverse. */
   retyped: boolean;
 }
 
@@ -181,7 +185,7 @@ function shapeOf(entry: TreeEntry): string {
 }
 
 /** Byte order of paths (as UTF-16 code units), the same on every machine. */
-export function compare(a: string, b: string): number {
+function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

@@ -22,6 +22,58 @@ const BLOCK_BYTES = 1024 * 1024;
 /** deflate's window: what a block may refer back to, and so the dictionary each block gets. */
 const WINDOW_BYTES = 32 * 1024;
 
+/**
+ * Blocks in flight (dispatched to deflate and not yet pushed on) and spare block buffers, shared by
+ * the gzip streams of one conversion that compresses several layers at once: together they keep
+ * the cores as busy as one stream does, and hold as many blocks, not as many again per layer.
+ */
+export class GzipBlockBudget {
+  /** Most blocks in flight across the streams sharing the budget. */
+  readonly blocks: number;
+  #inFlight = 0;
+  /**
+   * Writes waiting for a block to come back. All are resumed when one does: a stream destroyed
+   * meanwhile cannot swallow the wake-up of the others, and each resumed write adds at most one
+   * block before it checks again, so the streams hold at most one block each beyond the budget.
+   */
+  #waiting: Array<() => void> = [];
+  readonly #spare: Buffer[] = [];
+
+  constructor(blocks: number = availableParallelism() + 1) {
+    if (!Number.isInteger(blocks) || blocks < 1) throw new RangeError(`blocksInFlight must be a positive integer, not ${blocks}`);
+    this.blocks = blocks;
+  }
+
+  get full(): boolean {
+    return this.#inFlight >= this.blocks;
+  }
+
+  /** Runs `resume` once a block in flight has come back. */
+  whenFree(resume: () => void): void {
+    this.#waiting.push(resume);
+  }
+
+  /** A buffer for a new block: a spare one when there is one. */
+  takeBuffer(): Buffer {
+    return this.#spare.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
+  }
+
+  /** Counts a block dispatched. */
+  dispatched(): void {
+    this.#inFlight += 1;
+  }
+
+  /** Counts a block back (pushed on, or dropped); its buffer becomes a spare, up to one per block in flight. */
+  returned(buffer: Buffer): void {
+    this.#inFlight -= 1;
+    if (this.#spare.length < this.blocks) this.#spare.push(buffer);
+    if (this.full || this.#waiting.length === 0) return;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resume of waiting) resume();
+  }
+}
+
 /** How the gzip stream is spread over the cores. */
 export interface ReproducibleGzipOptions {
   /**
@@ -29,6 +81,8 @@ export interface ReproducibleGzipOptions {
    * for the main thread to hand it the next block. Does not change the output.
    */
   readonly blocksInFlight?: number | undefined;
+  /** A budget shared with other streams instead (`blocksInFlight` is then not used). Does not change the output. */
+  readonly budget?: GzipBlockBudget | undefined;
   /**
    * Sees every input byte once, in order, in blocks of up to 1 MiB, before they are compressed:
    * where the layer's diff_id is hashed, with no stage (and no per-chunk cost) of its own.
@@ -44,9 +98,7 @@ export function createReproducibleGzip(level: number, options: ReproducibleGzipO
   if (!Number.isInteger(level) || level < 1 || level > 9) {
     throw new RangeError(`gzip level must be an integer from 1 to 9, not ${level}`);
   }
-  const blocksInFlight = options.blocksInFlight ?? availableParallelism() + 1;
-  if (!Number.isInteger(blocksInFlight) || blocksInFlight < 1) throw new RangeError(`blocksInFlight must be a positive integer, not ${blocksInFlight}`);
-  return new BlockGzip(level, blocksInFlight, options.onInput);
+  return new BlockGzip(level, options.budget ?? new GzipBlockBudget(options.blocksInFlight), options.onInput);
 }
 
 /** A block on its way through deflate; `output` is set once it is deflated. */
@@ -57,12 +109,10 @@ interface PendingBlock {
 
 class BlockGzip extends Transform {
   readonly #level: number;
-  readonly #blocksInFlight: number;
+  readonly #budget: GzipBlockBudget;
   readonly #onInput: ((block: Buffer) => void) | undefined;
   /** Blocks dispatched and not yet pushed, in stream order. */
   readonly #pending: PendingBlock[] = [];
-  /** Input buffers of pushed blocks, reused for the next ones. */
-  readonly #spare: Buffer[] = [];
   #block: Buffer | null = null;
   #filled = 0;
   #dictionary: Buffer | null = null;
@@ -74,10 +124,10 @@ class BlockGzip extends Transform {
   /** The end of the stream, waiting for the last blocks. */
   #waitingFlush: TransformCallback | null = null;
 
-  constructor(level: number, blocksInFlight: number, onInput: ((block: Buffer) => void) | undefined) {
+  constructor(level: number, budget: GzipBlockBudget, onInput: ((block: Buffer) => void) | undefined) {
     super();
     this.#level = level;
-    this.#blocksInFlight = blocksInFlight;
+    this.#budget = budget;
     this.#onInput = onInput;
   }
 
@@ -89,8 +139,12 @@ class BlockGzip extends Transform {
       offset += copied;
       if (this.#filled === BLOCK_BYTES) this.#dispatch(false);
     }
-    if (this.#pending.length >= this.#blocksInFlight) this.#waitingWrite = callback;
-    else callback();
+    if (!this.#budget.full) {
+      callback();
+      return;
+    }
+    this.#waitingWrite = callback;
+    this.#budget.whenFree(() => this.#resumeWrite());
   }
 
   override _flush(callback: TransformCallback): void {
@@ -99,15 +153,23 @@ class BlockGzip extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Blocks still deflating give their place in the budget back when they come back.
+    for (const pending of this.#pending) if (pending.output !== null) this.#budget.returned(pending.input);
     this.#pending.length = 0;
-    this.#spare.length = 0;
     this.#block = null;
+    this.#waitingWrite = null;
     callback(error);
   }
 
   #currentBlock(): Buffer {
-    this.#block ??= this.#spare.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
+    this.#block ??= this.#budget.takeBuffer();
     return this.#block;
+  }
+
+  #resumeWrite(): void {
+    const callback = this.#waitingWrite;
+    this.#waitingWrite = null;
+    callback?.();
   }
 
   /** Sends the filled part of the current block to the thread pool; `last` finishes the stream. */
@@ -124,6 +186,7 @@ class BlockGzip extends Transform {
     this.#dictionary = last ? null : Buffer.from(input.subarray(input.length - WINDOW_BYTES));
     const pending: PendingBlock = { input: buffer, output: null };
     this.#pending.push(pending);
+    this.#budget.dispatched();
     deflateRaw(
       input,
       {
@@ -136,9 +199,9 @@ class BlockGzip extends Transform {
         ...(dictionary === null ? {} : { dictionary }),
       },
       (error, output) => {
-        if (this.destroyed) return;
-        if (error) {
-          this.destroy(error);
+        if (this.destroyed || error) {
+          this.#budget.returned(buffer);
+          if (error && !this.destroyed) this.destroy(error);
           return;
         }
         pending.output = output;
@@ -156,12 +219,7 @@ class BlockGzip extends Transform {
     while (this.#pending[0]?.output) {
       const done = this.#pending.shift() as PendingBlock;
       this.push(done.output);
-      this.#spare.push(done.input);
-    }
-    if (this.#pending.length < this.#blocksInFlight && this.#waitingWrite !== null) {
-      const callback = this.#waitingWrite;
-      this.#waitingWrite = null;
-      callback();
+      this.#budget.returned(done.input);
     }
     if (this.#pending.length === 0 && this.#waitingFlush !== null) {
       const callback = this.#waitingFlush;

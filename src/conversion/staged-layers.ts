@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStore, StagedBlob } from '../blobstore/blob-store.ts';
 import type { LayerDescriptor } from './layer-descriptor.ts';
+import type { GzipBlockBudget } from './reproducible-gzip.ts';
 import { createLayerTail, type StoreLayerOptions } from './store-layer.ts';
 
 /** A complete layer in a staged blob, not committed yet. */
@@ -21,8 +22,14 @@ export interface StagedLayer {
 /** How a layer reached the store: this conversion wrote its blob, or the store already had it. */
 export type StoredOutcome = 'committed' | 'found';
 
+/** Where a staged layer goes and how it is compressed. */
+export interface StagedLayerOptions extends StoreLayerOptions {
+  /** Blocks in flight shared with the other layers written at the same time. */
+  readonly gzipBudget?: GzipBlockBudget | undefined;
+}
+
 /** Writes the tar `source` gives into a fresh staged blob as a gzip layer; on failure the staged blob is cancelled. */
-export async function writeStagedLayer(source: Readable, options: StoreLayerOptions): Promise<StagedLayer> {
+export async function writeStagedLayer(source: Readable, options: StagedLayerOptions): Promise<StagedLayer> {
   let staged: StagedBlob;
   try {
     staged = await options.blobs.stage({ signal: options.signal });
@@ -31,7 +38,7 @@ export async function writeStagedLayer(source: Readable, options: StoreLayerOpti
     throw error;
   }
   try {
-    const tail = createLayerTail(options.compressionLevel);
+    const tail = createLayerTail(options.compressionLevel, options.gzipBudget);
     await pipeline([source, ...tail.stages, staged.writable], { signal: options.signal });
     return { descriptor: tail.describe(), staged };
   } catch (error) {

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BlobStore } from '../blobstore/blob-store.ts';
 import { createDigestCounter, createDigestTap } from './digest-tap.ts';
 import { OCI_LAYER_GZIP, type LayerDescriptor } from './layer-descriptor.ts';
-import { createReproducibleGzip } from './reproducible-gzip.ts';
+import { createReproducibleGzip, type GzipBlockBudget } from './reproducible-gzip.ts';
 import { writeStagedBlob } from './staged-write.ts';
 
 /** Where a built layer goes and how it is compressed. */
@@ -27,10 +27,13 @@ export interface LayerTail {
   describe(): LayerDescriptor;
 }
 
-/** Reproducible gzip (which also hashes the tar for the diff_id, block by block), then the digest tap. */
-export function createLayerTail(compressionLevel: number): LayerTail {
+/**
+ * Reproducible gzip (which also hashes the tar for the diff_id, block by block), then the digest
+ * tap; `budget`: the blocks in flight it shares with the other layers of one conversion.
+ */
+export function createLayerTail(compressionLevel: number, budget?: GzipBlockBudget): LayerTail {
   const diffId = createDigestCounter();
-  const gzip = createReproducibleGzip(compressionLevel, { onInput: (block) => diffId.update(block) });
+  const gzip = createReproducibleGzip(compressionLevel, { onInput: (block) => diffId.update(block), budget });
   const digest = createDigestTap();
   return {
     stages: [gzip, digest.stream],

@@ -25,6 +25,8 @@ export interface ConvertDropletStreamInput {
   readonly dropletStream: Readable;
   readonly blobs: BlobStore;
   readonly compressionLevel: number;
+  /** One layer per buildpack's deps/<i> directory and one for the rest, or the droplet in one layer. */
+  readonly splitDeps: boolean;
   readonly limits?: ConversionLimits | undefined;
   readonly onProgress?: ((bytesRead: number) => void) | undefined;
   /** Told of each blob this conversion committed, so a caller can remove them if a later step fails. */

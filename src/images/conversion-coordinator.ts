@@ -29,6 +29,8 @@ export interface ConversionCoordinatorOptions {
   readonly blobs: BlobStore;
   readonly source: DropletSource;
   readonly compressionLevel: number;
+  /** One layer per buildpack's deps/<i> directory and one for the rest (DROPLET_LAYERS=split), or the droplet in one layer. */
+  readonly splitDeps: boolean;
   readonly limits: { readonly maxUncompressedBytes: number; readonly maxEntries: number };
   /** Names this process in conversion records and leases. */
   readonly instance: string;
@@ -146,6 +148,7 @@ export class ConversionCoordinator {
           dropletStream,
           blobs,
           compressionLevel: this.#options.compressionLevel,
+          splitDeps: this.#options.splitDeps,
           limits: this.#options.limits,
           onProgress: (bytesRead) => {
             bytesIn = bytesRead;

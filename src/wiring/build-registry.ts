@@ -105,6 +105,7 @@ export async function buildRegistry(config: Config, logger: Logger, options: Bui
       blobs,
       source,
       compressionLevel: config.conversion.compressionLevel,
+      splitDeps: config.conversion.dropletLayers === 'split',
       limits: { maxUncompressedBytes: config.conversion.maxUncompressedBytes, maxEntries: config.conversion.maxEntries },
       // The random part tells apart registries of one process (tests) and reused pids (containers).
       instance: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,

@@ -34,7 +34,7 @@ describe('DropletLayerRouter', () => {
   it('without the split, passes every entry to the app layer untouched', () => {
     const router = new DropletLayerRouter({ splitDeps: false });
     const header = entry('home/vcap/deps/0/x');
-    assert.deepEqual(router.route(header, false), { layer: APP_LAYER, header, before: [] });
+    assert.deepEqual(router.route(header, false), { layer: APP_LAYER, header, before: [], copies: [] });
     assert.deepEqual(header.mtime, STAGED);
   });
 
@@ -47,6 +47,28 @@ describe('DropletLayerRouter', () => {
     assert.deepEqual(router.route(entry('home/vcap/deps/1/x'), false).before, [], 'once a layer');
     const app = router.route(entry('home/vcap/deps/'), false);
     assert.deepEqual([app.layer, app.header.mtime, app.before], [APP_LAYER, STAGED, []]);
+  });
+
+  it('gives a link moved up the directories it needs there, and copies a directory entry that comes after with another mode', () => {
+    const router = new DropletLayerRouter({ splitDeps: true });
+    router.route(entry('home/vcap/app/f'), false);
+    const link = router.route(entry('home/vcap/deps/0/d/l', { type: 'link', linkname: 'home/vcap/app/f' }), false);
+    assert.equal(link.layer, APP_LAYER);
+    assert.deepEqual(
+      link.before.map((header) => [header.name, header.mode, header.mtime]),
+      [
+        ['home/vcap/deps/0/', 0o755, DEPS_LAYER_MTIME],
+        ['home/vcap/deps/0/d/', 0o755, DEPS_LAYER_MTIME],
+      ],
+    );
+    const directory = router.route(entry('home/vcap/deps/0/d/', { mode: 0o700 }), false);
+    assert.equal(directory.layer, '0');
+    assert.deepEqual(
+      directory.copies.map((copy) => [copy.layer, copy.header.name, copy.header.mode, copy.header.mtime]),
+      [[APP_LAYER, 'home/vcap/deps/0/d/', 0o700, DEPS_LAYER_MTIME]],
+    );
+    assert.deepEqual(router.route(entry('home/vcap/deps/0/d/', { mode: 0o700 }), false).copies, [], 'nothing new to copy');
+    assert.deepEqual(router.route(entry('home/vcap/deps/0/', { mode: 0o755 }), false).copies, [], 'the mode written there already');
   });
 
   it('refuses once its notes pass their budget, naming where', () => {

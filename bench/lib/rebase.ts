@@ -1,0 +1,290 @@
+/**
+ * Stack patches (issue #15): what the first pull of already converted images costs once the stack
+ * tarball changed — rebased from the droplet layers already stored — against what a registry
+ * without rebase does (converts every droplet again), and what a node downloads for a new image
+ * on a stack it already holds.
+ *
+ * The built server (`node dist/cli.js serve`, directory source, embedded PGlite) starts on a
+ * generated stack tarball A and converts N generated droplets, one app each (one manifest pull
+ * each); meanwhile skopeo copies two of the images through a counting proxy into one OCI layout,
+ * as a node pulling them one after the other. Then it restarts on the same data with B (A with
+ * one file patched) and the first manifest pull of each image is timed; then again on C (another
+ * patch) with the `droplets` table emptied first, so that every image is converted anew, as
+ * before the rebase existed. Conversions, rebases and droplet bytes read come from /metrics.
+ */
+import { mkdir, symlink } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { Knex } from 'knex';
+import { startCountingProxy, type ProxiedRequest } from './counting-proxy.ts';
+import { ensureDroplet, type GeneratedDroplet } from './droplet-generator.ts';
+import { MANIFEST_ACCEPT, REPOSITORY_ROOT, startOurs, type Started } from './http.ts';
+import { mustRun } from './processes.ts';
+import { ensureStack, PATCHED_FILE, type GeneratedStack } from './stack-generator.ts';
+
+/** The registry's tables live in this schema (given to the server, so the bench empties the same `droplets`). */
+const SCHEMA = 'droplet_registry';
+const ORG_SPACE = 'org/space';
+
+export interface RebaseOptions {
+  /** Images (apps, one droplet each). */
+  readonly images: number;
+  /** Uncompressed size of each generated droplet, and of the stack. */
+  readonly dropletBytes: number;
+  readonly stackBytes: number;
+  readonly seed: string;
+  readonly cacheDir: string;
+  readonly scratch: string;
+  /** skopeo is installed: measure what a node downloads. */
+  readonly skopeo: boolean;
+  readonly log: (line: string) => void;
+}
+
+/** The first manifest pull of each image on a freshly started registry, and what /metrics counted meanwhile. */
+export interface FirstPulls {
+  /** The stack layer's digest in the images pulled. */
+  readonly stackDigest: string;
+  /** Per image, in app order. */
+  readonly manifestMs: readonly number[];
+  readonly medianMs: number;
+  readonly p95Ms: number;
+  /** All of them, one after the other. */
+  readonly totalMs: number;
+  /** droplet_registry_conversions_total, all outcomes. */
+  readonly conversions: number;
+  /** droplet_registry_rebases_total, all kinds of change. */
+  readonly rebases: number;
+  /** droplet_registry_conversion_input_bytes_total: droplet bytes read. */
+  readonly dropletBytes: number;
+  /** Every image has the droplet and lifecycle layers it had on the first stack. */
+  readonly sameDropletLayers: boolean;
+  /** The 1-minute load average before the pulls. */
+  readonly load: number;
+}
+
+/** What a client downloaded copying one image into an OCI layout. */
+export interface ImageDownload {
+  readonly repository: string;
+  /** Config and layers, as the manifest gives them. */
+  readonly imageBytes: number;
+  readonly blobs: number;
+  /** Blob bodies the registry served for the copy. */
+  readonly servedBytes: number;
+  readonly blobsFetched: number;
+}
+
+export interface NodeDownloads {
+  /** The first image on an empty node. */
+  readonly first: ImageDownload;
+  /** Another app's image on the same stack, into the same layout. */
+  readonly second: ImageDownload;
+  readonly stackLayerBytes: number;
+  /** The stack layer's tar: what serving it uncompressed costs. */
+  readonly stackUncompressedBytes: number;
+}
+
+export interface RebaseResult {
+  readonly images: number;
+  /** Total over the N droplets. */
+  readonly dropletTgzBytes: number;
+  readonly dropletTarBytes: number;
+  readonly stack: Pick<GeneratedStack, 'compressedBytes' | 'uncompressedBytes' | 'entries'>;
+  readonly patchedFile: string;
+  /** On stack A: every image converted for the first time. */
+  readonly initial: FirstPulls;
+  /** On stack B, droplets known: rebased. */
+  readonly rebase: FirstPulls;
+  /** On stack C, the `droplets` table emptied first: converted again. */
+  readonly reconversion: FirstPulls & { readonly dropletsForgotten: number };
+  /** Absent when skopeo is missing. */
+  readonly node?: NodeDownloads;
+}
+
+interface Manifest {
+  readonly config: { digest: string; size: number };
+  readonly layers: ReadonlyArray<{ digest: string; size: number }>;
+}
+
+export async function measureRebase(options: RebaseOptions): Promise<RebaseResult> {
+  const { scratch, log } = options;
+  const stacks: GeneratedStack[] = [];
+  for (const patch of [0, 1, 2]) stacks.push(await ensureStack(options.cacheDir, { targetBytes: options.stackBytes, seed: options.seed, patch }, log));
+  const [stackA, stackB, stackC] = stacks as [GeneratedStack, GeneratedStack, GeneratedStack];
+  const droplets: GeneratedDroplet[] = [];
+  log(`${options.images} droplets of ${mb(options.dropletBytes)} MB, one per app (generated once into ${options.cacheDir})`);
+  for (let i = 0; i < options.images; i += 1) {
+    droplets.push(await ensureDroplet(options.cacheDir, { label: `${(options.dropletBytes / 1e6).toFixed(0)}MB-app${i + 1}`, targetBytes: options.dropletBytes, seed: `${options.seed}/app-${i + 1}` }, () => undefined));
+  }
+  const repositories = droplets.map((_, i) => `${ORG_SPACE}/app-${String(i + 1).padStart(3, '0')}`);
+  for (const [i, droplet] of droplets.entries()) {
+    const appDir = join(scratch, 'droplets', ...(repositories[i] as string).split('/'));
+    await mkdir(appDir, { recursive: true });
+    await symlink(droplet.path, join(appDir, `${dropletGuid(i)}.tgz`));
+  }
+  const dropletTgzBytes = droplets.reduce((sum, d) => sum + d.compressedBytes, 0);
+  log(`  ${mb(dropletTgzBytes / options.images)} MB gzip each; the stack: ${mb(stackA.uncompressedBytes)} MB, ${mb(stackA.compressedBytes)} MB gzip`);
+
+  const start = (stack: GeneratedStack): Promise<Started> => startOurs({ scratch, rootfs: stack.path, databaseUrl: undefined, schema: SCHEMA });
+
+  let registry = await start(stackA);
+  let initial: FirstPulls;
+  let node: NodeDownloads | undefined;
+  const firstManifests: Manifest[] = [];
+  try {
+    log(`stack A: converting the ${options.images} droplets (one manifest pull each)`);
+    initial = await firstPulls(registry, repositories, stackA, (manifest) => firstManifests.push(manifest));
+    log(`  ${describe(initial)}`);
+    if (options.skopeo) node = await measureNodeDownloads(registry, repositories, stackA, scratch, log);
+  } finally {
+    await registry.daemon.stop();
+  }
+  const sameLayers = (manifests: readonly Manifest[]): boolean =>
+    manifests.every((manifest, i) => JSON.stringify(manifest.layers.slice(1)) === JSON.stringify(firstManifests[i]?.layers.slice(1)));
+
+  registry = await start(stackB);
+  let rebase: FirstPulls;
+  try {
+    log(`stack B (${PATCHED_FILE} patched): the first pull of each image`);
+    const manifests: Manifest[] = [];
+    rebase = await firstPulls(registry, repositories, stackB, (manifest) => manifests.push(manifest));
+    rebase = { ...rebase, sameDropletLayers: sameLayers(manifests) };
+    log(`  ${describe(rebase)}`);
+  } finally {
+    await registry.daemon.stop();
+  }
+
+  const dropletsForgotten = await forgetDroplets(join(scratch, 'ours-data'));
+  registry = await start(stackC);
+  let reconversion: FirstPulls;
+  try {
+    log(`stack C, the droplets table emptied (${dropletsForgotten} rows): the first pull of each image converts again`);
+    const manifests: Manifest[] = [];
+    reconversion = await firstPulls(registry, repositories, stackC, (manifest) => manifests.push(manifest));
+    reconversion = { ...reconversion, sameDropletLayers: sameLayers(manifests) };
+    log(`  ${describe(reconversion)}`);
+  } finally {
+    await registry.daemon.stop();
+  }
+  return {
+    images: options.images,
+    dropletTgzBytes,
+    dropletTarBytes: droplets.reduce((sum, d) => sum + d.uncompressedBytes, 0),
+    stack: { compressedBytes: stackA.compressedBytes, uncompressedBytes: stackA.uncompressedBytes, entries: stackA.entries },
+    patchedFile: PATCHED_FILE,
+    initial,
+    rebase,
+    reconversion: { ...reconversion, dropletsForgotten },
+    ...(node ? { node } : {}),
+  };
+}
+
+/** A stable guid per app, as a droplet file name. */
+function dropletGuid(index: number): string {
+  return `6c1e4d2a-0b7f-4e39-9a51-${String(index + 1).padStart(12, '0')}`;
+}
+
+/** The first manifest pull of each repository, one after the other, timed; the counters of /metrics after them. */
+async function firstPulls(registry: Started, repositories: readonly string[], stack: GeneratedStack, onManifest: (manifest: Manifest) => void): Promise<FirstPulls> {
+  const load = loadavg()[0] ?? 0;
+  const manifestMs: number[] = [];
+  const stackDigest = `sha256:${stack.sha256}`;
+  for (const repository of repositories) {
+    const started = performance.now();
+    const response = await fetch(`${registry.base}/v2/${repository}/manifests/latest`, { headers: { accept: MANIFEST_ACCEPT }, signal: AbortSignal.timeout(600_000) });
+    const body = await response.text();
+    manifestMs.push(performance.now() - started);
+    if (response.status !== 200) throw new Error(`GET /v2/${repository}/manifests/latest answered ${response.status}: ${body.slice(0, 500)}\n${registry.daemon.logs()}`);
+    const manifest = JSON.parse(body) as Manifest;
+    if (manifest.layers[0]?.digest !== stackDigest) throw new Error(`${repository}: the bottom layer is ${manifest.layers[0]?.digest}, not the stack tarball's ${stackDigest}`);
+    onManifest(manifest);
+  }
+  const metrics = await readMetrics(registry.base);
+  const sorted = [...manifestMs].sort((a, b) => a - b);
+  return {
+    stackDigest,
+    manifestMs,
+    medianMs: quantile(sorted, 0.5),
+    p95Ms: quantile(sorted, 0.95),
+    totalMs: manifestMs.reduce((sum, ms) => sum + ms, 0),
+    conversions: metrics('conversions_total'),
+    rebases: metrics('rebases_total'),
+    dropletBytes: metrics('conversion_input_bytes_total'),
+    sameDropletLayers: true,
+    load,
+  };
+}
+
+/** GET /metrics: the sum of a counter's series, by its name without the prefix. */
+async function readMetrics(base: string): Promise<(name: string) => number> {
+  const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(30_000) });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${text.slice(0, 300)}`);
+  return (name) => {
+    const series = new RegExp(`^droplet_registry_${name}(\\{[^}]*\\})? `);
+    return text
+      .split('\n')
+      .filter((line) => series.test(line))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  };
+}
+
+/** Empties the `droplets` table of the stopped registry's embedded database: a registry that never kept what a droplet was converted into. */
+async function forgetDroplets(dataDir: string): Promise<number> {
+  const built = new URL(`file://${join(REPOSITORY_ROOT, 'dist', 'db', 'create-database.js')}`).href;
+  const { createDatabase } = (await import(built)) as typeof import('../../src/db/create-database.ts');
+  const knex: Knex = await createDatabase({ schema: SCHEMA, dataDir });
+  try {
+    return await knex('droplets').delete();
+  } finally {
+    await knex.destroy();
+  }
+}
+
+/**
+ * skopeo copies image 1, then image 2 of another app, into one OCI layout through the counting
+ * proxy: the blobs it fetched for image 2 are what a node holding image 1 downloads for it.
+ */
+async function measureNodeDownloads(registry: Started, repositories: readonly string[], stack: GeneratedStack, scratch: string, log: (line: string) => void): Promise<NodeDownloads> {
+  const [hostname, port] = registry.host.split(':') as [string, string];
+  const proxy = await startCountingProxy({ hostname, port: Number(port) });
+  const layout = join(scratch, 'node-layout');
+  try {
+    const copy = async (repository: string): Promise<ImageDownload> => {
+      proxy.reset();
+      const manifest = (await (await fetch(`${registry.base}/v2/${repository}/manifests/latest`, { headers: { accept: MANIFEST_ACCEPT } })).json()) as Manifest;
+      await mustRun('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/${repository}:latest`, `oci:${layout}:${repository.replaceAll('/', '-')}`], {
+        timeoutMs: 600_000,
+        env: { ...process.env, HOME: scratch, REGISTRY_AUTH_FILE: join(scratch, 'auth.json') },
+      });
+      const blobs = [manifest.config, ...manifest.layers];
+      const fetched = proxy.requests().filter((request: ProxiedRequest) => request.method === 'GET' && request.path.includes('/blobs/') && request.status === 200);
+      return {
+        repository,
+        imageBytes: blobs.reduce((sum, blob) => sum + blob.size, 0),
+        blobs: blobs.length,
+        servedBytes: fetched.reduce((sum, request) => sum + request.bytes, 0),
+        blobsFetched: fetched.length,
+      };
+    };
+    log('a node pulls image 1, then image 2 of another app on the same stack (skopeo into one OCI layout, through a counting proxy)');
+    const first = await copy(repositories[0] as string);
+    const second = await copy(repositories[1] as string);
+    log(`  image 1: ${mb(first.servedBytes)} MB served of ${mb(first.imageBytes)} MB; image 2: ${mb(second.servedBytes)} MB served of ${mb(second.imageBytes)} MB (${second.blobsFetched} of ${second.blobs} blobs)`);
+    return { first, second, stackLayerBytes: stack.compressedBytes, stackUncompressedBytes: stack.uncompressedBytes };
+  } finally {
+    await proxy.close();
+  }
+}
+
+/** Nearest-rank quantile of sorted values. */
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? 0;
+}
+
+function describe(pulls: FirstPulls): string {
+  return `per manifest median ${pulls.medianMs.toFixed(0)} ms, p95 ${pulls.p95Ms.toFixed(0)} ms; ${pulls.conversions} conversions, ${pulls.rebases} rebases, ${mb(pulls.dropletBytes)} MB of droplets read; droplet layers unchanged: ${pulls.sameDropletLayers ? 'yes' : 'NO'}`;
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}
