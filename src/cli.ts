@@ -47,9 +47,11 @@ lock.`,
     summary: 'hash and store the configured rootfs tarballs ahead of time',
     usage: `droplet-registry import-rootfs [--config FILE] [--stack NAME=PATH]...
 
-Copies each configured stack rootfs (STACKS, plus any --stack) into the blobstore and records its
-digest and diff_id, so that start-up does not hash it. A file already imported (same path, size
-and mtime) is skipped. Migrates the database first unless DATABASE_MIGRATE=false.`,
+Copies each configured stack tarball (STACKS, plus any --stack) into the blobstore and records its
+digest and diff_id, so that start-up does not hash it, and builds each foundation layer
+(STACK_FOUNDATIONS). A file already imported (same path, size and mtime) is skipped. Prints one
+line per layer: stack (or "stack foundation"), digest, diff_id, size. Migrates the database first
+unless DATABASE_MIGRATE=false.`,
     run: async (args) => {
       const { values } = parseArgs({ args, options: { config: { type: 'string' }, stack: { type: 'string', multiple: true } }, strict: true });
       const extra = Object.fromEntries((values.stack ?? []).map((pair) => splitStack(pair)));
@@ -58,7 +60,10 @@ and mtime) is skipped. Migrates the database first unless DATABASE_MIGRATE=false
       const db = await openDatabase(config, logger);
       try {
         const layers = await loadBaseLayers(config, db, openBlobStore(config), logger);
-        for (const [name, { stack }] of layers.stacks) process.stdout.write(`${name}\t${stack.digest}\t${stack.diffId}\t${stack.size}\n`);
+        for (const [name, { stack, foundation }] of layers.stacks) {
+          process.stdout.write(`${name}\t${stack.digest}\t${stack.diffId}\t${stack.size}\n`);
+          if (foundation) process.stdout.write(`${name} foundation\t${foundation.digest}\t${foundation.diffId}\t${foundation.size}\n`);
+        }
       } finally {
         await db.destroy();
       }

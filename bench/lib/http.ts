@@ -236,6 +236,11 @@ export interface Started {
   readonly base: string;
 }
 
+/** The data directory of the registry `startOurs` starts in `scratch`. */
+export function oursDataDir(scratch: string): string {
+  return join(scratch, 'ours-data');
+}
+
 export async function startOurs(options: { scratch: string; rootfs: string; databaseUrl: string | undefined; schema: string | undefined }): Promise<Started> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
   const port = await freePort();
@@ -243,7 +248,7 @@ export async function startOurs(options: { scratch: string; rootfs: string; data
   Object.assign(env, {
     PORT: String(port),
     HOST: '127.0.0.1',
-    DATA_DIR: join(options.scratch, 'ours-data'),
+    DATA_DIR: oursDataDir(options.scratch),
     SOURCE: 'directory',
     DROPLETS_DIR: join(options.scratch, 'droplets'),
     STACKS: `cflinuxfs4=${options.rootfs}`,

@@ -12,13 +12,13 @@
  * patch) with the `droplets` table emptied first, so that every image is converted anew, as
  * before the rebase existed. Conversions, rebases and droplet bytes read come from /metrics.
  */
-import { mkdir, symlink } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { startCountingProxy, type ProxiedRequest } from './counting-proxy.ts';
 import { ensureDroplet, type GeneratedDroplet } from './droplet-generator.ts';
-import { MANIFEST_ACCEPT, REPOSITORY_ROOT, startOurs, type Started } from './http.ts';
+import { MANIFEST_ACCEPT, oursDataDir, REPOSITORY_ROOT, startOurs, type Started } from './http.ts';
 import { mustRun } from './processes.ts';
 import { ensureStack, PATCHED_FILE, type GeneratedStack } from './stack-generator.ts';
 
@@ -56,7 +56,7 @@ export interface FirstPulls {
   readonly rebases: number;
   /** droplet_registry_conversion_input_bytes_total: droplet bytes read. */
   readonly dropletBytes: number;
-  /** Every image has the droplet and lifecycle layers it had on the first stack. */
+  /** Every image has the droplet and lifecycle layers it had on the first stack (true on the first stack itself). */
   readonly sameDropletLayers: boolean;
   /** The 1-minute load average before the pulls. */
   readonly load: number;
@@ -90,6 +90,8 @@ export interface RebaseResult {
   readonly dropletTarBytes: number;
   readonly stack: Pick<GeneratedStack, 'compressedBytes' | 'uncompressedBytes' | 'entries'>;
   readonly patchedFile: string;
+  /** Layers of each image (stack, the droplet's, lifecycle). */
+  readonly layersPerImage: number;
   /** On stack A: every image converted for the first time. */
   readonly initial: FirstPulls;
   /** On stack B, droplets known: rebased. */
@@ -119,61 +121,45 @@ export async function measureRebase(options: RebaseOptions): Promise<RebaseResul
   for (const [i, droplet] of droplets.entries()) {
     const appDir = join(scratch, 'droplets', ...(repositories[i] as string).split('/'));
     await mkdir(appDir, { recursive: true });
-    await symlink(droplet.path, join(appDir, `${dropletGuid(i)}.tgz`));
+    const guid = dropletGuid(i);
+    await symlink(droplet.path, join(appDir, `${guid}.tgz`));
+    // The droplet's facts, as Cloud Controller gives them: without a created_at the directory source would read the whole droplet for its newest mtime.
+    const sidecar = { guid, state: 'STAGED', stack: 'cflinuxfs4', created_at: '2026-12-01T00:00:00Z', process_types: { web: 'npm start' } };
+    await writeFile(join(appDir, `${guid}.json`), JSON.stringify(sidecar));
   }
   const dropletTgzBytes = droplets.reduce((sum, d) => sum + d.compressedBytes, 0);
   log(`  ${mb(dropletTgzBytes / options.images)} MB gzip each; the stack: ${mb(stackA.uncompressedBytes)} MB, ${mb(stackA.compressedBytes)} MB gzip`);
 
-  const start = (stack: GeneratedStack): Promise<Started> => startOurs({ scratch, rootfs: stack.path, databaseUrl: undefined, schema: SCHEMA });
+  /** Starts the registry on `stack`, times the first pull of each image, then runs `after` on it; stops it. */
+  const onStack = async <T>(stack: GeneratedStack, reference: readonly Manifest[] | undefined, after: (registry: Started) => Promise<T>): Promise<[Pulled, T]> => {
+    const registry = await startOurs({ scratch, rootfs: stack.path, databaseUrl: undefined, schema: SCHEMA });
+    try {
+      const pulled = await firstPulls(registry, repositories, stack, reference);
+      log(`  ${describe(pulled.figures, reference !== undefined)}`);
+      return [pulled, await after(registry)];
+    } finally {
+      await registry.daemon.stop();
+    }
+  };
+  const nothing = async (): Promise<undefined> => undefined;
 
-  let registry = await start(stackA);
-  let initial: FirstPulls;
-  let node: NodeDownloads | undefined;
-  const firstManifests: Manifest[] = [];
-  try {
-    log(`stack A: converting the ${options.images} droplets (one manifest pull each)`);
-    initial = await firstPulls(registry, repositories, stackA, (manifest) => firstManifests.push(manifest));
-    log(`  ${describe(initial)}`);
-    if (options.skopeo) node = await measureNodeDownloads(registry, repositories, stackA, scratch, log);
-  } finally {
-    await registry.daemon.stop();
-  }
-  const sameLayers = (manifests: readonly Manifest[]): boolean =>
-    manifests.every((manifest, i) => JSON.stringify(manifest.layers.slice(1)) === JSON.stringify(firstManifests[i]?.layers.slice(1)));
-
-  registry = await start(stackB);
-  let rebase: FirstPulls;
-  try {
-    log(`stack B (${PATCHED_FILE} patched): the first pull of each image`);
-    const manifests: Manifest[] = [];
-    rebase = await firstPulls(registry, repositories, stackB, (manifest) => manifests.push(manifest));
-    rebase = { ...rebase, sameDropletLayers: sameLayers(manifests) };
-    log(`  ${describe(rebase)}`);
-  } finally {
-    await registry.daemon.stop();
-  }
-
-  const dropletsForgotten = await forgetDroplets(join(scratch, 'ours-data'));
-  registry = await start(stackC);
-  let reconversion: FirstPulls;
-  try {
-    log(`stack C, the droplets table emptied (${dropletsForgotten} rows): the first pull of each image converts again`);
-    const manifests: Manifest[] = [];
-    reconversion = await firstPulls(registry, repositories, stackC, (manifest) => manifests.push(manifest));
-    reconversion = { ...reconversion, sameDropletLayers: sameLayers(manifests) };
-    log(`  ${describe(reconversion)}`);
-  } finally {
-    await registry.daemon.stop();
-  }
+  log(`stack A: converting the ${options.images} droplets (one manifest pull each)`);
+  const [initial, node] = await onStack(stackA, undefined, async (registry) => (options.skopeo ? measureNodeDownloads(registry, repositories, stackA, scratch, log) : undefined));
+  log(`stack B (${PATCHED_FILE} patched): the first pull of each image`);
+  const [rebase] = await onStack(stackB, initial.manifests, nothing);
+  const dropletsForgotten = await forgetDroplets(oursDataDir(scratch));
+  log(`stack C, the droplets table emptied (${dropletsForgotten} rows): the first pull of each image converts again`);
+  const [reconversion] = await onStack(stackC, initial.manifests, nothing);
   return {
     images: options.images,
     dropletTgzBytes,
     dropletTarBytes: droplets.reduce((sum, d) => sum + d.uncompressedBytes, 0),
     stack: { compressedBytes: stackA.compressedBytes, uncompressedBytes: stackA.uncompressedBytes, entries: stackA.entries },
     patchedFile: PATCHED_FILE,
-    initial,
-    rebase,
-    reconversion: { ...reconversion, dropletsForgotten },
+    layersPerImage: initial.manifests[0]?.layers.length ?? 0,
+    initial: initial.figures,
+    rebase: rebase.figures,
+    reconversion: { ...reconversion.figures, dropletsForgotten },
     ...(node ? { node } : {}),
   };
 }
@@ -183,10 +169,21 @@ function dropletGuid(index: number): string {
   return `6c1e4d2a-0b7f-4e39-9a51-${String(index + 1).padStart(12, '0')}`;
 }
 
-/** The first manifest pull of each repository, one after the other, timed; the counters of /metrics after them. */
-async function firstPulls(registry: Started, repositories: readonly string[], stack: GeneratedStack, onManifest: (manifest: Manifest) => void): Promise<FirstPulls> {
+interface Pulled {
+  readonly figures: FirstPulls;
+  /** In app order. */
+  readonly manifests: readonly Manifest[];
+}
+
+/**
+ * The first manifest pull of each repository, one after the other, timed; the counters of
+ * /metrics after them. Each image must be on `stack`; with a `reference` (the same apps' images
+ * on another stack), its layers above the stack are compared with the reference's.
+ */
+async function firstPulls(registry: Started, repositories: readonly string[], stack: GeneratedStack, reference: readonly Manifest[] | undefined): Promise<Pulled> {
   const load = loadavg()[0] ?? 0;
   const manifestMs: number[] = [];
+  const manifests: Manifest[] = [];
   const stackDigest = `sha256:${stack.sha256}`;
   for (const repository of repositories) {
     const started = performance.now();
@@ -196,11 +193,12 @@ async function firstPulls(registry: Started, repositories: readonly string[], st
     if (response.status !== 200) throw new Error(`GET /v2/${repository}/manifests/latest answered ${response.status}: ${body.slice(0, 500)}\n${registry.daemon.logs()}`);
     const manifest = JSON.parse(body) as Manifest;
     if (manifest.layers[0]?.digest !== stackDigest) throw new Error(`${repository}: the bottom layer is ${manifest.layers[0]?.digest}, not the stack tarball's ${stackDigest}`);
-    onManifest(manifest);
+    manifests.push(manifest);
   }
   const metrics = await readMetrics(registry.base);
   const sorted = [...manifestMs].sort((a, b) => a - b);
-  return {
+  const aboveStack = (manifest: Manifest | undefined): string => JSON.stringify(manifest?.layers.slice(1));
+  const figures: FirstPulls = {
     stackDigest,
     manifestMs,
     medianMs: quantile(sorted, 0.5),
@@ -209,9 +207,10 @@ async function firstPulls(registry: Started, repositories: readonly string[], st
     conversions: metrics('conversions_total'),
     rebases: metrics('rebases_total'),
     dropletBytes: metrics('conversion_input_bytes_total'),
-    sameDropletLayers: true,
+    sameDropletLayers: reference === undefined || manifests.every((manifest, i) => aboveStack(manifest) === aboveStack(reference[i])),
     load,
   };
+  return { figures, manifests };
 }
 
 /** GET /metrics: the sum of a counter's series, by its name without the prefix. */
@@ -234,7 +233,7 @@ async function forgetDroplets(dataDir: string): Promise<number> {
   const { createDatabase } = (await import(built)) as typeof import('../../src/db/create-database.ts');
   const knex: Knex = await createDatabase({ schema: SCHEMA, dataDir });
   try {
-    return await knex('droplets').delete();
+    return (await knex('droplets').delete().returning('droplet_guid')).length;
   } finally {
     await knex.destroy();
   }
@@ -281,8 +280,9 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? 0;
 }
 
-function describe(pulls: FirstPulls): string {
-  return `per manifest median ${pulls.medianMs.toFixed(0)} ms, p95 ${pulls.p95Ms.toFixed(0)} ms; ${pulls.conversions} conversions, ${pulls.rebases} rebases, ${mb(pulls.dropletBytes)} MB of droplets read; droplet layers unchanged: ${pulls.sameDropletLayers ? 'yes' : 'NO'}`;
+function describe(pulls: FirstPulls, compared: boolean): string {
+  const layers = compared ? `; droplet layers unchanged: ${pulls.sameDropletLayers ? 'yes' : 'NO'}` : '';
+  return `per manifest median ${pulls.medianMs.toFixed(0)} ms, p95 ${pulls.p95Ms.toFixed(0)} ms; ${pulls.conversions} conversions, ${pulls.rebases} rebases, ${mb(pulls.dropletBytes)} MB of droplets read${layers}`;
 }
 
 function mb(bytes: number): string {

@@ -40,7 +40,7 @@ async function interpolateDocumented(name: string): Promise<InterpolatedManifest
     cfOpsFiles: deployment.cfOpsFiles,
     opsFiles: deployment.opsFiles,
     resolve: true,
-    ...operatorInputs(deployment, { tokenKeyFile, databaseCaFile: join(scratch, 'unused-database-ca.crt') }),
+    ...operatorInputs(deployment, { tokenKeyFile }),
   });
 }
 

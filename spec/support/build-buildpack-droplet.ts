@@ -75,7 +75,10 @@ export function buildpackDropletStream(options: BuildpackDropletOptions = {}): R
     pack.finalize();
   })();
   writing.catch((error: unknown) => pack.destroy(error as Error));
-  return Readable.from(pack).pipe(createGzip({ level: 6 }));
+  const gzip = createGzip({ level: 6 });
+  // A failure reaches the reader as an error of the stream it reads.
+  pipeline(Readable.from(pack), gzip).catch(() => undefined);
+  return gzip;
 }
 
 /** A buildpack droplet's `.tgz` bytes. */

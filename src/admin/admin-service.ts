@@ -9,6 +9,7 @@ import { listAdminConversions, type AdminConversionFilter, type AdminConversionR
 import { deleteDropletImages, findDropletImages, listAdminImages, type AdminImageFilter, type AdminImageRow } from '../db/queries/admin-images.ts';
 import { findAdminLayer, findLayerDropletGuids, listAdminLayers, type AdminLayerRow } from '../db/queries/admin-layers.ts';
 import { listImportedLayers, type AdminImportedLayerRow } from '../db/queries/admin-rootfs.ts';
+import { foundationRecordName } from '../db/queries/imported-layers.ts';
 import type { LayerKind } from '../db/tables.ts';
 import { RegistryError } from '../errors/registry-error.ts';
 import type { BaseLayers } from '../images/base-layers.ts';
@@ -160,8 +161,10 @@ export class AdminService {
     // The version new images are built on: the layer configured now for that stack (or the lifecycle).
     const current = (imported: AdminImportedLayerRow): boolean => {
       if (imported.kind === 'lifecycle') return lifecycle.digest === imported.layerDigest;
-      const base = stacks.get(imported.name);
-      return (imported.kind === 'rootfs' ? base?.stack.digest : base?.foundation?.digest) === imported.layerDigest;
+      if (imported.kind === 'rootfs') return stacks.get(imported.name)?.stack.digest === imported.layerDigest;
+      // A foundation is recorded against its stack's tarball: `<stack>@<stack digest>`.
+      const current = [...stacks].find(([name, base]) => foundationRecordName(name, base.stack.digest) === imported.name);
+      return current?.[1].foundation?.digest === imported.layerDigest;
     };
     return { total, rows: rows.map((imported) => ({ ...imported, current: current(imported) })) };
   }

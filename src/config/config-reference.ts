@@ -20,7 +20,7 @@ const FORMAT_WORDS: Readonly<Record<FormatName, string>> = {
   'no-spaces': 'text without spaces',
   'stack-name': 'a stack name',
   'directory-key': "a directory name, not one of Cloud Controller's",
-  stacks: '`name=path.tar.gz,…`',
+  stacks: '`name=path,…`',
   'file-list': 'comma-separated file paths',
   'token-ttl': 'seconds, 60 to 300',
   'gc-grace-ms': 'milliseconds, at least 300000',

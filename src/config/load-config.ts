@@ -56,6 +56,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   checkAuthSettings({ ...values, source, auth });
   checkBlobstoreSettings(values.blobstore);
   checkListenerSettings(values);
+  checkStackFoundations(values);
   const dataDir = resolve(values.dataDir);
   return {
     ...values,
@@ -65,9 +66,23 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     blobstore: { ...values.blobstore, fsRoot: resolve(dataDir, values.blobstore.fsRoot || 'blobstore') },
     dropletsDir: resolve(dataDir, values.dropletsDir || 'droplets'),
     stacks: Object.fromEntries(Object.entries(values.stacks).map(([stack, path]) => [stack, resolve(path)])),
+    stackFoundations: Object.fromEntries(Object.entries(values.stackFoundations).map(([stack, path]) => [stack, resolve(path)])),
     lifecycleTarball: values.lifecycleTarball ? resolve(values.lifecycleTarball) : '',
     token: { ...values.token, signingKeys: values.token.signingKeys.map((file) => resolve(file)) },
   };
+}
+
+/** A foundation's customized rootfs is compared with its stack's tarball: the stack must be configured, and the two files must differ. */
+function checkStackFoundations(config: Pick<Config, 'stacks' | 'stackFoundations'>): void {
+  for (const [name, path] of Object.entries(config.stackFoundations)) {
+    const stack = config.stacks[name];
+    if (stack === undefined) {
+      throw new ConfigError(`invalid configuration: stackFoundations (STACK_FOUNDATIONS) names stack ${name}, which has no tarball in stacks (STACKS): add ${name} there or remove it here`);
+    }
+    if (resolve(stack) === resolve(path)) {
+      throw new ConfigError(`invalid configuration: the customized rootfs of stack ${name} (STACK_FOUNDATIONS) is its stack tarball (STACKS) itself; name the set-up job's rootfs.tar, or leave the stack out of STACK_FOUNDATIONS`);
+    }
+  }
 }
 
 /** The listeners: HTTPS needs its certificate and key, timeouts in order, two listeners on two ports. */

@@ -76,7 +76,8 @@ export async function convertDropletLayers(options: ConvertDropletLayersOptions)
     const existing = writes.get(key);
     if (existing !== undefined) return existing.output;
     const output = new TarOutput();
-    const staged = writeStagedLayer(output.readable, { ...options, gzipBudget }).catch((error: unknown) => {
+    const { blobs, compressionLevel, signal } = options;
+    const staged = writeStagedLayer(output.readable, { blobs, compressionLevel, signal, gzipBudget }).catch((error: unknown) => {
       fail(error);
       return undefined;
     });

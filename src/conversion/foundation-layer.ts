@@ -8,7 +8,7 @@
  * rootfs'); names that share a file written once and hard-linked; the reproducible gzip.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { once } from 'node:events';
@@ -34,6 +34,8 @@ export interface FoundationLayerOptions {
   readonly stackTarball: string;
   /** The customized rootfs (cflinuxfs4-rootfs-setup's `rootfs.tar`). */
   readonly customizedTarball: string;
+  /** Its size and mtime when the caller looked: one that has other ones once compared is refused before anything is stored. */
+  readonly customizedFile?: { readonly size: number; readonly mtimeMs: number } | undefined;
   readonly blobs: BlobStore;
   readonly compressionLevel: number;
   /** Each tarball is refused past this many entries. */
@@ -57,6 +59,7 @@ export async function buildFoundationLayer(options: FoundationLayerOptions): Pro
   const spoolDir = await mkdtemp(join(options.scratchDir ?? tmpdir(), 'droplet-registry-foundation-'));
   try {
     const diff = await diffFoundation({ ...options, spoolDir });
+    if (options.customizedFile) await checkHeldStill(options.customizedTarball, options.customizedFile);
     checkExpressible(diff, options.customizedTarball);
     const pack = tar.pack();
     const [layer] = await Promise.all([
@@ -143,6 +146,14 @@ async function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: st
 function paxOf(change: ChangedEntry): { pax?: Record<string, string> } {
   if (change.entry.xattrs.length === 0) return {};
   return { pax: Object.fromEntries(change.entry.xattrs.map(([name, value]) => [`SCHILY.xattr.${name}`, value])) };
+}
+
+/** A file written again while it was read gives a layer of neither version. */
+async function checkHeldStill(path: string, before: { size: number; mtimeMs: number }): Promise<void> {
+  const now = await stat(path);
+  if (now.size !== before.size || now.mtimeMs !== before.mtimeMs) {
+    throw new InvalidLayerFileError(`customized rootfs ${path} changed while it was read (is the job that writes it still running?); import it again once it holds still`);
+  }
 }
 
 /**

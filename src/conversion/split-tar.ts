@@ -7,10 +7,11 @@
  * memory; outputs whose readers keep up are not held by each other.
  */
 import { Readable, Writable } from 'node:stream';
-import tar, { type ExtractEvents, type Header } from 'tar-stream';
+import tar, { type ExtractEvents, type Header, type Pack } from 'tar-stream';
 import { TarParseError, type EntryBodyObserver, type EntryHeader } from './rewrite-tar.ts';
 
 type EntryBody = ExtractEvents['entry'][1];
+type EntrySink = ReturnType<Pack['entry']>;
 
 /** One output archive: a Node `Readable` of tar bytes, fed by the split. */
 export class TarOutput {
@@ -51,8 +52,8 @@ export class TarOutput {
   }
 
   /** Starts an entry; `done` is called once it is written (with the error if it failed). */
-  entry(header: EntryHeader, done: (error?: Error | null) => void): Writable {
-    return this.#pack.entry(header, done) as unknown as Writable;
+  entry(header: EntryHeader, done: (error?: Error | null) => void): EntrySink {
+    return this.#pack.entry(header, done);
   }
 
   /** Ends the archive once its entries are written. */
@@ -133,13 +134,13 @@ export function createTarSplit(route: TarEntryRoute, options: TarSplitOptions = 
     for (const directory of before) {
       const sink = output.entry(directory, (error) => error && fail(error));
       sink.on('error', fail);
-      sink.end();
+      sink.end(undefined);
     }
     const sink = output.entry(header, (error) => (error ? fail(error) : next()));
     sink.on('error', fail);
     if (header.type !== 'file') {
       // Links and directories carry no body in a layer, whatever the input claimed.
-      sink.end();
+      sink.end(undefined);
       body.resume();
       return;
     }
@@ -150,7 +151,7 @@ export function createTarSplit(route: TarEntryRoute, options: TarSplitOptions = 
       if (!sink.write(chunk)) body.pause();
     });
     sink.on('drain', () => body.resume());
-    body.on('end', () => sink.end());
+    body.on('end', () => sink.end(undefined));
   };
 
   extract.on('entry', (header, body, announce) => {
@@ -190,7 +191,7 @@ export function createTarSplit(route: TarEntryRoute, options: TarSplitOptions = 
       copy.output.whenReady(() => {
         const sink = copy.output.entry(copy.header, (error) => (error ? fail(error) : writeCopies()));
         sink.on('error', fail);
-        sink.end();
+        sink.end(undefined);
       });
     };
     writeCopies();

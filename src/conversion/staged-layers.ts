@@ -30,12 +30,18 @@ export interface StagedLayerOptions extends StoreLayerOptions {
 
 /** Writes the tar `source` gives into a fresh staged blob as a gzip layer; on failure the staged blob is cancelled. */
 export async function writeStagedLayer(source: Readable, options: StagedLayerOptions): Promise<StagedLayer> {
+  // An error the source emits while the blobstore prepares the staged write stays recorded on the
+  // stream, and pipeline reports it.
+  const holdEarlyError = (): void => undefined;
+  source.on('error', holdEarlyError);
   let staged: StagedBlob;
   try {
     staged = await options.blobs.stage({ signal: options.signal });
   } catch (error) {
     source.destroy();
     throw error;
+  } finally {
+    source.off('error', holdEarlyError);
   }
   try {
     const tail = createLayerTail(options.compressionLevel, options.gzipBudget);

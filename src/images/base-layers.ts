@@ -10,7 +10,6 @@ import type { Knex } from 'knex';
 import type { BlobStore } from '../blobstore/blob-store.ts';
 import { buildFoundationLayer } from '../conversion/foundation-layer.ts';
 import { importLayerFile } from '../conversion/import-layer-file.ts';
-import { InvalidLayerFileError } from '../conversion/invalid-layer-file-error.ts';
 import type { LayerDescriptor } from '../conversion/layer-descriptor.ts';
 import { buildLauncherLayer, buildLifecycleLayerFromTarball } from '../conversion/lifecycle-layer.ts';
 import { findImportedLayer, foundationRecordName, recordImportedLayer, type ImportedFile } from '../db/queries/imported-layers.ts';
@@ -79,14 +78,14 @@ export async function prepareBaseLayers(options: BaseLayerOptions): Promise<Base
   const foundations = options.stackFoundations ?? {};
   for (const name of Object.keys(foundations)) {
     if (!(name in options.stacks)) {
-      throw new InvalidLayerFileError(`a customized rootfs is configured for stack ${name} (STACK_FOUNDATIONS), but no stack tarball (STACKS): add ${name} to STACKS or remove it from STACK_FOUNDATIONS`);
+      throw new Error(`a customized rootfs is configured for stack ${name} (STACK_FOUNDATIONS), but no stack tarball (STACKS): add ${name} to STACKS or remove it from STACK_FOUNDATIONS`);
     }
   }
   const stacks = new Map<string, StackBase>();
   for (const [name, path] of Object.entries(options.stacks)) {
     const file = { kind: 'rootfs', name, path } as const;
-    const stack = await importFile(options, file, async (totalBytes) => ({
-      layer: await importLayerFile(path, options.blobs, { onProgress: (bytesRead) => options.onImportProgress?.({ ...file, bytesRead, totalBytes }) }),
+    const stack = await importFile(options, file, async ({ size }) => ({
+      layer: await importLayerFile(path, options.blobs, { onProgress: (bytesRead) => options.onImportProgress?.({ ...file, bytesRead, totalBytes: size }) }),
     }));
     const customized = foundations[name];
     const foundation = customized === undefined ? null : await importFoundation(options, name, path, stack, customized);
@@ -105,52 +104,45 @@ function importFoundation(options: BaseLayerOptions, name: string, stackTarball:
   return importFile(
     options,
     { kind: 'foundation', name, path: customized },
-    async () => {
-      const built = await buildFoundationLayer({ stackTarball, customizedTarball: customized, blobs: options.blobs, compressionLevel: options.compressionLevel, maxEntries: MAX_STACK_TREE_ENTRIES });
+    async (customizedFile) => {
+      const built = await buildFoundationLayer({
+        stackTarball,
+        customizedTarball: customized,
+        // cflinuxfs4-rootfs-setup rewrites rootfs.tar on every VM start: one rewritten while it was read is refused.
+        customizedFile,
+        blobs: options.blobs,
+        compressionLevel: options.compressionLevel,
+        maxEntries: MAX_STACK_TREE_ENTRIES,
+      });
       return { layer: built.layer, changes: { changed: built.changed, removed: built.removed } };
     },
-    // cflinuxfs4-rootfs-setup rewrites rootfs.tar on every VM start: a layer read from a file rewritten meanwhile is no layer of it.
-    { recordName: foundationRecordName(name, stack.digest), mustHoldStill: true },
+    foundationRecordName(name, stack.digest),
   );
 }
 
-interface ImportOptions {
-  /** The name the import is recorded under, when not the file's. */
-  readonly recordName?: string;
-  /** Refuse a file whose size or mtime changed while it was read. */
-  readonly mustHoldStill?: boolean;
-}
-
-/** The layer recorded for `file` as it is now (path, size, mtime), or else `build`'s, recorded. */
+/**
+ * The layer recorded for `file` as it is now (path, size, mtime; recorded under `recordName` when
+ * given), or else `build`'s, recorded.
+ */
 async function importFile(
   options: BaseLayerOptions,
   file: { kind: ImportedKind; name: string; path: string },
-  build: (fileSize: number) => Promise<{ layer: LayerDescriptor; changes?: ImportEvent['changes'] }>,
-  { recordName, mustHoldStill = false }: ImportOptions = {},
+  build: (file: { size: number; mtimeMs: number }) => Promise<{ layer: LayerDescriptor; changes?: ImportEvent['changes'] }>,
+  recordName?: string,
 ): Promise<LayerDescriptor> {
-  const info = await statFile(file);
+  const info = await stat(file.path).catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`${file.kind} of ${file.name}: cannot read ${file.path} (${error.code ?? error.message})`);
+  });
   const imported: ImportedFile = { ...file, name: recordName ?? file.name, fileSize: info.size, fileMtimeMs: Math.trunc(info.mtimeMs) };
   const known = await findImportedLayer(options.db, imported);
   // Trust the record only while the blob is really there (a wiped blobstore re-imports).
   if (known && (await options.blobs.stat(known.digest))) return known;
   options.onImport?.({ ...file });
-  const { layer, changes } = await build(info.size);
-  if (mustHoldStill) {
-    const after = await statFile(file);
-    if (after.size !== info.size || Math.trunc(after.mtimeMs) !== imported.fileMtimeMs) {
-      throw new Error(`${file.kind} of ${file.name}: ${file.path} changed while it was read (is the job that writes it still running?); start again once it holds still`);
-    }
-  }
+  const { layer, changes } = await build({ size: info.size, mtimeMs: info.mtimeMs });
   await recordLayer(options.db, layer, file.kind);
   await recordImportedLayer(options.db, imported, layer.digest);
   options.onImport?.({ ...file, layer, ...(changes ? { changes } : {}) });
   return layer;
-}
-
-async function statFile(file: { kind: ImportedKind; name: string; path: string }) {
-  return stat(file.path).catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`${file.kind} of ${file.name}: cannot read ${file.path} (${error.code ?? error.message})`);
-  });
 }
 
 /** The built-in launcher layer is tiny and reproducible: build it, store it if missing, record it. */

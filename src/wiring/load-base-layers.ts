@@ -1,5 +1,4 @@
 /** The configured stacks' layers (stack tarball, foundation layer) and the lifecycle, imported once per file, with the import's progress logged. */
-import { resolve } from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blobstore/blob-store.ts';
@@ -16,7 +15,7 @@ export function loadBaseLayers(config: Config, db: Knex, blobs: BlobStore, logge
     db,
     blobs,
     stacks: config.stacks,
-    stackFoundations: Object.fromEntries(Object.entries(config.stackFoundations).map(([stack, path]) => [stack, resolve(path)])),
+    stackFoundations: config.stackFoundations,
     lifecycleTarball: config.lifecycleTarball,
     compressionLevel: config.conversion.compressionLevel,
     onImport: (event) => logImport(logger, event),

@@ -4,7 +4,7 @@
  * `bosh deploy` would: what the director gets, short of link resolution.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,8 +15,8 @@ import { sharedVarsStore } from './shared-vars-store.ts';
 const run = promisify(execFile);
 
 export const BOSH_CLI = join(REPOSITORY_ROOT, '..', 'shared', 'tools', 'bosh');
-export const CF_DEPLOYMENT_DIR = join(REPOSITORY_ROOT, '..', 'shared', 'reference', 'cf-deployment-v58');
-export const CF_DEPLOYMENT_MANIFEST = join(CF_DEPLOYMENT_DIR, 'cf-deployment.yml');
+const CF_DEPLOYMENT_DIR = join(REPOSITORY_ROOT, '..', 'shared', 'reference', 'cf-deployment-v58');
+const CF_DEPLOYMENT_MANIFEST = join(CF_DEPLOYMENT_DIR, 'cf-deployment.yml');
 export const MANIFESTS_DIR = join(REPOSITORY_ROOT, 'manifests');
 export const EXAMPLE_VARS_DIR = join(MANIFESTS_DIR, 'example-vars-files');
 
@@ -30,14 +30,16 @@ export function cfDeploymentProblem(): string | null {
 export interface CfDeploymentOptions {
   /** cf-deployment's own ops-files (names under its operations/), applied first, in this order. */
   readonly cfOpsFiles?: readonly string[];
-  /** This repository's ops-files (names under manifests/, or absolute paths), applied after them, in this order. */
+  /** This repository's ops-files (names under manifests/), applied after them, in this order. */
   readonly opsFiles: readonly string[];
   /**
    * Resolve every variable as `bosh deploy` with CredHub would (`--var-errs`): cf-deployment's
-   * generated variables come from one vars store generated once and shared by every spec/bosh
-   * file (support/shared-vars-store.ts), copied so that what this call adds stays its own; the
-   * output then has no `variables`. Without it, `((variables))` stay as they are and `variables`
-   * is kept.
+   * generated variables come from one store generated once and shared by every spec/bosh file
+   * (support/shared-vars-store.ts), given as a vars file (`-l`), and what the ops-files add
+   * (the registry's certificate, signed by the shared CA, and passwords) is generated into a vars
+   * store of this call's own. A `--vars-store` holding all of cf-deployment's variables costs
+   * seconds of CPU per call even when it lacks none; a vars file costs nothing. The output then
+   * has no `variables`. Without it, `((variables))` stay as they are and `variables` is kept.
    */
   readonly resolve?: boolean;
   /** `-l` vars files. */
@@ -93,18 +95,13 @@ export interface InterpolatedManifest {
 export async function interpolateCfDeployment(options: CfDeploymentOptions): Promise<InterpolatedManifest> {
   const scratch = options.resolve ? mkdtempSync(join(tmpdir(), 'dr-bosh-int-')) : undefined;
   try {
-    let varsStore: string[] = [];
-    if (scratch) {
-      const copy = join(scratch, 'vars-store.yml');
-      copyFileSync(await sharedVarsStore(BOSH_CLI, CF_DEPLOYMENT_MANIFEST), copy);
-      varsStore = ['--vars-store', copy, '--var-errs'];
-    }
+    const generated = scratch ? ['-l', await sharedVarsStore(BOSH_CLI, CF_DEPLOYMENT_MANIFEST), '--vars-store', join(scratch, 'vars-store.yml'), '--var-errs'] : [];
     const args = [
       'int',
       CF_DEPLOYMENT_MANIFEST,
       ...(options.cfOpsFiles ?? []).flatMap((name) => ['-o', join(CF_DEPLOYMENT_DIR, 'operations', name)]),
-      ...options.opsFiles.flatMap((name) => ['-o', name.startsWith('/') ? name : join(MANIFESTS_DIR, name)]),
-      ...varsStore,
+      ...options.opsFiles.flatMap((name) => ['-o', join(MANIFESTS_DIR, name)]),
+      ...generated,
       ...(options.varsFiles ?? []).flatMap((file) => ['-l', file]),
       ...Object.entries(options.varFiles ?? {}).flatMap(([name, file]) => ['--var-file', `${name}=${file}`]),
       ...Object.entries({ system_domain: 'sys.example.com', ...options.vars }).flatMap(([name, value]) => ['-v', `${name}=${value}`]),
@@ -116,7 +113,7 @@ export async function interpolateCfDeployment(options: CfDeploymentOptions): Pro
 }
 
 /** Runs the bosh CLI's `int` with `args` (from `int` on); rejects with the CLI's own message. */
-export async function boshInt(args: readonly string[]): Promise<string> {
+async function boshInt(args: readonly string[]): Promise<string> {
   try {
     const { stdout } = await run(BOSH_CLI, args, { maxBuffer: 64 * 1024 * 1024, timeout: 600_000 });
     return stdout;
@@ -180,8 +177,8 @@ export function documentedDeployments(): DocumentedDeployment[] {
 export interface OperatorFiles {
   /** A PEM EC P-256 private key, for `droplet_registry_token_signing_key`. */
   readonly tokenKeyFile: string;
-  /** A PEM CA certificate, in place of the example vars file's placeholder `droplet_registry_external_database_ca_cert`. */
-  readonly databaseCaFile: string;
+  /** A PEM CA certificate, in place of the example vars file's placeholder `droplet_registry_external_database_ca_cert` (with use-external-database.yml). */
+  readonly databaseCaFile?: string;
 }
 
 /**
@@ -193,7 +190,10 @@ export function operatorInputs(deployment: DocumentedDeployment, files: Operator
   const externalBlobstore = deployment.cfOpsFiles.includes('use-external-blobstore.yml');
   return {
     varsFiles: deployment.varsFiles.map((file) => join(EXAMPLE_VARS_DIR, file)),
-    varFiles: { droplet_registry_token_signing_key: files.tokenKeyFile, droplet_registry_external_database_ca_cert: files.databaseCaFile },
+    varFiles: {
+      droplet_registry_token_signing_key: files.tokenKeyFile,
+      ...(files.databaseCaFile && deployment.opsFiles.includes('use-external-database.yml') ? { droplet_registry_external_database_ca_cert: files.databaseCaFile } : {}),
+    },
     vars: externalBlobstore ? Object.fromEntries(['app_package', 'buildpack', 'droplet', 'resource'].map((kind) => [`${kind}_directory_key`, `cc-${kind}s`])) : {},
   };
 }

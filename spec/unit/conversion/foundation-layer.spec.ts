@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -192,6 +192,19 @@ describe('the foundation layer', () => {
 
     it('an entry that climbs out of the tree', async () => {
       await refused(await customizedTar(customized({ '../etc/passwd': { name: '../etc/passwd', content: 'x', ...ROOT } })), /climbs out of the tree: \.\.\/etc\/passwd/);
+    });
+
+    it('a customized rootfs written again while it was compared', async () => {
+      const path = await customizedTar(customized({ './etc/new': { name: './etc/new', content: 'new', ...ROOT } }));
+      const { size, mtimeMs } = await stat(path);
+      await refused(path, /customized rootfs .* changed while it was read/, { customizedFile: { size, mtimeMs: mtimeMs - 1000 } });
+    });
+
+    it('a hard link to nothing before it', async () => {
+      await refused(
+        await customizedTar(customized({ './usr/bin/orphan': { name: './usr/bin/orphan', type: 'link', linkname: './usr/bin/nowhere', ...ROOT } })),
+        /customized rootfs .*: a hard link points at usr\/bin\/nowhere, which is no file before it/,
+      );
     });
 
     it('a new file named like a whiteout', async () => {

@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { createReproducibleGzip, type ReproducibleGzipOptions } from '../../../src/conversion/reproducible-gzip.ts';
+import { createReproducibleGzip, GzipBlockBudget, type ReproducibleGzipOptions } from '../../../src/conversion/reproducible-gzip.ts';
 import { provisionCommands, skipOrFail } from '../../support/requirements.ts';
 
 async function gzip(chunks: Buffer[], level: number, options: ReproducibleGzipOptions = {}): Promise<Buffer> {
@@ -102,8 +102,22 @@ describe('createReproducibleGzip', () => {
     assert.ok(execFileSync('gunzip', ['-c', path], { maxBuffer: 64 * MiB }).equals(DATA));
   });
 
+  it('gives several streams sharing one budget of blocks the bytes each gives alone, even when one of them breaks', async () => {
+    const reference = await gzip([DATA], 6);
+    for (const blocks of [1, 3]) {
+      const budget = new GzipBlockBudget(blocks);
+      const broken = createReproducibleGzip(6, { budget });
+      broken.on('error', () => undefined);
+      broken.write(DATA.subarray(0, 2 * MiB + 10));
+      broken.destroy(new Error('the layer beside it failed'));
+      const outputs = await Promise.all([0, 1, 2].map((index) => gzip(split(DATA, 100_000 + index * 77_777), 6, { budget })));
+      for (const output of outputs) assert.ok(output.equals(reference), `${blocks} blocks shared`);
+    }
+  });
+
   it('refuses level 0 and levels zlib does not have, and no blocks in flight', () => {
     for (const level of [0, 10, -1, 1.5]) assert.throws(() => createReproducibleGzip(level), RangeError, String(level));
     assert.throws(() => createReproducibleGzip(1, { blocksInFlight: 0 }), RangeError);
+    assert.throws(() => new GzipBlockBudget(0), RangeError);
   });
 });
