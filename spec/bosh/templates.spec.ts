@@ -230,7 +230,7 @@ describe('rendering', () => {
           ],
           default_stack: 'cflinuxfs5',
           lifecycle_tarball: '/var/vcap/packages/lifecycle/buildpack_app_lifecycle.tgz',
-          conversion: { compression_level: 6, max_uncompressed_bytes: 1_000_000, max_entries: 1000, concurrency: 4, queue: 0, per_app: 3, lease_in_seconds: 60, manifest_wait_in_seconds: 20 },
+          conversion: { compression_level: 6, droplet_layers: 'single', max_uncompressed_bytes: 1_000_000, max_entries: 1000, concurrency: 4, queue: 0, per_app: 3, lease_in_seconds: 60, manifest_wait_in_seconds: 20 },
           blobstore: { type: 'fs', fs: { root: '/var/vcap/data/droplet-registry/blobs', shared: false }, write_probe_interval_in_seconds: 5, check_before_redirect: true },
           database: {
             host: 'db.example.com',
@@ -300,7 +300,7 @@ describe('rendering', () => {
       stackFoundations: { cflinuxfs4: '/var/vcap/data/custom/rootfs.tar' },
       defaultStack: 'cflinuxfs5',
       lifecycleTarball: '/var/vcap/packages/lifecycle/buildpack_app_lifecycle.tgz',
-      conversion: { compressionLevel: 6, maxUncompressedBytes: 1_000_000, maxEntries: 1000, concurrency: 4, queue: 0, perApp: 3, leaseMs: 60_000, manifestWaitMs: 20_000 },
+      conversion: { compressionLevel: 6, dropletLayers: 'single', maxUncompressedBytes: 1_000_000, maxEntries: 1000, concurrency: 4, queue: 0, perApp: 3, leaseMs: 60_000, manifestWaitMs: 20_000 },
     };
     // Keys the schema has gained beyond those the job renders keep their defaults; compare ours.
     assert.deepEqual(pickLike(config, expected), expected);

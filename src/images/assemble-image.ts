@@ -6,12 +6,14 @@
  */
 import type { Readable } from 'node:stream';
 import type { BlobStore } from '../blobstore/blob-store.ts';
-import { convertDroplet, type ConversionLimits } from '../conversion/convert-droplet.ts';
+import { convertDropletLayers } from '../conversion/convert-droplet-layers.ts';
+import type { ConversionLimits } from '../conversion/convert-droplet.ts';
 import type { DropletLayer } from '../conversion/droplet-layer.ts';
 import type { LayerDescriptor } from '../conversion/layer-descriptor.ts';
 import type { AppRef, DropletFacts } from '../sources/droplet-source.ts';
 import { resolveStartCommand, type ImageLayers } from './image-config.ts';
 import { buildImage, type BuiltImage } from './image-manifest.ts';
+import { OCI_CONFIG } from './media-types.ts';
 
 /** What a droplet was converted into. */
 export interface ConvertedDroplet {
@@ -19,6 +21,15 @@ export interface ConvertedDroplet {
   readonly layers: readonly DropletLayer[];
   /** staging_info.yml's start_command; null when it has none. */
   readonly startCommand: string | null;
+}
+
+/** A blob a conversion wrote, so a caller can undo it if a later step fails. */
+export interface CommittedBlob {
+  readonly digest: string;
+  readonly size: number;
+  readonly mediaType: string;
+  /** A deps layer: another app's conversion may have found it in the store meanwhile and rely on it. */
+  readonly shared: boolean;
 }
 
 export interface ConvertDropletStreamInput {
@@ -29,24 +40,27 @@ export interface ConvertDropletStreamInput {
   readonly splitDeps: boolean;
   readonly limits?: ConversionLimits | undefined;
   readonly onProgress?: ((bytesRead: number) => void) | undefined;
-  /** Told of each blob this conversion committed, so a caller can remove them if a later step fails. */
-  readonly onCommitted?: ((digest: string) => void) | undefined;
+  /** Told of each blob this conversion wrote (not of those the store already had). */
+  readonly onCommitted?: ((blob: CommittedBlob) => void) | undefined;
 }
 
 export async function convertDropletStream(input: ConvertDropletStreamInput): Promise<ConvertedDroplet> {
   let startCommand: string | null = null;
-  const layer = await convertDroplet({
+  const layers = await convertDropletLayers({
     droplet: input.dropletStream,
     blobs: input.blobs,
     compressionLevel: input.compressionLevel,
+    splitDeps: input.splitDeps,
     limits: input.limits,
     onProgress: input.onProgress,
     onStagingInfo: (info) => {
       if (typeof info.start_command === 'string') startCommand = info.start_command;
     },
+    onLayerStored: (layer, outcome) => {
+      if (outcome === 'committed') input.onCommitted?.({ digest: layer.digest, size: layer.size, mediaType: layer.mediaType, shared: layer.role === 'deps' });
+    },
   });
-  input.onCommitted?.(layer.digest);
-  return { layers: [{ ...layer, role: 'app' }], startCommand };
+  return { layers, startCommand };
 }
 
 /** What an image of a stack is built on, below and above the droplet's layers. */
@@ -65,7 +79,7 @@ export interface AssembleImageInput {
   readonly converted: ConvertedDroplet;
   readonly blobs: BlobStore;
   /** Told of the config blob once committed. */
-  readonly onCommitted?: ((digest: string) => void) | undefined;
+  readonly onCommitted?: ((blob: CommittedBlob) => void) | undefined;
 }
 
 export interface AssembledImage extends BuiltImage {
@@ -79,6 +93,6 @@ export async function assembleImage(input: AssembleImageInput): Promise<Assemble
   const startCommand = resolveStartCommand(input.droplet, converted.startCommand);
   const image = buildImage({ app: input.app, droplet: input.droplet, stack: input.stack, startCommand, layers });
   await input.blobs.put(image.configDigest, image.configBytes);
-  input.onCommitted?.(image.configDigest);
+  input.onCommitted?.({ digest: image.configDigest, size: image.configBytes.length, mediaType: OCI_CONFIG, shared: false });
   return { ...image, layers };
 }

@@ -17,7 +17,7 @@ import { InvalidDropletError, RegistryError } from '../errors/registry-error.ts'
 import type { ConversionMetrics } from '../metrics/conversion-metrics.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../sources/droplet-source.ts';
 import { SingleFlight } from '../util/single-flight.ts';
-import { assembleImage, convertDropletStream } from './assemble-image.ts';
+import { assembleImage, convertDropletStream, type CommittedBlob } from './assemble-image.ts';
 import type { ConversionSlots } from './conversion-slots.ts';
 import type { ImageLandings } from './image-landings.ts';
 import type { ConversionAttempt, ImageRecords, ImageState, StoredDroplet } from './image-records.ts';
@@ -129,7 +129,7 @@ export class ConversionCoordinator {
     const log = logger.child({ conversion: attempt.conversionId, droplet: droplet.guid, app: app.guid });
     const heartbeat = this.#heartbeat(imageId, log);
     let bytesIn = 0;
-    const written: string[] = [];
+    const written: CommittedBlob[] = [];
     const handBack = this.#handBack.signal;
     let stopReading = (): void => undefined;
     try {
@@ -153,13 +153,13 @@ export class ConversionCoordinator {
           onProgress: (bytesRead) => {
             bytesIn = bytesRead;
           },
-          onCommitted: (digest) => written.push(digest),
+          onCommitted: (blob) => written.push(blob),
         });
         converted = { dropletGuid: droplet.guid, appGuid: app.guid, ...result };
       }
       const droplets = stored ?? converted;
       if (!droplets) throw new Error('unreachable: a droplet is either stored or converted');
-      const image = await assembleImage({ app, droplet, stack: target.stack, base: target.base, converted: droplets, blobs, onCommitted: (digest) => written.push(digest) });
+      const image = await assembleImage({ app, droplet, stack: target.stack, base: target.base, converted: droplets, blobs, onCommitted: (blob) => written.push(blob) });
       const conversionMs = Math.round(performance.now() - started);
       await records.land(attempt, {
         manifestDigest: image.manifestDigest,
@@ -221,7 +221,7 @@ export class ConversionCoordinator {
   }
 
   /** A conversion cancelled by shutdown: nothing of it kept, its lease released, waiters elsewhere woken to take it over. */
-  async #giveBack(attempt: ConversionAttempt, progress: { written: string[]; bytesIn: number; heartbeat: NodeJS.Timeout; log: Logger }): Promise<never> {
+  async #giveBack(attempt: ConversionAttempt, progress: { written: CommittedBlob[]; bytesIn: number; heartbeat: NodeJS.Timeout; log: Logger }): Promise<never> {
     const { records, instance } = this.#options;
     // No renewal may come after the release.
     clearInterval(progress.heartbeat);
@@ -250,13 +250,28 @@ export class ConversionCoordinator {
     return timer;
   }
 
-  /** Removes blobs this conversion committed that no row references (so nothing half-written stays). */
-  async #discardUnrecorded(digests: string[], log: Logger): Promise<void> {
-    for (const digest of digests) {
+  /**
+   * Undoes what this conversion wrote that no row references yet: its own blobs are deleted. A
+   * deps layer is handed to garbage collection instead (a blob row marked unreferenced, removed
+   * after the grace period): another app's conversion may have found it in the store meanwhile and
+   * be about to reference it. So is a blob that cannot be deleted now.
+   */
+  async #discardUnrecorded(written: readonly CommittedBlob[], log: Logger): Promise<void> {
+    const { records, blobs } = this.#options;
+    for (const blob of written) {
       try {
-        if (!(await this.#options.records.isBlobRecorded(digest))) await this.#options.blobs.delete(digest);
+        if (await records.isBlobRecorded(blob.digest)) continue;
+        if (!blob.shared) {
+          try {
+            await blobs.delete(blob.digest);
+            continue;
+          } catch (error) {
+            log.warn({ err: error, digest: blob.digest }, 'could not remove a blob of the failed conversion; garbage collection will');
+          }
+        }
+        await records.leaveToCollection(blob);
       } catch (error) {
-        log.error({ err: error, digest }, 'could not remove an unreferenced blob; garbage collection will');
+        log.error({ err: error, digest: blob.digest }, 'could not remove or record a blob of the failed conversion; it stays in the blobstore without a row');
       }
     }
   }

@@ -29,7 +29,7 @@ import {
   type ImageState,
   type RepairedImage,
 } from '../db/queries/images.ts';
-import { isBlobRecorded, recordBlob, recordLayer } from '../db/queries/layers.ts';
+import { isBlobRecorded, recordBlob, recordLayer, recordUnreferencedBlob } from '../db/queries/layers.ts';
 import { imageLayerList, type ImageLayers } from './image-config.ts';
 import { OCI_CONFIG } from './media-types.ts';
 
@@ -84,6 +84,11 @@ export class ImageRecords {
   /** The base of the droplet's most recently landed image other than `key`'s: what a rebase changes. */
   previousBase(key: ImageKey): Promise<ImageKeyBase | undefined> {
     return findLatestReadyBase(this.#db, key);
+  }
+
+  /** Records a stored blob nothing references yet as unreferenced since now: garbage collection removes it after the grace period unless an image comes to reference it. */
+  leaveToCollection(blob: { digest: string; size: number; mediaType: string }): Promise<void> {
+    return recordUnreferencedBlob(this.#db, blob);
   }
 
   /** Whether any row references the blob (a blob no row references may be deleted). */

@@ -73,6 +73,18 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses a customized rootfs for a stack without a tarball, or one that is the tarball itself', () => {
+    assert.throws(
+      () => loadConfig({ env: { STACKS: 'cflinuxfs4=/p/c.tgz', STACK_FOUNDATIONS: 'cflinuxfs3=/p/rootfs.tar' } }),
+      (error: unknown) => error instanceof ConfigError && /STACK_FOUNDATIONS\) names stack cflinuxfs3, which has no tarball in stacks \(STACKS\)/.test(error.message),
+    );
+    assert.throws(
+      () => loadConfig({ env: { STACKS: 'cflinuxfs4=/p/c.tgz', STACK_FOUNDATIONS: 'cflinuxfs4=/p/../p/c.tgz' } }),
+      (error: unknown) => error instanceof ConfigError && /is its stack tarball \(STACKS\) itself/.test(error.message),
+    );
+    assert.deepEqual(loadConfig({ env: { STACKS: 'cflinuxfs4=c.tgz', STACK_FOUNDATIONS: 'cflinuxfs4=rootfs.tar' } }).stackFoundations, { cflinuxfs4: resolve('rootfs.tar') }, 'relative paths resolved like STACKS');
+  });
+
   it('stops on invalid values with a message naming the key and its variable', () => {
     const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
       [{ PORT: 'abc' }, /port \(PORT\)/],

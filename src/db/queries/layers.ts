@@ -9,6 +9,11 @@ export async function recordBlob(db: Knex | Knex.Transaction, blob: { digest: st
   await db('blobs').insert({ digest: blob.digest, size: blob.size, media_type: blob.mediaType }).onConflict('digest').ignore();
 }
 
+/** Records a stored blob that nothing references, marked for garbage collection (its grace period starts now); a blob recorded before is left as it is. */
+export async function recordUnreferencedBlob(db: Knex | Knex.Transaction, blob: { digest: string; size: number; mediaType: string }): Promise<void> {
+  await db('blobs').insert({ digest: blob.digest, size: blob.size, media_type: blob.mediaType, unreferenced_since: db.fn.now() }).onConflict('digest').ignore();
+}
+
 /** Records a layer and its blob; a layer recorded before is left as it is. */
 export async function recordLayer(db: Knex | Knex.Transaction, layer: LayerDescriptor, kind: LayerKind): Promise<void> {
   await recordBlob(db, layer);
