@@ -5,6 +5,7 @@
  * dependency; `text()` is what `/metrics` answers.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { BlobTransferMetrics } from './blob-transfer-metrics.ts';
 import { BlobStoreMetrics } from './blobstore-metrics.ts';
 import { ConversionMetrics } from './conversion-metrics.ts';
 import { ErrorOrigins } from './error-origins.ts';
@@ -20,6 +21,7 @@ import { UpstreamMetrics } from './upstream-metrics.ts';
 export class RegistryMetrics {
   readonly #registry = new Registry();
   readonly http: HttpMetrics;
+  readonly blobTransfer: BlobTransferMetrics;
   readonly conversions: ConversionMetrics;
   readonly readyImageCache: ReadyImageCacheMetrics;
   readonly blobstore: BlobStoreMetrics;
@@ -31,7 +33,8 @@ export class RegistryMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.#registry, prefix: METRIC_PREFIX });
-    this.http = new HttpMetrics(this.#registry);
+    this.blobTransfer = new BlobTransferMetrics(this.#registry);
+    this.http = new HttpMetrics(this.#registry, this.blobTransfer);
     // Shared: a conversion's failure is counted under the part (source, blobstore) its error came from.
     const origins = new ErrorOrigins();
     this.blobstore = new BlobStoreMetrics(this.#registry, origins);

@@ -2,12 +2,14 @@
  * GET/HEAD `/v2/<name>/blobs/<digest>`. A blob is served only when it belongs to an image of
  * that repository. HEAD is answered from the database. GET either redirects (307) to a signed
  * blobstore URL, or streams from the local store with single-range support, within the client's
- * share of concurrent streams.
+ * share of concurrent streams, counting the bytes it sends (`blob_bytes_served_total`).
  */
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
 import { RegistryError } from '../errors/registry-error.ts';
 import { isSha256Digest } from '../images/digest.ts';
 import type { ImageService } from '../images/image-service.ts';
+import { blobTransferMetricsOf, type BlobTransferMetrics } from '../metrics/blob-transfer-metrics.ts';
 import type { RepositoryRef } from '../sources/repository-ref.ts';
 import { parseByteRange } from './byte-range.ts';
 import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
@@ -34,8 +36,9 @@ export async function serveBlob(images: ImageService, h: ResponseToolkit, reques
   const range = parseByteRange(request.range, size);
   request.holdStreamSlot();
   const stream = await images.openBlob(digest, range);
+  const metrics = blobTransferMetricsOf(h.request.server);
   const response = h
-    .response(stream)
+    .response(metrics ? countedAsServed(stream, metrics) : stream)
     .type('application/octet-stream')
     .header(CONTENT_DIGEST_HEADER, digest)
     .header('Accept-Ranges', 'bytes')
@@ -46,4 +49,16 @@ export async function serveBlob(images: ImageService, h: ResponseToolkit, reques
     .code(206)
     .header('Content-Length', String(range.end - range.start + 1))
     .header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+}
+
+/** `stream`, each chunk counted as served once it is handed on to the response. */
+function countedAsServed(stream: Readable, metrics: BlobTransferMetrics): Readable {
+  const counting = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      metrics.served(chunk.length);
+      done(null, chunk);
+    },
+  });
+  // Either side's end is the other's: a read failure fails the response, a client gone closes the read.
+  return pipeline(stream, counting, () => undefined);
 }

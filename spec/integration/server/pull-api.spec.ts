@@ -323,7 +323,7 @@ for (const database of eachDatabase()) {
       assert.equal(await countRows('imported_layers'), imported);
     });
 
-    it('builds a new image, never a stale one, when the stack rootfs is patched', async () => {
+    it('builds a new image, never a stale one, when the stack rootfs is patched: rebased, not converted', async () => {
       const before = await inject('GET', '/v2/my-org/dev/hello/manifests/latest');
       await registry.close({ keepData: true });
       const patched = await buildDroplet([
@@ -336,7 +336,9 @@ for (const database of eachDatabase()) {
       const after = await inject('GET', '/v2/my-org/dev/hello/manifests/latest');
       assert.equal(after.statusCode, 200);
       assert.notEqual(after.headers['docker-content-digest'], before.headers['docker-content-digest']);
-      assert.ok(registry.events.includes('conversion.succeeded'), 'the droplet is converted for the new rootfs');
+      assert.ok(registry.events.includes('image.rebased'), "the droplet's stored layers are put on the new rootfs");
+      assert.ok(!registry.events.includes('conversion.succeeded'), 'the droplet is not converted again');
+      assert.deepEqual(JSON.parse(after.payload).layers.slice(1), JSON.parse(before.payload).layers.slice(1));
       assert.equal(JSON.parse(after.payload).layers[0].digest, sha256(patched));
       const old = await inject('GET', `/v2/my-org/dev/hello/manifests/${before.headers['docker-content-digest']}`);
       assert.equal(old.statusCode, 200, 'the image on the old rootfs stays pullable by digest');
