@@ -45,6 +45,14 @@ export interface ConversionCoordinatorOptions {
   readonly storageBudget?: Pick<StorageBudget, 'assertRoomForConversion'>;
 }
 
+/** What one attempt has read and written so far, for its failure to undo and report. */
+interface ConversionRun {
+  bytesIn: number;
+  readonly written: CommittedBlob[];
+  /** Stops the droplet download (shutdown's hand-back). */
+  stopReading: () => void;
+}
+
 /** Longest a waiter sleeps between looks at the image row, when no notification wakes it. */
 const MAX_POLL_MS = 2_000;
 /** How long shutdown waits for cancelled conversions to clean up after themselves. */
@@ -128,39 +136,15 @@ export class ConversionCoordinator {
     const attempt = await records.startAttempt(imageId, randomUUID(), instance);
     const log = logger.child({ conversion: attempt.conversionId, droplet: droplet.guid, app: app.guid });
     const heartbeat = this.#heartbeat(imageId, log);
-    let bytesIn = 0;
-    const written: CommittedBlob[] = [];
+    const run: ConversionRun = { bytesIn: 0, written: [], stopReading: () => undefined };
     const handBack = this.#handBack.signal;
-    let stopReading = (): void => undefined;
     try {
       const stored = await this.#storedDroplet(droplet.guid);
-      let converted: StoredDroplet | undefined;
-      if (!stored) {
-        log.info({ event: 'conversion.started', image: imageId }, 'converting droplet');
-        await this.#options.storageBudget?.assertRoomForConversion();
-        const dropletStream = await this.#options.source.openDroplet(app, droplet, { signal: handBack });
-        metrics?.watchDroplet(dropletStream);
-        // Cancelling the download fails the conversion's pipeline, which cancels its staged write.
-        stopReading = () => void dropletStream.destroy(handBack.reason as Error);
-        if (handBack.aborted) stopReading();
-        else handBack.addEventListener('abort', stopReading, { once: true });
-        const result = await convertDropletStream({
-          dropletStream,
-          blobs,
-          compressionLevel: this.#options.compressionLevel,
-          splitDeps: this.#options.splitDeps,
-          limits: this.#options.limits,
-          onProgress: (bytesRead) => {
-            bytesIn = bytesRead;
-          },
-          onCommitted: (blob) => written.push(blob),
-        });
-        converted = { dropletGuid: droplet.guid, appGuid: app.guid, ...result };
-      }
-      const droplets = stored ?? converted;
-      if (!droplets) throw new Error('unreachable: a droplet is either stored or converted');
-      const image = await assembleImage({ app, droplet, stack: target.stack, base: target.base, converted: droplets, blobs, onCommitted: (blob) => written.push(blob) });
+      const dropletLayers = stored ?? (await this.#convertDroplet(app, droplet, imageId, run, log));
+      const converted = stored ? undefined : dropletLayers;
+      const image = await assembleImage({ app, droplet, stack: target.stack, base: target.base, converted: dropletLayers, blobs, onCommitted: (blob) => run.written.push(blob) });
       const conversionMs = Math.round(performance.now() - started);
+      const { bytesIn } = run;
       await records.land(attempt, {
         manifestDigest: image.manifestDigest,
         manifest: image.manifestBytes,
@@ -180,20 +164,46 @@ export class ConversionCoordinator {
       }
       return { id: imageId, state: 'ready', manifest: image.manifestBytes, manifestDigest: image.manifestDigest, error: null, retryable: true, leaseHeld: false };
     } catch (error) {
-      if (handBack.aborted) return await this.#giveBack(attempt, { written, bytesIn, heartbeat, log });
+      if (handBack.aborted) return await this.#giveBack(attempt, { written: run.written, bytesIn: run.bytesIn, heartbeat, log });
       const retryable = !(error instanceof InvalidDropletError);
       const reason = (error as Error).message;
       log.warn({ event: 'conversion.failed', err: error, retryable }, `droplet conversion failed: ${reason}`);
-      metrics?.failed(error, { seconds: (performance.now() - started) / 1000, bytesIn });
-      await this.#discardUnrecorded(written, log);
-      await records.fail(attempt, { error: reason, retryable, instance, bytesIn }).catch((e: unknown) => log.error({ err: e }, 'could not record the failed conversion'));
+      metrics?.failed(error, { seconds: (performance.now() - started) / 1000, bytesIn: run.bytesIn });
+      await this.#discardUnrecorded(run.written, log);
+      await records.fail(attempt, { error: reason, retryable, instance, bytesIn: run.bytesIn }).catch((e: unknown) => log.error({ err: e }, 'could not record the failed conversion'));
       if (!retryable) throw conversionFailed(droplet, reason);
       if (error instanceof RegistryError) throw error;
       throw new RegistryError('UNAVAILABLE', `conversion of droplet ${droplet.guid} failed; try again`, { retryAfter: 5, cause: error });
     } finally {
       clearInterval(heartbeat);
-      handBack.removeEventListener('abort', stopReading);
+      handBack.removeEventListener('abort', run.stopReading);
     }
+  }
+
+  /** Downloads the droplet and converts it into its layers (within the storage budget), noting in `run` what it read and wrote. */
+  async #convertDroplet(app: AppRef, droplet: DropletFacts, imageId: number, run: ConversionRun, log: Logger): Promise<StoredDroplet> {
+    const { source, blobs, metrics, storageBudget } = this.#options;
+    const handBack = this.#handBack.signal;
+    log.info({ event: 'conversion.started', image: imageId }, 'converting droplet');
+    await storageBudget?.assertRoomForConversion();
+    const dropletStream = await source.openDroplet(app, droplet, { signal: handBack });
+    metrics?.watchDroplet(dropletStream);
+    // Cancelling the download fails the conversion's pipeline, which cancels its staged writes.
+    run.stopReading = () => void dropletStream.destroy(handBack.reason as Error);
+    if (handBack.aborted) run.stopReading();
+    else handBack.addEventListener('abort', run.stopReading, { once: true });
+    const result = await convertDropletStream({
+      dropletStream,
+      blobs,
+      compressionLevel: this.#options.compressionLevel,
+      splitDeps: this.#options.splitDeps,
+      limits: this.#options.limits,
+      onProgress: (bytesRead) => {
+        run.bytesIn = bytesRead;
+      },
+      onCommitted: (blob) => run.written.push(blob),
+    });
+    return { dropletGuid: droplet.guid, appGuid: app.guid, ...result };
   }
 
   /** The droplet's recorded layers when every one of them is still in the blobstore (else it is converted again). */
