@@ -210,9 +210,10 @@ describe('ops-files on cf-deployment v58 (bosh int)', { skip: skipOrFail(cfDeplo
       assert.ok('droplet_registry_token_signing_key' in exampleVars('add-droplet-registry.yml'));
     });
 
-    it('colocates the job that provides the rootfs the stacks name', () => {
-      const stacks = registry().droplet_registry.stacks as unknown as Array<{ rootfs: string }>;
-      assert.ok(stacks.every((stack) => stack.rootfs.startsWith('/var/vcap/packages/cflinuxfs4/')));
+    it("keeps the job's default stacks (cflinuxfs4's tarball and the set-up job's rootfs.tar) and colocates the set-up job that writes it", () => {
+      assert.equal(registry().droplet_registry.stacks, undefined, 'the ops-file leaves the default to the job');
+      const stacks = readJobSpec().properties['droplet_registry.stacks']?.default as Array<{ name: string; rootfs: string; foundation_rootfs: string }>;
+      assert.deepEqual(stacks, [{ name: 'cflinuxfs4', rootfs: '/var/vcap/packages/cflinuxfs4/cflinuxfs4.tar.gz', foundation_rootfs: '/var/vcap/packages/cflinuxfs4/rootfs.tar' }]);
       assert.equal(base.job('droplet-registry', 'cflinuxfs4-rootfs-setup').release, 'cflinuxfs4');
     });
 
