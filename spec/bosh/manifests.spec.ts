@@ -313,6 +313,13 @@ describe('ops-files on cf-deployment v58 (bosh int)', { skip: skipOrFail(cfDeplo
     assert.equal(manifest.variable('uaa_clients_droplet_registry_login_secret'), undefined);
   });
 
+  it("use-cf-blobstore.yml bounds the registry's share of Cloud Controller's disk whatever ops-file came before it", async () => {
+    const manifest = await interpolateCfDeployment({ opsFiles: ['add-droplet-registry.yml', 'use-external-database.yml', 'use-filesystem-blobstore.yml', 'use-cf-blobstore.yml'] });
+    const properties = manifest.job('droplet-registry', 'droplet-registry').properties as { droplet_registry: Record<string, Record<string, unknown>> };
+    assert.deepEqual(properties.droplet_registry.storage, { budget_in_gb: 20 }, "not use-filesystem-blobstore.yml's 80 GB");
+    assert.equal(properties.droplet_registry.blobstore?.type, 'webdav');
+  });
+
   it("use-cf-postgres-database.yml needs cf-deployment's use-postgres.yml, and use-cf-blobstore.yml its WebDAV blobstore: the CLI says which path is missing", async () => {
     await assert.rejects(
       interpolateCfDeployment({ opsFiles: ['add-droplet-registry.yml', 'use-cf-postgres-database.yml'] }),

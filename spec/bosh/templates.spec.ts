@@ -599,6 +599,9 @@ describe('bad property values only BOSH knows fail rendering with a message nami
     ['another loopback bind address', { bind_address: '127.0.1.1' }, /droplet_registry\.bind_address must not be a loopback address/],
     ['the IPv6 loopback bind address', { bind_address: '::1' }, /droplet_registry\.bind_address must not be a loopback address/],
     ['localhost as the bind address', { bind_address: 'localhost' }, /droplet_registry\.bind_address must not be a loopback address/],
+    ['a plain-HTTP public URL', { public_url: 'http://registry.sys.example.com' }, /droplet_registry\.public_url must be an https:\/\/ URL: clients send Cloud Foundry passwords/],
+    ['an IPv4-mapped loopback bind address', { bind_address: '::ffff:127.0.0.1' }, /droplet_registry\.bind_address must not be a loopback address/],
+    ['no time to wait for the rootfs', { rootfs_wait_timeout_in_seconds: 0 }, /droplet_registry\.rootfs_wait_timeout_in_seconds/],
     ['a negative migration retry count', { database: { migration_max_retries: -1 } }, /droplet_registry\.database\.migration_max_retries must be an integer of at least 0/],
     ['a negative drain timeout', { drain: { timeout_in_seconds: -1 } }, /droplet_registry\.drain\.timeout_in_seconds must be an integer of at least 1/],
     // 0 skipped the check below: drain would not wait at all, and bpm would end the process at once.

@@ -57,6 +57,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   checkBlobstoreSettings(values.blobstore);
   checkListenerSettings(values);
   checkStackFoundations(values);
+  checkTimerBounds(values);
   const dataDir = resolve(values.dataDir);
   return {
     ...values,
@@ -70,6 +71,20 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     lifecycleTarball: values.lifecycleTarball ? resolve(values.lifecycleTarball) : '',
     token: { ...values.token, signingKeys: values.token.signingKeys.map((file) => resolve(file)) },
   };
+}
+
+/** Longest delay a Node.js timer takes; a longer one fires after 1 ms, turning an interval into a busy loop. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Every `…Ms` setting is a timer's delay somewhere: none may exceed what a timer can wait. */
+function checkTimerBounds(values: object, prefix = ''): void {
+  for (const [name, value] of Object.entries(values)) {
+    const key = `${prefix}${name}`;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) checkTimerBounds(value, `${key}.`);
+    else if (name.endsWith('Ms') && typeof value === 'number' && value > MAX_TIMER_MS) {
+      throw new ConfigError(`invalid configuration: ${withEnvNames(`${key}: ${value} is more than ${MAX_TIMER_MS} ms (about 24.8 days), the longest a timer can wait; choose a shorter one`)}`);
+    }
+  }
 }
 
 /** A foundation's customized rootfs is compared with its stack's tarball: the stack must be configured, and the two files must differ. */

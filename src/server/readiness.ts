@@ -83,20 +83,31 @@ export class Readiness {
   }
 }
 
-/** `GET /readyz`: unauthenticated, 200 `{status: "ready"}` or 503 `{status: "not ready"}`, each check's result. */
+/**
+ * `GET /readyz`: unauthenticated, 200 `{status: "ready"}` or 503 `{status: "not ready"}`, each
+ * check's result. Why a check fails (internal addresses, user names, upstream answers) is told
+ * only to a probe on this machine (the socket's peer is loopback: bin/healthy, an operator on the
+ * VM); anyone else learns which checks fail.
+ */
 export function readinessRoute(readiness: Readiness): ServerRoute {
   return {
     method: 'GET',
     path: '/readyz',
     options: { auth: false },
-    handler: async (_request, h) => {
+    handler: async (request, h) => {
       const { ready, checks } = await readiness.report();
+      const local = isLoopback(request.info.remoteAddress);
+      const shown = local ? checks : Object.fromEntries(Object.entries(checks).map(([name, result]) => [name, { ok: result.ok }]));
       return h
-        .response({ status: ready ? 'ready' : 'not ready', checks })
+        .response({ status: ready ? 'ready' : 'not ready', checks: shown })
         .code(ready ? 200 : 503)
         .header('cache-control', 'no-store');
     },
   };
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 /**

@@ -73,6 +73,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses intervals and timeouts longer than a timer can wait, which would fire at once instead', () => {
+    assert.throws(
+      () => loadConfig({ env: { GC_INTERVAL_MS: String(30 * 24 * 3600 * 1000) } }),
+      (error: unknown) => error instanceof ConfigError && /gc\.intervalMs \(GC_INTERVAL_MS\): 2592000000 is more than 2147483647 ms/.test(error.message),
+    );
+    assert.equal(loadConfig({ env: { GC_INTERVAL_MS: String(2 ** 31 - 1) } }).gc.intervalMs, 2 ** 31 - 1);
+  });
+
   it('refuses a customized rootfs for a stack without a tarball, or one that is the tarball itself', () => {
     assert.throws(
       () => loadConfig({ env: { STACKS: 'cflinuxfs4=/p/c.tgz', STACK_FOUNDATIONS: 'cflinuxfs3=/p/rootfs.tar' } }),

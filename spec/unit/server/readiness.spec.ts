@@ -25,10 +25,10 @@ function countedCheck(name: string, cacheMs: number, outcome: () => Promise<void
 
 const pass = (): Promise<void> => Promise.resolve();
 
-async function readyz(readiness: Readiness): Promise<{ status: number; body: { status: string; checks: ReadinessReport['checks'] } }> {
+async function readyz(readiness: Readiness, remoteAddress = '127.0.0.1'): Promise<{ status: number; body: { status: string; checks: ReadinessReport['checks'] } }> {
   const server = Hapi.server();
   server.route(readinessRoute(readiness));
-  const res = await server.inject('/readyz');
+  const res = await server.inject({ url: '/readyz', remoteAddress });
   return { status: res.statusCode, body: JSON.parse(res.payload) as { status: string; checks: ReadinessReport['checks'] } };
 }
 
@@ -39,6 +39,16 @@ describe('readiness', () => {
     it('is 200 "ready" when every check passes', async () => {
       const readiness = new Readiness([countedCheck('database', 0, pass), countedCheck('blobstore', 0, pass)]);
       assert.deepEqual(await readyz(readiness), { status: 200, body: { status: 'ready', checks: { database: { ok: true }, blobstore: { ok: true } } } });
+    });
+
+    it('tells a probe from another machine which checks fail, not why (internal addresses, user names)', async () => {
+      const readiness = new Readiness([
+        countedCheck('database', 0, () => Promise.reject(new Error('password authentication failed for user "droplet_registry"'))),
+        countedCheck('blobstore', 0, pass),
+      ]);
+      const remote = await readyz(readiness, '10.0.16.4');
+      assert.deepEqual(remote, { status: 503, body: { status: 'not ready', checks: { database: { ok: false }, blobstore: { ok: true } } } });
+      assert.match(JSON.stringify((await readyz(readiness, '::1')).body), /password authentication failed/, 'the machine itself sees why');
     });
 
     it('is 503 "not ready" naming each failing check and its reason, and the passing ones as passing', async () => {
