@@ -3,14 +3,16 @@
  * machine, cold conversion of generated droplets against `gzip -dc | pigz -1 | sha256sum`, the
  * memory a conversion of the worst hostile droplets takes, warm manifest and blob requests
  * against CNCF distribution, and what a fleet rollout (N clients pulling one app) costs a
- * simulated Cloud Controller and UAA, and what the first pull of converted images costs after a
- * stack patch (rebased, against converted again), then prints one set of tables with
+ * simulated Cloud Controller and UAA, what the first pull of converted images costs after a
+ * stack patch (rebased, against converted again), and what split droplet layers change for
+ * restages (bytes a node downloads, storage, conversion time, blob throughput), then prints one set of tables with
  * the targets of docs/performance.md checked. Progress goes to stderr; the tables to stdout, as
  * markdown with `--markdown`.
  *
  *   npm run bench [-- --markdown] [--quick] [--repeat N] [--duration S] [--levels 1,3,6]
  *                 [--skip-conversion] [--skip-http] [--skip-rollout] [--rollout N] [--cf-latency MS]
- *                 [--rollout-concurrency C] [--skip-rebase] [--rebase N] [--no-build] [--database-url URL]
+ *                 [--rollout-concurrency C] [--skip-rebase] [--rebase N] [--skip-split] [--split N]
+ *                 [--no-build] [--database-url URL]
  *                 [--save FILE] [--from FILE]
  *
  * Everything it starts is stopped by pid and its scratch directory removed, whatever happens;
@@ -28,11 +30,12 @@ import { describeMachine, provision } from './lib/machine.ts';
 import { mustRun, stopAll } from './lib/processes.ts';
 import { measureRebase, type RebaseResult } from './lib/rebase.ts';
 import { measureRollout, type RolloutResult } from './lib/rollout.ts';
+import { measureSplitLayers, type SplitLayersResult } from './lib/split-layers.ts';
 import { renderMarkdown, renderText, targetChecks, type BenchResults } from './lib/report.ts';
 
 const USAGE = `npm run bench -- [options]
   --markdown          print the results as the markdown of docs/performance.md
-  --quick             a 30 MB droplet, 1 run, 3 s load runs, no hostile droplets, a rollout of 20 clients, a stack patch over 5 images: checks the harness, measures nothing
+  --quick             a 30 MB droplet, 1 run, 3 s load runs, no hostile droplets, a rollout of 20 clients, a stack patch over 5 images, 3 small apps for split layers: checks the harness, measures nothing
   --repeat N          conversion runs per droplet, median reported (default 3)
   --duration S        seconds per autocannon run (default 10)
   --levels L,L,...    compression levels compared (default 1,3,6)
@@ -45,6 +48,8 @@ const USAGE = `npm run bench -- [options]
   --cf-latency MS     what the simulated Cloud Controller and UAA take per request (default 50)
   --skip-rebase       no stack patch (rebase against re-conversion)
   --rebase N          images converted, then pulled after the stack patch (default 20; 5 with --quick; 2 to 200)
+  --skip-split        no restages with split droplet layers against the single layer
+  --split N           apps on one buildpack for split layers (default 10; 3 with --quick; 2 to 100)
   --no-build          use dist/ as it is (default: npm run build first; both parts run dist/)
   --database-url URL  run the warm pulls' server on PostgreSQL (a schema of its own) instead of embedded PGlite
   --save FILE         also write the raw results as JSON
@@ -66,6 +71,8 @@ const { values } = parseArgs({
     'cf-latency': { type: 'string', default: '50' },
     'skip-rebase': { type: 'boolean', default: false },
     rebase: { type: 'string' },
+    'skip-split': { type: 'boolean', default: false },
+    split: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     'database-url': { type: 'string' },
     save: { type: 'string' },
@@ -95,6 +102,7 @@ const rolloutClients = Number(values.rollout ?? (quick ? 20 : 200));
 const rolloutConcurrency = Number(values['rollout-concurrency']);
 const cfLatencyMs = Number(values['cf-latency']);
 const rebaseImages = Number(values.rebase ?? (quick ? 5 : 20));
+const splitApps = Number(values.split ?? (quick ? 3 : 10));
 if (
   !Number.isInteger(repeat) ||
   repeat < 1 ||
@@ -103,7 +111,8 @@ if (
   !(Number.isInteger(rolloutClients) && rolloutClients >= 1 && rolloutClients <= 10_000) ||
   !(Number.isInteger(rolloutConcurrency) && rolloutConcurrency >= 1) ||
   !(Number.isFinite(cfLatencyMs) && cfLatencyMs >= 0 && cfLatencyMs <= 10_000) ||
-  !(Number.isInteger(rebaseImages) && rebaseImages >= 2 && rebaseImages <= 200)
+  !(Number.isInteger(rebaseImages) && rebaseImages >= 2 && rebaseImages <= 200) ||
+  !(Number.isInteger(splitApps) && splitApps >= 2 && splitApps <= 100)
 ) {
   process.stderr.write(`bad options\n${USAGE}\n`);
   process.exit(2);
@@ -117,6 +126,9 @@ const SPECS: DropletSpec[] = quick
 /** The stack patch's droplets (each app's) and stack tarball, uncompressed. */
 const REBASE_DROPLET_BYTES = 10e6;
 const REBASE_STACK_BYTES = quick ? 30e6 : 100e6;
+/** Split layers: the runtime in each droplet's deps/0, and each app's own code. */
+const SPLIT_RUNTIME_BYTES = quick ? 8e6 : 60e6;
+const SPLIT_APP_BYTES = quick ? 1e6 : 5e6;
 
 const log = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -142,9 +154,14 @@ async function main(): Promise<void> {
   let doHttp = !values['skip-http'];
   const doRollout = !values['skip-rollout'];
   const doRebase = !values['skip-rebase'];
-  // Only the tools of the parts that run (the rollout needs none; the stack patch, skopeo for its node downloads).
+  const doSplit = !values['skip-split'];
+  // Only the tools of the parts that run (the rollout needs none; the stack patch, skopeo for its node downloads; split layers, both for theirs and the throughput).
   const missing = provision(
-    { ...(doConversion ? { pigz: 'pigz' } : {}), ...(doHttp ? { 'docker-registry': 'docker-registry' } : {}), ...(doHttp || doRebase ? { skopeo: 'skopeo' } : {}) },
+    {
+      ...(doConversion ? { pigz: 'pigz' } : {}),
+      ...(doHttp || doSplit ? { 'docker-registry': 'docker-registry' } : {}),
+      ...(doHttp || doRebase || doSplit ? { skopeo: 'skopeo' } : {}),
+    },
     log,
   );
   if (doConversion && missing.some((m) => m.startsWith('pigz'))) {
@@ -158,7 +175,11 @@ async function main(): Promise<void> {
   // Every part runs the built code: the server is dist/cli.js, and convert-child.ts loads dist/ too.
   const rebaseSkopeo = doRebase && !missing.some((m) => m.startsWith('skopeo'));
   if (doRebase && !rebaseSkopeo) skipped.push(`stack patch, what a node downloads: needs ${missing.filter((m) => m.startsWith('skopeo')).join(', ')}`);
-  if ((doHttp || doConversion || doRollout || doRebase) && !values['no-build']) {
+  const splitSkopeo = doSplit && !missing.some((m) => m.startsWith('skopeo'));
+  const splitDistribution = splitSkopeo && !missing.some((m) => m.startsWith('docker-registry'));
+  if (doSplit && !splitSkopeo) skipped.push(`split layers, what a node downloads for a restage and the blob throughput: needs ${missing.filter((m) => m.startsWith('skopeo')).join(', ')}`);
+  else if (doSplit && !splitDistribution) skipped.push(`split layers, blob throughput against distribution: needs ${missing.filter((m) => m.startsWith('docker-registry')).join(', ')}`);
+  if ((doHttp || doConversion || doRollout || doRebase || doSplit) && !values['no-build']) {
     log('building dist/ (npm run build)');
     await mustRun('npm', ['run', 'build'], { cwd: REPOSITORY_ROOT, timeoutMs: 600_000 });
   }
@@ -209,6 +230,21 @@ async function main(): Promise<void> {
       log,
     });
   }
+  let splitLayers: SplitLayersResult | undefined;
+  if (doSplit) {
+    log(`split droplet layers: ${splitApps} apps on one buildpack and a restage, converted with DROPLET_LAYERS=single, then split`);
+    splitLayers = await measureSplitLayers({
+      apps: splitApps,
+      runtimeBytes: SPLIT_RUNTIME_BYTES,
+      appBytes: SPLIT_APP_BYTES,
+      repeat,
+      durationSeconds,
+      scratch: join(scratch, 'split'),
+      skopeo: splitSkopeo,
+      distribution: splitDistribution,
+      log,
+    });
+  }
   machine.loadAfter = loadavg();
 
   const results: BenchResults = {
@@ -221,6 +257,7 @@ async function main(): Promise<void> {
     http,
     rollout,
     rebase,
+    splitLayers,
     skipped,
   };
   process.stdout.write(values.markdown ? renderMarkdown(results) : renderText(results));

@@ -23,7 +23,10 @@ export interface ConversionRun {
   readonly rssBeforeBytes: number;
   /** Why the droplet was refused (InvalidDropletError); the layer fields are then 0 and ''. */
   readonly refused?: string;
+  /** All the droplet's layers together. */
   readonly layerBytes: number;
+  readonly layers: number;
+  /** The layers' digests, bottom → top, joined by spaces: equal runs gave equal layers. */
   readonly digest: string;
   readonly diffId: string;
   /** At the end of the conversion: V8 heap reserved and used, memory held outside it. */
@@ -61,12 +64,15 @@ export interface ConversionResult {
 }
 
 /** One conversion in a fresh process and a fresh blobstore under `scratch`. */
-export async function convertOnce(droplet: string, level: number, scratch: string, extraNodeArgs: readonly string[] = []): Promise<ConversionRun> {
+/** How the droplet is layered: DROPLET_LAYERS. */
+export type DropletLayering = 'split' | 'single';
+
+export async function convertOnce(droplet: string, level: number, scratch: string, extraNodeArgs: readonly string[] = [], layering: DropletLayering = 'split'): Promise<ConversionRun> {
   const store = join(scratch, `store-${process.hrtime.bigint()}`);
   try {
-    const result = await mustRun(NODE, [...extraNodeArgs, CHILD, '--droplet', droplet, '--store', store, '--level', String(level)], { timeoutMs: 1_800_000 });
+    const result = await mustRun(NODE, [...extraNodeArgs, CHILD, '--droplet', droplet, '--store', store, '--level', String(level), '--layers', layering], { timeoutMs: 1_800_000 });
     const out = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as {
-      layer?: { digest: string; diffId: string; size: number };
+      layers?: Array<{ digest: string; diffId: string; size: number }>;
       refused?: string;
       wallMs: number;
       fsyncMs: number;
@@ -85,9 +91,10 @@ export async function convertOnce(droplet: string, level: number, scratch: strin
       maxRssBytes: out.maxRssBytes,
       rssBeforeBytes: out.rssBeforeBytes,
       ...(out.refused === undefined ? {} : { refused: out.refused }),
-      layerBytes: out.layer?.size ?? 0,
-      digest: out.layer?.digest ?? '',
-      diffId: out.layer?.diffId ?? '',
+      layerBytes: (out.layers ?? []).reduce((sum, layer) => sum + layer.size, 0),
+      layers: out.layers?.length ?? 0,
+      digest: (out.layers ?? []).map((layer) => layer.digest).join(' '),
+      diffId: (out.layers ?? []).map((layer) => layer.diffId).join(' '),
       heapTotalBytes: out.heapTotalBytes,
       heapUsedBytes: out.heapUsedBytes,
       externalBytes: out.externalBytes,

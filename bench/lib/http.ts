@@ -83,7 +83,8 @@ export async function measureHttp(options: HttpOptions): Promise<HttpResult> {
   await symlink(options.dropletPath, join(appDir, `${DROPLET_GUID}.tgz`));
 
   const schema = options.databaseUrl ? `bench_${process.pid}_${Date.now()}` : undefined;
-  const ours = await startOurs({ scratch, rootfs, databaseUrl: options.databaseUrl, schema });
+  // One droplet layer, as measured before split layers (issue #17): split-layers.ts measures those.
+  const ours = await startOurs({ scratch, rootfs, databaseUrl: options.databaseUrl, schema, env: { DROPLET_LAYERS: 'single' } });
   let dist: Started | undefined;
   try {
     dist = await startDistribution(scratch);
@@ -95,8 +96,8 @@ export async function measureHttp(options: HttpOptions): Promise<HttpResult> {
     if (cold.status !== 200) throw new Error(`GET manifest from our registry: ${cold.status} ${manifestBytes.toString()}\n${ours.daemon.logs()}`);
     const manifestDigest = cold.headers.get('docker-content-digest') ?? '';
     const manifest = JSON.parse(manifestBytes.toString()) as { layers: Array<{ digest: string; size: number }> };
-    // layers: rootfs, droplet, lifecycle (docs/image.md).
-    const layer = manifest.layers[1];
+    // layers: stack, lifecycle, droplet (docs/image.md).
+    const layer = manifest.layers[2];
     if (!layer) throw new Error('the manifest has no droplet layer');
     log(`first (converting) manifest GET took ${(coldManifestMs / 1000).toFixed(2)} s; copying the image into distribution with skopeo`);
     await mustRun('skopeo', ['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${ours.host}/${REPOSITORY}:latest`, `docker://${dist.host}/${REPOSITORY}:latest`], {
@@ -241,7 +242,8 @@ export function oursDataDir(scratch: string): string {
   return join(scratch, 'ours-data');
 }
 
-export async function startOurs(options: { scratch: string; rootfs: string; databaseUrl: string | undefined; schema: string | undefined }): Promise<Started> {
+/** `env`: configuration on top of the directory source's (e.g. DROPLET_LAYERS). */
+export async function startOurs(options: { scratch: string; rootfs: string; databaseUrl: string | undefined; schema: string | undefined; env?: Record<string, string> }): Promise<Started> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !CONFIG_VARIABLE.test(key)));
@@ -253,6 +255,7 @@ export async function startOurs(options: { scratch: string; rootfs: string; data
     DROPLETS_DIR: join(options.scratch, 'droplets'),
     STACKS: `cflinuxfs4=${options.rootfs}`,
     LOG_LEVEL: 'info',
+    ...options.env,
   });
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
   if (options.schema) env.DATABASE_SCHEMA = options.schema;
@@ -262,7 +265,7 @@ export async function startOurs(options: { scratch: string; rootfs: string; data
   return { daemon, host: `127.0.0.1:${port}`, base };
 }
 
-async function startDistribution(scratch: string): Promise<Started> {
+export async function startDistribution(scratch: string): Promise<Started> {
   const port = await freePort();
   const config = join(scratch, 'distribution.yml');
   // Debian's /etc/docker/registry/config.yml, on loopback, storage in the scratch directory.

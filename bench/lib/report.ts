@@ -4,6 +4,7 @@ import type { HostileMemoryResult } from './hostile-memory.ts';
 import type { HttpResult } from './http.ts';
 import type { Machine } from './machine.ts';
 import type { FirstPulls, ImageDownload, RebaseResult } from './rebase.ts';
+import type { LayeringFigures, SplitLayersResult } from './split-layers.ts';
 import { callsPerCachePeriod, changeChecks, CHANGE_CHECK_ROUTE, describeEnv, describeRoutes, totalCalls, type RolloutResult } from './rollout.ts';
 
 export interface BenchResults {
@@ -19,6 +20,8 @@ export interface BenchResults {
   readonly rollout?: RolloutResult | undefined;
   /** Stack patches: rebase against re-conversion; absent when not measured (and in results saved before it was). */
   readonly rebase?: RebaseResult | undefined;
+  /** Restages with split droplet layers against the single layer; absent when not measured (and in results saved before it was). */
+  readonly splitLayers?: SplitLayersResult | undefined;
   /** Why a part did not run. */
   readonly skipped: readonly string[];
 }
@@ -39,6 +42,8 @@ export const TARGETS = {
   callsPerAppPerCachePeriod: 10,
   /** The capi source's warm manifest rate within this factor of the directory source's. */
   capiVsFolder: 1.5,
+  /** Split droplet layers convert at most this much slower than the single layer. */
+  splitConversionRatio: 1.1,
 } as const;
 
 /** The rollout run the targets apply to: the defaults ("after"). */
@@ -95,6 +100,23 @@ export function targetChecks(results: BenchResults): TargetCheck[] {
       measured: `${rebases} rebases, ${conversions} conversions, ${dropletBytes} droplet bytes${sameDropletLayers ? '' : ', droplet layers CHANGED'}`,
       met: conversions === 0 && dropletBytes === 0 && rebases === rebase.images && sameDropletLayers,
     });
+  }
+  const split = results.splitLayers;
+  if (split) {
+    checks.push({
+      target: `split droplet layers: conversion ≤ ${TARGETS.splitConversionRatio}× the single layer's time`,
+      measured: `${split.conversionRatio.toFixed(2)}× (CPU ${split.conversionCpuRatio.toFixed(2)}×)`,
+      met: split.conversionRatio <= TARGETS.splitConversionRatio,
+    });
+    const served = split.split.restageServedBytes;
+    if (served !== undefined) {
+      const appLayer = split.split.layerSizes.at(-2) ?? 0;
+      checks.push({
+        target: `split droplet layers: a node holding the app downloads for its restage no more than the app layer and config, and ${split.apps} apps share one deps layer`,
+        measured: `${mb(served)} MB served (app layer ${mb(appLayer)} MB)${split.sharedDepsLayer ? '' : ', deps layers NOT shared'}`,
+        met: served < appLayer + 100_000 && split.sharedDepsLayer,
+      });
+    }
   }
   return checks;
 }
@@ -272,6 +294,7 @@ function tables(results: BenchResults): Table[] {
     });
   }
   if (results.rebase) out.push(...rebaseTables(results.rebase));
+  if (results.splitLayers) out.push(...splitLayersTables(results.splitLayers));
   const checks = targetChecks(results);
   if (checks.length > 0) {
     out.push({ title: 'Targets', head: ['target', 'measured', ''], rows: checks.map((c) => [c.target, c.measured, c.met ? 'met' : 'NOT MET']) });
@@ -342,6 +365,54 @@ function rebaseTables(rebase: RebaseResult): Table[] {
   return tables;
 }
 
+function splitLayersTables(split: SplitLayersResult): Table[] {
+  const { single, split: layered } = split;
+  const ratio = (after: number, before: number): string => `${(after / before).toFixed(after / before < 0.1 ? 3 : 2)}×`;
+  const row = (name: string, pick: (figures: LayeringFigures) => number | undefined, format: (value: number) => string): string[] => {
+    const [before, after] = [pick(single), pick(layered)];
+    return [name, before === undefined ? '—' : format(before), after === undefined ? '—' : format(after), before === undefined || after === undefined || before === 0 ? '—' : ratio(after, before)];
+  };
+  const tables: Table[] = [
+    {
+      title: `Restages: split droplet layers against the single layer (${split.apps} apps on one buildpack, node dist/cli.js serve, directory source, embedded PGlite)`,
+      head: ['', 'single (before)', 'split (after)', 'after ÷ before'],
+      rows: [
+        row('layers of an image', (f) => f.layerSizes.length, String),
+        row('MB a node downloads for a restage (holding the first staging)', (f) => f.restageServedBytes, mb),
+        row(`MB stored for the ${split.apps} apps' images (distinct blobs)`, (f) => f.storageBytes, mb),
+        row('distinct blobs', (f) => f.distinctBlobs, String),
+        row("s converting app 1's droplet (median)", (f) => f.conversionMs, s),
+        row('CPU s of that conversion (median)', (f) => f.conversionCpuMs, s),
+      ],
+      notes: [
+        `each droplet: a generated buildpack droplet (spec/support/build-buildpack-droplet.ts) with a ${mb(split.runtimeBytes)} MB runtime in deps/0, one supply buildpack in deps/1, and ${mb(split.appBytes)} MB of app code of its own (random bytes: assets, bundles); app 1's .tgz: ${mb(split.dropletTgzBytes)} MB. The restage: app 1 with new app code, staged a day later. The split image's layers: ${layered.layerSizes.map(mb).join(', ')} MB (stack, deps/0, deps/1, app, lifecycle); the single image's: ${single.layerSizes.map(mb).join(', ')} MB.`,
+        `a node: skopeo copies app 1's first staging into an OCI layout, then its restage into the same layout; MB: the registry's blob_bytes_served_total around the second copy. The restage image is ${mb(layered.restageImageBytes)} MB (split) and ${mb(single.restageImageBytes)} MB (single) in all.`,
+        `conversion: bench/convert-child.ts (convertDropletLayers from dist/, level 1, a fresh process and filesystem blobstore per run) on app 1's droplet, ${single.conversionRuns.length} runs per layering interleaved: single ${single.conversionRuns.map(s).join(', ')} s; split ${layered.conversionRuns.map(s).join(', ')} s. Reproducible (same layers every run): single ${single.reproducible ? 'yes' : 'NO'}, split ${layered.reproducible ? 'yes' : 'NO'}. The ${split.apps} apps share one deps/0 layer: ${split.sharedDepsLayer ? 'yes' : 'NO'}.`,
+        `1-minute load average at the start of each part (single, split, ${split.throughput ? 'throughput, ' : ''}conversions): ${loads(split.load.slice(1))}.`,
+      ],
+    },
+  ];
+  if (split.throughput) {
+    tables.push({
+      title: "Restages: blob GET of the split image's layers, ours against CNCF distribution (filesystem storage)",
+      head: ['layer', 'MB', 'connections', 'ours MB/s', 'distribution MB/s', 'ours ÷ distribution', 'ours p99 ms', 'distribution p99 ms', 'failures'],
+      rows: split.throughput.map((t) => [
+        t.name,
+        mb(t.bytes),
+        String(t.connections),
+        rate(t.ours.bytesPerSecond, 1000),
+        rate(t.distribution.bytesPerSecond, 1000),
+        `${(t.ours.bytesPerSecond / t.distribution.bytesPerSecond).toFixed(2)}×`,
+        String(t.ours.p99Ms),
+        String(t.distribution.p99Ms),
+        String(t.ours.failures + t.distribution.failures),
+      ]),
+      notes: [`autocannon, ${split.durationSeconds} s per layer and registry in two alternating rounds, after a 1 s warm-up of each; the image copied into distribution with skopeo.`],
+    });
+  }
+  return tables;
+}
+
 export function renderText(results: BenchResults): string {
   const lines: string[] = [];
   for (const table of tables(results)) {
@@ -375,7 +446,7 @@ export function renderMarkdown(results: BenchResults): string {
     `Two droplets are generated deterministically from the seed \`${options.seed}\` (bench/lib/droplet-generator.ts) and cached in \`bench/.cache\`: ` +
       'Node.js-buildpack-like trees of ~150 MB and ~1 GB (a large runtime binary and shared libraries that gzip to ~45%, a `node_modules` tree of thousands ' +
       'of small files in nested packages, app source, incompressible static assets, `profile.d`, `staging_info.yml`), gzipped at level 6 like `tar -czf`. ' +
-      `**Cold conversion** runs \`convertDroplet\` (the built code in \`dist/\`, as the server runs it) in a fresh process per run (so its peak RSS is its own) from the page-cache-warm file into a fresh filesystem blobstore, ` +
+      `**Cold conversion** runs \`convertDropletLayers\` with split droplet layers (the built code in \`dist/\`, as the server runs it by default) in a fresh process per run (so its peak RSS is its own) from the page-cache-warm file into a fresh filesystem blobstore, ` +
       `timing the conversion itself (not Node's start-up); the reference pipeline \`gzip -dc droplet.tgz | pigz -1 -p <cores> | sha256sum\` runs on the same file, ` +
       `in ${options.repeat} round${options.repeat === 1 ? '' : 's'} of: the reference, then one conversion at each compared level; medians reported. ` +
       `**Warm pulls**: the built server (\`node dist/cli.js serve\`, directory source, the droplet and the busybox rootfs) answers one manifest GET (which converts), ` +
@@ -390,6 +461,9 @@ export function renderMarkdown(results: BenchResults): string {
         : '') +
       (results.rebase
         ? ` **Stack patches** (bench/lib/rebase.ts): the built server converts ${results.rebase.images} generated droplets on a generated stack tarball A, restarts on the same data with B (A with one file patched) and with C after emptying the \`droplets\` table; the first manifest pull of each image is timed on each, and /metrics says what was converted, rebased and read. skopeo copies two images of the same stack into one OCI layout through a counting proxy.`
+        : '') +
+      (results.splitLayers
+        ? ` **Restages** (bench/lib/split-layers.ts): ${results.splitLayers.apps} generated buildpack droplets with the same runtime in deps/0 and a restage of app 1 are converted by the built server under DROPLET_LAYERS=single, then split; storage sums the distinct blobs, a node's restage download is read from blob_bytes_served_total around a skopeo copy into the layout holding the first staging; conversion times come from bench/convert-child.ts with each layering, interleaved.`
         : ''),
   ];
   for (const table of tables(results)) {

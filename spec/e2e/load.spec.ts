@@ -149,7 +149,7 @@ describe('the registry process under load', { skip: await postgres.skipReason() 
   test('SIGTERM while responses stream: every request already received finishes whole', TEST_TIMEOUT, async () => {
     const manifest = await request('/v2/org/space/burst/manifests/latest');
     assert.equal(manifest.status, 200, manifest.error);
-    const layer = (JSON.parse(manifest.body?.toString() ?? '{}') as { layers: Array<{ digest: string; size: number }> }).layers[1] as { digest: string; size: number };
+    const layer = (JSON.parse(manifest.body?.toString() ?? '{}') as { layers: Array<{ digest: string; size: number }> }).layers[2] as { digest: string; size: number };
     let release = (): void => undefined;
     const hold = new Promise<void>((resolve) => {
       release = resolve;

@@ -4,8 +4,10 @@
  * second app on the same buildpack. Real clients (Docker, podman, containerd, skopeo + umoci) pull
  * and run the split images as Diego would, the app calling the runtime its buildpack left in
  * `deps/0`; the apps share their deps layer; a restage makes the registry serve only the new app
- * layer and config (its `blob_bytes_served_total` read around the pull); `DROPLET_LAYERS=single`
- * still gives one droplet layer, and a registry restarted with `split` serves that image unchanged.
+ * layer and config, to skopeo and to Docker alike (its `blob_bytes_served_total` read around the
+ * pull); a hard link from the app to a file of `deps/0`
+ * is one file with its target in every container; `DROPLET_LAYERS=single` still gives one droplet
+ * layer, and a registry restarted with `split` serves that image unchanged.
  */
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -25,13 +27,18 @@ import { provisionUmoci, unpackOciLayout } from '../support/clients/umoci.ts';
 import { startRegistry, type RunningRegistry } from '../support/start-registry.ts';
 
 const ORG_SPACE = ['my-org', 'dev'] as const;
-/** The app, staged twice (a code change), and a second app on the same buildpack. */
+/** The app, staged twice (a code change), a second app on the same buildpack, and a third whose app hard-links into deps/0. */
 const STAGINGS = {
   first: { app: 'shop', guid: '7a1c2a9e-7b4d-4e8a-9c61-5d2e8f0a7b01', version: 'v1', stagedAt: new Date('2026-11-02T10:00:00Z') },
   restage: { app: 'shop', guid: '7a1c2a9e-7b4d-4e8a-9c61-5d2e8f0a7b02', version: 'v2', stagedAt: new Date('2026-11-03T16:30:00Z') },
   otherApp: { app: 'billing', guid: '7a1c2a9e-7b4d-4e8a-9c61-5d2e8f0a7b03', version: 'b1', stagedAt: new Date('2026-11-04T08:15:00Z') },
+  /** An app with a hard link to a file of deps/0 (as `cp -l` would leave), staged twice. */
+  linked: { app: 'docs', guid: '7a1c2a9e-7b4d-4e8a-9c61-5d2e8f0a7b04', version: 'd1', stagedAt: new Date('2026-11-05T09:00:00Z'), hardLink: true },
+  linkedRestage: { app: 'docs', guid: '7a1c2a9e-7b4d-4e8a-9c61-5d2e8f0a7b05', version: 'd2', stagedAt: new Date('2026-11-06T09:00:00Z'), hardLink: true },
 } as const;
 type Staging = (typeof STAGINGS)[keyof typeof STAGINGS];
+/** The stagings each client pulls and runs. */
+const RUN_BY_EVERY_CLIENT = [STAGINGS.first, STAGINGS.linked] as const;
 
 const START_COMMAND = './run.sh';
 const RUNTIME_VERSION = 'greet-runtime 1.0.0';
@@ -80,71 +87,84 @@ after(async () => {
 });
 
 describe('the split image', () => {
-  test('has the stack, one layer for deps/0, one for the app and the launcher, and its history names the buildpack', TEST_TIMEOUT, async () => {
+  test('has the stack, the launcher, one layer for deps/0 and one for the app, and its history names the buildpack', TEST_TIMEOUT, async () => {
     const manifest = await withRegistryLogs(manifestOf(STAGINGS.first));
     assert.equal(manifest.layers.length, 4);
     const config = (await (await fetch(`${registry.url}/v2/${repositoryOf(STAGINGS.first)}/blobs/${manifest.config.digest}`)).json()) as {
       history: Array<{ created_by: string }>;
     };
     const history = config.history.map((entry) => entry.created_by);
-    assert.deepEqual(history.slice(0, 3), ['stack cflinuxfs4', 'deps/0 supplied by buildpack greet_buildpack', `droplet ${STAGINGS.first.guid} of app shop`]);
-    assert.match(history[3] ?? '', /^lifecycle launcher/);
+    assert.equal(history[0], 'stack cflinuxfs4');
+    assert.match(history[1] ?? '', /^lifecycle launcher/);
+    assert.deepEqual(history.slice(2), ['deps/0 supplied by buildpack greet_buildpack@1.0.0', `droplet ${STAGINGS.first.guid} of app shop`]);
   });
 
   test('two apps on the same buildpack share their deps layer, and a restage keeps it', TEST_TIMEOUT, async () => {
     const first = await withRegistryLogs(manifestOf(STAGINGS.first));
     const restage = await withRegistryLogs(manifestOf(STAGINGS.restage));
     const otherApp = await withRegistryLogs(manifestOf(STAGINGS.otherApp));
-    assert.equal(otherApp.layers[1]?.digest, first.layers[1]?.digest, 'the second app has the first one’s deps layer');
-    assert.equal(restage.layers[1]?.digest, first.layers[1]?.digest, 'the restage has the deps layer of the first staging');
-    assert.ok(first.layers[1] && first.layers[1].size > RUNTIME_BYTES / 2, 'the deps layer holds the runtime');
-    const appLayers = new Set([first, restage, otherApp].map((manifest) => manifest.layers[2]?.digest));
+    assert.equal(otherApp.layers[2]?.digest, first.layers[2]?.digest, 'the second app has the first one’s deps layer');
+    assert.equal(restage.layers[2]?.digest, first.layers[2]?.digest, 'the restage has the deps layer of the first staging');
+    assert.ok(first.layers[2] && first.layers[2].size > RUNTIME_BYTES / 2, 'the deps layer holds the runtime');
+    const appLayers = new Set([first, restage, otherApp].map((manifest) => manifest.layers[3]?.digest));
     assert.equal(appLayers.size, 3, 'each staging has an app layer of its own');
+  });
+
+  // A hard link in app/ to a file of deps/0 goes into deps/0's layer, its mtime normalized there too.
+  test('a restage of an app that hard-links into deps/0 keeps its deps layer', TEST_TIMEOUT, async () => {
+    const linked = await withRegistryLogs(manifestOf(STAGINGS.linked));
+    const restage = await withRegistryLogs(manifestOf(STAGINGS.linkedRestage));
+    assert.equal(restage.layers[2]?.digest, linked.layers[2]?.digest);
   });
 });
 
 describe('docker', () => {
-  test('pulls and runs the split image as Diego would, the app calling the runtime in deps/0', TEST_TIMEOUT, async (t) => {
+  test('pulls and runs split images as Diego would, the app calling the runtime in deps/0', TEST_TIMEOUT, async (t) => {
     const client = await dockerd.get(t);
     if (!client) return;
-    const image = imageOf(STAGINGS.first);
-    await withRegistryLogs(client.docker(['pull', image]));
-    const { stdout } = await client.docker(['run', '--rm', '--network', 'none', image]);
-    assert.equal(appLine(stdout), expectedLine(STAGINGS.first));
+    for (const staging of RUN_BY_EVERY_CLIENT) {
+      await withRegistryLogs(client.docker(['pull', imageOf(staging)]));
+      const { stdout } = await client.docker(['run', '--rm', '--network', 'none', imageOf(staging)]);
+      assert.equal(appLine(stdout), expectedLine(staging));
+    }
   });
 
-  test('pulls a restage by fetching only its app layer and config', TEST_TIMEOUT, async (t) => {
+  // Docker's own image store keeps layers applied on their parents, not their blobs: a layer above
+  // a changed one would be a new chain, fetched again. The app layer is the top one, so nothing is.
+  test('pulls a restage by fetching only its config and its app layer, never the stack, launcher or deps layers', TEST_TIMEOUT, async (t) => {
     const client = await dockerd.get(t);
     if (!client) return;
     await withRegistryLogs(client.docker(['pull', imageOf(STAGINGS.first)]));
     const restage = await manifestOf(STAGINGS.restage);
     const before = await blobBytesServed();
     await withRegistryLogs(client.docker(['pull', imageOf(STAGINGS.restage)]));
-    assert.equal((await blobBytesServed()) - before, onlyNewBlobs(restage));
+    assert.equal((await blobBytesServed()) - before, onlyNewBlobs(restage), `${JSON.stringify(restage)}\n${blobRequestsLogged()}`);
     const { stdout } = await client.docker(['run', '--rm', '--network', 'none', imageOf(STAGINGS.restage)]);
     assert.equal(appLine(stdout), expectedLine(STAGINGS.restage));
   });
 });
 
 describe('podman', () => {
-  test('pulls and runs the split image as Diego would', TEST_TIMEOUT, async (t) => {
+  test('pulls and runs split images as Diego would', TEST_TIMEOUT, async (t) => {
     const client = await podman.get(t);
     if (!client) return;
-    const image = imageOf(STAGINGS.first);
-    await withRegistryLogs(client.podman(['pull', '--tls-verify=false', image]));
-    const { stdout } = await client.podman(['run', '--rm', ...PODMAN_RUN_FLAGS, image]);
-    assert.equal(appLine(stdout), expectedLine(STAGINGS.first));
+    for (const staging of RUN_BY_EVERY_CLIENT) {
+      await withRegistryLogs(client.podman(['pull', '--tls-verify=false', imageOf(staging)]));
+      const { stdout } = await client.podman(['run', '--rm', ...PODMAN_RUN_FLAGS, imageOf(staging)]);
+      assert.equal(appLine(stdout), expectedLine(staging));
+    }
   });
 });
 
 describe('containerd', () => {
-  test('pulls the split image over plain HTTP and runs it as Diego would', TEST_TIMEOUT, async (t) => {
+  test('pulls split images over plain HTTP and runs them as Diego would', TEST_TIMEOUT, async (t) => {
     const client = await containerd.get(t);
     if (!client) return;
-    const image = imageOf(STAGINGS.first);
-    await withRegistryLogs(client.ctr(['images', 'pull', '--plain-http', image]));
-    const { stdout } = await client.ctr(['run', '--rm', image, 'e2e-split']);
-    assert.equal(appLine(stdout), expectedLine(STAGINGS.first));
+    for (const staging of RUN_BY_EVERY_CLIENT) {
+      await withRegistryLogs(client.ctr(['images', 'pull', '--plain-http', imageOf(staging)]));
+      const { stdout } = await client.ctr(['run', '--rm', imageOf(staging), `e2e-split-${staging.app}`]);
+      assert.equal(appLine(stdout), expectedLine(staging));
+    }
   });
 });
 
@@ -162,7 +182,7 @@ describe('skopeo and umoci', () => {
     const restage = await manifestOf(STAGINGS.restage);
     const before = await blobBytesServed();
     await withRegistryLogs(client.copyToOciLayout(imageOf(STAGINGS.restage), layout, 'restage'));
-    assert.equal((await blobBytesServed()) - before, onlyNewBlobs(restage));
+    assert.equal((await blobBytesServed()) - before, onlyNewBlobs(restage), `${JSON.stringify(restage)}\n${blobRequestsLogged()}`);
 
     const rootfs = await unpackOciLayout(layout, 'restage', join(workDir, 'bundle'));
     assert.equal(await readFile(join(rootfs, 'home/vcap/app/version.txt'), 'utf8'), `${STAGINGS.restage.version}\n`);
@@ -170,11 +190,24 @@ describe('skopeo and umoci', () => {
     assert.deepEqual({ mode: runtime.mode & 0o7777, uid: runtime.uid, gid: runtime.gid }, { mode: 0o755, uid: 2000, gid: 2000 });
     assert.equal(runtime.mtime.toISOString(), '1980-01-01T00:00:01.000Z', 'deps timestamps are normalized');
     assert.equal((await stat(join(rootfs, 'home/vcap/app/run.sh'))).mtime.toISOString(), STAGINGS.restage.stagedAt.toISOString(), 'app mtimes are kept');
-    const [linked, target] = await Promise.all([stat(join(rootfs, 'home/vcap/app/LICENSE')), stat(join(rootfs, 'home/vcap/deps/0/LICENSE'))]);
-    assert.equal(linked.ino, target.ino, 'the app’s hard link to deps/0 is one file with its target');
-    assert.equal(await readFile(join(rootfs, 'home/vcap/app/LICENSE'), 'utf8'), LICENSE);
     const deps = await stat(join(rootfs, 'home/vcap/deps'));
     assert.deepEqual({ uid: deps.uid, gid: deps.gid }, { uid: 2000, gid: 2000 }, 'deps/ stays vcap’s');
+  });
+
+  test('unpack a hard link from the app to a file of deps/0 as one file with its target', TEST_TIMEOUT, async (t) => {
+    const client = await skopeo.get(t);
+    if (!client) return;
+    const umociMissing = provisionUmoci();
+    if (umociMissing) {
+      skipOrFail(t, umociMissing);
+      return;
+    }
+    const layout = join(workDir, 'linked-layout');
+    await withRegistryLogs(client.copyToOciLayout(imageOf(STAGINGS.linked), layout, 'linked'));
+    const rootfs = await unpackOciLayout(layout, 'linked', join(workDir, 'linked-bundle'));
+    const [link, target] = await Promise.all([stat(join(rootfs, 'home/vcap/app/LICENSE')), stat(join(rootfs, 'home/vcap/deps/0/LICENSE'))]);
+    assert.equal(link.ino, target.ino);
+    assert.equal(await readFile(join(rootfs, 'home/vcap/app/LICENSE'), 'utf8'), LICENSE);
   });
 });
 
@@ -188,7 +221,7 @@ describe('DROPLET_LAYERS', () => {
     } finally {
       await single.stop();
     }
-    assert.equal(converted.manifest.layers.length, 3, 'stack, droplet, launcher');
+    assert.equal(converted.manifest.layers.length, 3, 'stack, launcher, droplet');
 
     const split = await startServing(dropletsDir, { DROPLET_LAYERS: 'split', DATA_DIR: dataDir });
     try {
@@ -228,7 +261,7 @@ async function manifestWithDigest(server: RunningRegistry, staging: Staging): Pr
 
 /** What a client that holds the first staging must fetch of a restage: its app layer and its config. */
 function onlyNewBlobs(restage: Manifest): number {
-  return (restage.layers[2]?.size ?? Number.NaN) + restage.config.size;
+  return (restage.layers.at(-1)?.size ?? Number.NaN) + restage.config.size;
 }
 
 /** The registry's `blob_bytes_served_total`. */
@@ -239,9 +272,20 @@ async function blobBytesServed(): Promise<number> {
   return Number(line.split(' ')[1]);
 }
 
-/** What the app prints when started as Diego would: its version, the runtime's answer, its user, and whether its hard link is one file with its target. */
+/** The blob requests at the end of the registry's log: what a byte count that is off was made of. */
+function blobRequestsLogged(): string {
+  return registry
+    .logs()
+    .split('\n')
+    .filter((line) => line.includes('"event":"request"') && line.includes('/blobs/'))
+    .slice(-20)
+    .join('\n');
+}
+
+/** What the app prints when started as Diego would: its version, the runtime's answer, its user, and whether its hard link (if any) is one file with its target. */
 function expectedLine(staging: Staging): string {
-  return `app=${staging.version} runtime=${RUNTIME_VERSION} uid=2000 license=same-content link=same-inode`;
+  const link = 'hardLink' in staging ? 'license=same-content link=same-inode' : 'license=none link=none';
+  return `app=${staging.version} runtime=${RUNTIME_VERSION} uid=2000 ${link}`;
 }
 
 /** The line the app printed, picked out of whatever else the launcher wrote. */
@@ -282,8 +326,8 @@ async function writeStaging(droplets: string, staging: Staging): Promise<void> {
  * A droplet as the buildpack lifecycle leaves it, every entry stamped with the staging time: the
  * app (its version the only difference between stagings), and in `deps/0` what the buildpack
  * supplied, the same in every staging: a `greet` command the start command runs (through the
- * PATH the buildpack's profile script sets), a sizeable runtime file, and a license the app hard
- * links to, as `cp -l` into the app would.
+ * PATH the buildpack's profile script sets), a sizeable runtime file, and a license (that the
+ * `docs` app hard-links to, as `cp -l` into the app would).
  */
 function dropletEntries(staging: Staging): DropletEntry[] {
   const mtime = staging.stagedAt;
@@ -297,8 +341,11 @@ function dropletEntries(staging: Staging): DropletEntry[] {
       mtime,
       content:
         '#!/bin/sh\n' +
-        'link=$([ "$(stat -c %i LICENSE)" = "$(stat -c %i ../deps/0/LICENSE)" ] && echo same-inode || echo other-inode)\n' +
-        'license=$([ "$(cat LICENSE)" = "$(cat ../deps/0/LICENSE)" ] && echo same-content || echo other-content)\n' +
+        'link=none; license=none\n' +
+        'if [ -e LICENSE ]; then\n' +
+        '  link=$([ "$(stat -c %i LICENSE)" = "$(stat -c %i ../deps/0/LICENSE)" ] && echo same-inode || echo other-inode)\n' +
+        '  license=$([ "$(cat LICENSE)" = "$(cat ../deps/0/LICENSE)" ] && echo same-content || echo other-content)\n' +
+        'fi\n' +
         'echo "app=$(cat version.txt) runtime=$(greet) uid=$(id -u) license=$license link=$link"\n',
     },
     { name: './app/version.txt', content: `${staging.version}\n`, mtime },
@@ -306,7 +353,7 @@ function dropletEntries(staging: Staging): DropletEntry[] {
     directory('./deps/0/'),
     { name: './deps/0/config.yml', content: 'name: greet\nversion: 1.0.0\n', mtime },
     { name: './deps/0/LICENSE', content: LICENSE, mtime },
-    { name: './app/LICENSE', type: 'link', linkname: './deps/0/LICENSE', mtime },
+    ...('hardLink' in staging ? [{ name: './app/LICENSE', type: 'link' as const, linkname: './deps/0/LICENSE', mtime }] : []),
     directory('./deps/0/bin/'),
     { name: './deps/0/bin/greet', mode: 0o755, mtime, content: `#!/bin/sh\necho "${RUNTIME_VERSION}"\n` },
     directory('./deps/0/lib/'),

@@ -122,7 +122,8 @@ export class DropletLayerRouter {
     const layer = header.type === 'link' && header.linkname !== undefined ? this.#holderOf(header.linkname) : own;
     this.#refuseShadowed(path, header, own, layer, replaced);
 
-    if (own !== APP_LAYER) header.mtime = DEPS_LAYER_MTIME;
+    // Whatever lands in a deps layer is normalized, a hard link moved there from app/ too: else its staging time would change the layer on every restage.
+    if (own !== APP_LAYER || layer !== APP_LAYER) header.mtime = DEPS_LAYER_MTIME;
     const before: EntryHeader[] = [];
     if (layer !== APP_LAYER && !this.#started.has(layer)) {
       this.#started.add(layer);

@@ -24,9 +24,14 @@ export interface ImageLayers {
   readonly lifecycle: LayerDescriptor;
 }
 
-/** Bottom → top, as the manifest lists them: stack, foundation, the droplet's, the lifecycle. */
+/**
+ * Bottom → top, as the manifest lists them: stack, foundation, lifecycle, the droplet's. What
+ * changes least goes lowest: clients that store layers as a chain on their parents (Docker's own
+ * image store) fetch a changed layer and every one above it again, so a restage fetches only the
+ * droplet's app layer.
+ */
 export function imageLayerList(layers: ImageLayers): LayerDescriptor[] {
-  return [layers.stack, ...(layers.foundation ? [layers.foundation] : []), ...layers.droplet, layers.lifecycle];
+  return [layers.stack, ...(layers.foundation ? [layers.foundation] : []), layers.lifecycle, ...layers.droplet];
 }
 
 export interface ImageConfigInput {
@@ -112,6 +117,7 @@ function imageHistory(input: ImageConfigInput, created: string): object[] {
   const { app, droplet, layers } = input;
   const history: object[] = [{ created, created_by: `stack ${input.stack}`, comment: layers.stack.digest }];
   if (layers.foundation) history.push({ created, created_by: `trusted certificates of this Cloud Foundry foundation`, comment: layers.foundation.digest });
+  history.push({ created, created_by: `lifecycle launcher at ${LAUNCHER_PATH}` });
   for (const layer of layers.droplet) {
     if (layer.role === 'deps') {
       const buildpack = droplet.buildpacks[Number(layer.depsIndex)];
@@ -119,7 +125,6 @@ function imageHistory(input: ImageConfigInput, created: string): object[] {
       history.push({ created, created_by: `deps/${layer.depsIndex} supplied by buildpack ${name}` });
     } else history.push({ created, created_by: `droplet ${droplet.guid} of app ${app.name}` });
   }
-  history.push({ created, created_by: `lifecycle launcher at ${LAUNCHER_PATH}` });
   return history;
 }
 

@@ -166,12 +166,12 @@ for (const database of eachDatabase()) {
       assert.equal(image.state, 'ready');
       assert.equal(image.manifest_digest, pulled.headers['docker-content-digest']);
       assert.equal(image.config_digest, manifest.config.digest);
-      assert.deepEqual([image.layers.stack, ...image.layers.droplet, image.layers.lifecycle], manifest.layers.map((layer: Json) => layer.digest));
+      assert.deepEqual([image.layers.stack, image.layers.lifecycle, ...image.layers.droplet], manifest.layers.map((layer: Json) => layer.digest));
       assert.equal(image.layers.foundation, null, 'the test stack has no foundation layer');
       assert.equal(image.base_current, true);
       const sizes = [manifest.config, ...manifest.layers].map((descriptor: Json) => descriptor.size as number);
       assert.equal(image.bytes.total, sizes.reduce((a, b) => a + b, 0));
-      assert.equal(image.bytes.droplet_layers, manifest.layers[1].size);
+      assert.equal(image.bytes.droplet_layers, manifest.layers[2].size);
       assert.equal(image.stack, 'cflinuxfs4');
       assert.equal(image.attempts, 1);
       assert.equal(image.error, null);
@@ -190,8 +190,8 @@ for (const database of eachDatabase()) {
 
       const layer = await get(`/admin/layers/${image.layers.droplet[0]}`);
       assert.equal(layer.kind, 'droplet');
-      assert.equal(layer.size, manifest.layers[1].size);
-      assert.equal(layer.media_type, manifest.layers[1].mediaType);
+      assert.equal(layer.size, manifest.layers[2].size);
+      assert.equal(layer.media_type, manifest.layers[2].mediaType);
       assert.match(layer.diff_id, /^sha256:[0-9a-f]{64}$/);
       assert.ok(layer.uncompressed_size > layer.size);
       assert.equal(layer.present, true);

@@ -38,7 +38,7 @@ describe('enforcement', () => {
     it("serve another app's blob to no one through this repository, and challenge for the other repository", async () => {
       const both = tokenOf(await registry.registry.server.inject(tokenRequest(world.seed.users.space_developer, [`repository:${WEB}:pull`, `repository:${FAILING}:pull`])));
       const failing = JSON.parse((await get(`/v2/${FAILING}/manifests/latest`, both)).payload) as { layers: Array<{ digest: string }> };
-      const dropletLayer = failing.layers[1]?.digest as string;
+      const dropletLayer = failing.layers[2]?.digest as string;
       assert.equal((await get(`/v2/${FAILING}/blobs/${dropletLayer}`, both)).statusCode, 200);
       for (const token of [webToken, both]) {
         const crossed = await get(`/v2/${WEB}/blobs/${dropletLayer}`, token);

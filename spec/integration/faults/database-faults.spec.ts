@@ -68,7 +68,7 @@ describe('PostgreSQL connections dropped', { skip: await postgres.skipReason() }
     const warm = await get('/v2/org/space/warm/manifests/latest');
     assert.equal(warm.statusCode, 200, warm.payload);
     const digest = warm.headers['docker-content-digest'] as string;
-    const layer = (JSON.parse(warm.payload) as { layers: Array<{ digest: string }> }).layers[1]?.digest as string;
+    const layer = (JSON.parse(warm.payload) as { layers: Array<{ digest: string }> }).layers[2]?.digest as string;
     const urls = ['/v2/org/space/warm/manifests/latest', `/v2/org/space/warm/manifests/${digest}`, `/v2/org/space/warm/blobs/${layer}`, '/v2/org/space/warm/tags/list'];
     const burst: Array<Promise<ServerInjectResponse>> = [];
     let dropped = 0;

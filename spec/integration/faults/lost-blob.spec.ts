@@ -134,8 +134,8 @@ for (const database of eachDatabase()) {
     for (const part of ['droplet layer', 'config'] as const) {
       it(`its ${part}: GET answers 404 BLOB_UNKNOWN, nothing stale is served, and the image is converted again`, async (t) => {
         const { repository, manifest, manifestDigest } = await convertedApp();
-        // stack, droplet, lifecycle: the droplet's layer is the middle one.
-        const lost = part === 'config' ? manifest.config.digest : String(manifest.layers[1]?.digest);
+        // stack, lifecycle, droplet: the droplet's layer is the top one.
+        const lost = part === 'config' ? manifest.config.digest : String(manifest.layers[2]?.digest);
         const blobUrl = `/v2/${repository}/blobs/${lost}`;
         await unlink(blobFile(lost));
         held.hold();

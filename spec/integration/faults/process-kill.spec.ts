@@ -93,7 +93,7 @@ describe('the registry process killed during a conversion and restarted', { skip
     const body = await res.text();
     assert.equal(res.status, 200, body);
     const manifest = JSON.parse(body) as { layers: Array<{ digest: string; size: number }> };
-    const layer = manifest.layers[1] as { digest: string; size: number };
+    const layer = manifest.layers[2] as { digest: string; size: number };
     const blob = await fetch(`${restarted.url}/v2/org/space/app/blobs/${layer.digest}`);
     assert.equal(Buffer.from(await blob.arrayBuffer()).length, layer.size, 'the droplet layer is whole');
     const states = (await database.knex('conversions').orderBy('started_at').select('state')).map((row: { state: string }) => row.state);

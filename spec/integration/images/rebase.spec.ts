@@ -96,9 +96,9 @@ describe('rebasing a converted droplet onto a new stack', () => {
     t.after(() => second.close());
     const rebasedRes = await pull(second);
     const rebased = manifestOf(rebasedRes);
-    const [stackLayer, dropletLayer, lifecycleLayer] = rebased.layers;
+    const [stackLayer, lifecycleLayer, dropletLayer] = rebased.layers;
     assert.notEqual(stackLayer?.digest, before.layers[0]?.digest, 'the new stack');
-    assert.deepEqual([dropletLayer, lifecycleLayer], before.layers.slice(1), 'the same droplet and lifecycle layers');
+    assert.deepEqual([lifecycleLayer, dropletLayer], before.layers.slice(1), 'the same lifecycle and droplet layers');
     assert.notEqual(rebasedRes.headers['docker-content-digest'], beforeDigest);
 
     assert.ok(!second.events.includes('conversion.started'), 'nothing converted');
@@ -130,13 +130,13 @@ describe('rebasing a converted droplet onto a new stack', () => {
     const before = manifestOf(await pull(first));
     await first.close({ keepData: true });
     t.after(() => rm(first.dataDir, { recursive: true, force: true }));
-    const lost = String(before.layers[1]?.digest);
+    const lost = String(before.layers[2]?.digest);
     await rm(join(first.dataDir, 'blobstore', 'blobs', 'sha256', lost.slice('sha256:'.length)));
 
     const second = await createTestRegistry({ stacks: { cflinuxfs4: stackB }, dropletsDir, dataDir: first.dataDir });
     t.after(() => second.close());
     const after = manifestOf(await pull(second));
-    assert.equal(after.layers[1]?.digest, lost, 'converted again, reproducibly');
+    assert.equal(after.layers[2]?.digest, lost, 'converted again, reproducibly');
     assert.ok(second.events.includes('conversion.succeeded'));
     assert.ok(!second.events.includes('image.rebased'));
     const blob = await second.registry.server.inject({ method: 'HEAD', url: `/v2/org/space/app/blobs/${lost}` });

@@ -133,15 +133,15 @@ for (const backend of backends) {
 
     it('answers HEAD locally, without a redirect', async () => {
       const manifest = JSON.parse((await registry.registry.server.inject('/v2/o/s/a/manifests/latest')).payload);
-      const res = await registry.registry.server.inject({ method: 'HEAD', url: `/v2/o/s/a/blobs/${manifest.layers[1].digest}` });
+      const res = await registry.registry.server.inject({ method: 'HEAD', url: `/v2/o/s/a/blobs/${manifest.layers[2].digest}` });
       assert.equal(res.statusCode, 200);
-      assert.equal(Number(res.headers['content-length']), manifest.layers[1].size);
+      assert.equal(Number(res.headers['content-length']), manifest.layers[2].size);
       assert.equal(res.headers.location, undefined);
     });
 
     it('still refuses blobs of other repositories before redirecting', async () => {
       const manifest = JSON.parse((await registry.registry.server.inject('/v2/o/s/a/manifests/latest')).payload);
-      const res = await registry.registry.server.inject(`/v2/o/s/other/blobs/${manifest.layers[1].digest}`);
+      const res = await registry.registry.server.inject(`/v2/o/s/other/blobs/${manifest.layers[2].digest}`);
       assert.equal(res.statusCode, 404);
       assert.equal(res.headers.location, undefined);
     });
@@ -152,8 +152,8 @@ for (const backend of backends) {
         const manifestResponse = await checking.registry.server.inject('/v2/o/s/a/manifests/latest');
         assert.equal(manifestResponse.statusCode, 200, manifestResponse.payload);
         const manifestDigest = String(manifestResponse.headers['docker-content-digest']);
-        // stack, droplet, lifecycle: the droplet's layer is the middle one.
-        const dropletLayer = String(JSON.parse(manifestResponse.payload).layers[1].digest);
+        // stack, lifecycle, droplet: the droplet's layer is the top one.
+        const dropletLayer = String(JSON.parse(manifestResponse.payload).layers[2].digest);
         const blobUrl = `/v2/o/s/a/blobs/${dropletLayer}`;
         await openBlobStore(loadConfig({ env: { ...store.env, DATA_DIR: work } })).delete(dropletLayer);
 

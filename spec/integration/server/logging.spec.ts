@@ -109,7 +109,7 @@ describe('logs', () => {
     assert.equal(refused.statusCode, 401);
     const manifest = await get(`/v2/${WEB}/manifests/latest`, { authorization: `Bearer ${withUaaToken}` });
     assert.equal(manifest.statusCode, 200);
-    const layer = (JSON.parse(manifest.payload) as { layers: Array<{ digest: string }> }).layers[1]?.digest;
+    const layer = (JSON.parse(manifest.payload) as { layers: Array<{ digest: string }> }).layers[2]?.digest;
     assert.equal((await get(`/v2/${WEB}/blobs/${layer}`, { authorization: `Bearer ${withPassword}` })).statusCode, 200);
     // A droplet converted now: its download follows Cloud Controller's redirect to a signed URL.
     const previous = await get(`/v2/${WEB}/manifests/${world.seed.droplets.webPrevious.guid}`, { authorization: `Bearer ${withPassword}` });

@@ -147,14 +147,14 @@ for (const database of eachDatabase()) {
       }
       const rootfs = await inject('GET', `/v2/my-org/dev/hello/blobs/${manifest.layers[0].digest}`);
       assert.deepEqual(rootfs.rawPayload, await (await import('node:fs/promises')).readFile(rootfsPath), 'rootfs served unchanged');
-      const dropletLayer = gunzipSync((await inject('GET', `/v2/my-org/dev/hello/blobs/${manifest.layers[1].digest}`)).rawPayload).toString('latin1');
+      const dropletLayer = gunzipSync((await inject('GET', `/v2/my-org/dev/hello/blobs/${manifest.layers[2].digest}`)).rawPayload).toString('latin1');
       assert.match(dropletLayer, /home\/vcap\/app\//);
       assert.match(dropletLayer, /home\/vcap\/staging_info\.yml/);
     });
 
     it('answers blob HEAD from metadata and honours Range', async () => {
       const manifest = JSON.parse((await inject('GET', '/v2/my-org/dev/hello/manifests/latest')).payload);
-      const { digest, size } = manifest.layers[1] as { digest: string; size: number };
+      const { digest, size } = manifest.layers[2] as { digest: string; size: number };
       const full = (await inject('GET', `/v2/my-org/dev/hello/blobs/${digest}`)).rawPayload;
       const head = await inject('HEAD', `/v2/my-org/dev/hello/blobs/${digest}`);
       assert.equal(head.statusCode, 200);
@@ -176,18 +176,18 @@ for (const database of eachDatabase()) {
     it("never serves another repository's blobs, unknown digests or malformed ones", async () => {
       const hello = JSON.parse((await inject('GET', '/v2/my-org/dev/hello/manifests/latest')).payload);
       const other = JSON.parse((await inject('GET', '/v2/my-org/prod/other/manifests/latest')).payload);
-      const foreign = await inject('GET', `/v2/my-org/prod/other/blobs/${hello.layers[1].digest}`);
+      const foreign = await inject('GET', `/v2/my-org/prod/other/blobs/${hello.layers[2].digest}`);
       assert.equal(foreign.statusCode, 404);
       assert.equal(errorCode(foreign), 'BLOB_UNKNOWN');
       const shared = await inject('HEAD', `/v2/my-org/prod/other/blobs/${hello.layers[0].digest}`);
       assert.equal(shared.statusCode, 200, 'the rootfs layer is part of both images');
-      assert.notEqual(other.layers[1].digest, hello.layers[1].digest);
+      assert.notEqual(other.layers[2].digest, hello.layers[2].digest);
       const unknown = await inject('GET', `/v2/my-org/dev/hello/blobs/sha256:${'0'.repeat(64)}`);
       assert.equal(errorCode(unknown), 'BLOB_UNKNOWN');
       const malformed = await inject('GET', '/v2/my-org/dev/hello/blobs/sha256:totallywrong');
       assert.equal(malformed.statusCode, 400);
       assert.equal(errorCode(malformed), 'DIGEST_INVALID');
-      const byOtherDigest = await inject('GET', `/v2/my-org/prod/other/manifests/${hello.layers[1].digest}`);
+      const byOtherDigest = await inject('GET', `/v2/my-org/prod/other/manifests/${hello.layers[2].digest}`);
       assert.equal(errorCode(byOtherDigest), 'MANIFEST_UNKNOWN');
     });
 

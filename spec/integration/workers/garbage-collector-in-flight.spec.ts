@@ -80,7 +80,7 @@ for (const variant of eachDatabase()) {
       });
       const oldManifest = JSON.parse(payload) as { config: { digest: string }; layers: Array<{ digest: string }> };
       const oldConfig = oldManifest.config.digest;
-      const dropletLayer = (oldManifest.layers[1] as { digest: string }).digest;
+      const dropletLayer = (oldManifest.layers[2] as { digest: string }).digest;
       await rm(join(dropletsDir, 'org', 'space', 'old'), { recursive: true });
       const removed = await garbageCollector.collect({ dryRun: false });
       assert.deepEqual(

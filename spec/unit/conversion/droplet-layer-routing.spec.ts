@@ -49,6 +49,14 @@ describe('DropletLayerRouter', () => {
     assert.deepEqual([app.layer, app.header.mtime, app.before], [APP_LAYER, STAGED, []]);
   });
 
+  it("moves a link in app/ to a file of deps/0 into that layer with the layer's fixed timestamp, so a restage keeps the layer", () => {
+    const router = new DropletLayerRouter({ splitDeps: true });
+    router.route(entry('home/vcap/deps/0/LICENSE'), false);
+    const link = router.route(entry('home/vcap/app/LICENSE', { type: 'link', linkname: 'home/vcap/deps/0/LICENSE' }), false);
+    assert.equal(link.layer, '0');
+    assert.deepEqual(link.header.mtime, DEPS_LAYER_MTIME);
+  });
+
   it('gives a link moved up the directories it needs there, and copies a directory entry that comes after with another mode', () => {
     const router = new DropletLayerRouter({ splitDeps: true });
     router.route(entry('home/vcap/app/f'), false);

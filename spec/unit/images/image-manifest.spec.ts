@@ -91,11 +91,11 @@ describe('buildImageConfig', () => {
   });
 
   it('lists the uncompressed layer digests in layer order, with a history entry each', () => {
-    assert.deepEqual(config.rootfs, { type: 'layers', diff_ids: [input.layers.stack.diffId, input.layers.droplet[0]?.diffId, input.layers.lifecycle.diffId] });
+    assert.deepEqual(config.rootfs, { type: 'layers', diff_ids: [input.layers.stack.diffId, input.layers.lifecycle.diffId, input.layers.droplet[0]?.diffId] });
     assert.equal(config.history.length, 3);
   });
 
-  it('says in the history where each layer came from: stack, foundation, the buildpack of each deps layer, the droplet, the launcher', () => {
+  it('says in the history where each layer came from: stack, foundation, the launcher, the buildpack of each deps layer, the droplet', () => {
     const splitConfig = buildImageConfig(split) as Record<string, any>;
     assert.deepEqual(
       splitConfig.rootfs.diff_ids,
@@ -106,10 +106,10 @@ describe('buildImageConfig', () => {
       [
         'stack cflinuxfs4',
         'trusted certificates of this Cloud Foundry foundation',
+        'lifecycle launcher at /tmp/lifecycle/launcher',
         'deps/0 supplied by buildpack ruby_buildpack@1.1.1',
         'deps/1 supplied by buildpack extra',
         `droplet ${droplet.guid} of app my_app`,
-        'lifecycle launcher at /tmp/lifecycle/launcher',
       ],
     );
   });
@@ -124,7 +124,7 @@ describe('buildImage', () => {
     assert.deepEqual(manifest.config, { mediaType: 'application/vnd.oci.image.config.v1+json', digest: image.configDigest, size: image.configBytes.length });
     assert.deepEqual(
       manifest.layers.map((l: { digest: string }) => l.digest),
-      [input.layers.stack.digest, input.layers.droplet[0]?.digest, input.layers.lifecycle.digest],
+      [input.layers.stack.digest, input.layers.lifecycle.digest, input.layers.droplet[0]?.digest],
     );
     assert.equal(image.manifestDigest, `sha256:${createHash('sha256').update(image.manifestBytes).digest('hex')}`);
     assert.equal(image.configDigest, `sha256:${createHash('sha256').update(image.configBytes).digest('hex')}`);

@@ -1,5 +1,5 @@
 /**
- * `/admin/layers`: every layer the registry recorded (rootfs, droplet, lifecycle), with its size,
+ * `/admin/layers`: every layer the registry recorded (rootfs, foundation, droplet, lifecycle), with its size,
  * pulls and how many images use it. Only the single-layer resource asks the blobstore whether
  * the blob is really there (`present`): the list would cost one blobstore request per layer.
  */
@@ -37,7 +37,7 @@ export function layerRoutes(admin: AdminService, origin: OriginSettings): Server
       options: {
         auth: ADMIN_AUTH,
         id: 'listLayers',
-        description: 'Layers (rootfs, droplet, lifecycle), newest first. Does not ask the blobstore whether each blob is present: see getLayer.',
+        description: 'Layers (rootfs, foundation, droplet, lifecycle), newest first. Does not ask the blobstore whether each blob is present: see getLayer.',
         validate: adminValidation({ query: { kind: oneOf(LAYER_KINDS).description('Only layers of this kind'), ...pageParameters } }),
         plugins: { openapi: { responses: { '200': answer('One page of layers', listOf('Layer')), ...errors() } } },
       },
