@@ -12,8 +12,9 @@
  */
 import { pipeline } from 'node:stream/promises';
 import type { ConvertDropletOptions } from './convert-droplet.ts';
+import { InvalidDropletError } from '../errors/registry-error.ts';
 import { createDropletInput } from './droplet-input.ts';
-import { APP_LAYER, DropletLayerRouter, layerRank } from './droplet-layer-routing.ts';
+import { APP_LAYER, DROPLET_PREFIX, DropletLayerRouter, layerRank } from './droplet-layer-routing.ts';
 import type { DropletLayer } from './droplet-layer.ts';
 import { GzipBlockBudget } from './reproducible-gzip.ts';
 import { createTarSplit, TarOutput } from './split-tar.ts';
@@ -56,6 +57,13 @@ export async function convertDropletLayers(options: ConvertDropletLayersOptions)
       const rewritten = input.rule(header);
       if (rewritten === null) return null;
       const routed = router.route(rewritten, input.state.tree.lastPlaceReplaced);
+      // In one layer, a directory replaced by a file or link takes what was under it along; split,
+      // what a lower layer holds under it would show through again once the path is a directory.
+      if (options.splitDeps && input.state.tree.lastPlaceDroppedDirectory) {
+        throw new InvalidDropletError(
+          `droplet entry ${JSON.stringify(`./${rewritten.name.slice(DROPLET_PREFIX.length)}`)} replaces a directory with a ${rewritten.type}; split droplet layers cannot express it (give the path one entry, or convert with DROPLET_LAYERS=single)`,
+        );
+      }
       return {
         output: layerOutput(routed.layer),
         header: routed.header,

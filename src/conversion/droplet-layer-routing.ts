@@ -46,7 +46,7 @@ export const DEPS_LAYER_MTIME = new Date('1980-01-01T00:00:01Z');
 export const APP_LAYER = 'app';
 
 const DEPS_PREFIX = 'home/vcap/deps/';
-const DROPLET_PREFIX = 'home/vcap/';
+export const DROPLET_PREFIX = 'home/vcap/';
 const DEFAULT_DIRECTORY_MODE = 0o755;
 const DEPS_INDEX = /^(?:0|[1-9][0-9]?)$/;
 

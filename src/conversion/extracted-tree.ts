@@ -54,6 +54,7 @@ export class ExtractedTree {
   #nextId = ROOT_ID + 1;
   #chargedBytes = 0;
   #lastPlaceReplaced = false;
+  #lastPlaceDroppedDirectory = false;
 
   constructor(budgetBytes: number = EXTRACTED_TREE_BUDGET_BYTES) {
     this.#budgetBytes = budgetBytes;
@@ -72,6 +73,11 @@ export class ExtractedTree {
   /** Whether the last `place` put its entry where something (an entry or a parent) already stood. */
   get lastPlaceReplaced(): boolean {
     return this.#lastPlaceReplaced;
+  }
+
+  /** Whether the last `place` put a non-directory where a directory stood, dropping what was under it. */
+  get lastPlaceDroppedDirectory(): boolean {
+    return this.#lastPlaceDroppedDirectory;
   }
 
   /** What is at `components` (a normalised path, `[]` for the root) now. */
@@ -96,6 +102,7 @@ export class ExtractedTree {
    */
   place(components: readonly string[], kind: Exclude<ExtractedKind, 'implicit-directory'>): PlaceRefusal | undefined {
     this.#lastPlaceReplaced = false;
+    this.#lastPlaceDroppedDirectory = false;
     let parent = ROOT_ID;
     for (const [index, name] of components.entries()) {
       const key = childKey(parent, name);
@@ -115,6 +122,7 @@ export class ExtractedTree {
         const keepsContents = kind === 'directory' && isDirectoryKind(existing);
         this.#nodes.set(key, encode(keepsContents ? idOf(value) : this.#newId(), kind));
         this.#lastPlaceReplaced = true;
+        this.#lastPlaceDroppedDirectory = isDirectoryKind(existing) && !keepsContents;
         return undefined;
       }
       const blocked = blockedAt(components, index, existing);

@@ -86,6 +86,8 @@ export async function readTreeTarball(path: string, options: ReadTreeOptions, vi
   // The same failure also ends the loop below; leaving the loop early rejects this one (premature close).
   piping.catch(() => undefined);
   let entries = 0;
+  /** Path → whether it is a directory: a tree is compared path by path, so a path must not change its kind nor hang below a non-directory. */
+  const kinds = new Map<string, boolean>();
   try {
     for await (const raw of extract) {
       entries += 1;
@@ -97,6 +99,7 @@ export async function readTreeTarball(path: string, options: ReadTreeOptions, vi
         raw.resume();
         continue;
       }
+      checkTreeShape(entry, kinds, path, options.role);
       const contentDigest = entry.type === 'file' && entry.hardlinkTo === null ? await readContent(raw, visitor.copyContentTo?.(entry) ?? null) : null;
       if (contentDigest === null) raw.resume();
       await visitor.visit(entry, contentDigest);
@@ -109,6 +112,20 @@ export async function readTreeTarball(path: string, options: ReadTreeOptions, vi
     if (problem !== undefined) throw new InvalidLayerFileError(`${options.role} ${path} ${problem}`, { cause: error });
     throw error;
   }
+}
+
+/** Refuses an entry that makes the archive no plain tree: a directory that becomes something else (or the reverse), or a path below a non-directory. */
+function checkTreeShape(entry: TreeEntry, kinds: Map<string, boolean>, file: string, role: string): void {
+  const directory = entry.type === 'directory';
+  const before = kinds.get(entry.path);
+  if (before !== undefined && before !== directory) {
+    throw new InvalidLayerFileError(`${role} ${file} has ${entry.path} both as a directory and as something else; re-create it with one entry per path (tar -cf of a directory tree)`);
+  }
+  const slash = entry.path.lastIndexOf('/');
+  if (slash > 0 && kinds.get(entry.path.slice(0, slash)) === false) {
+    throw new InvalidLayerFileError(`${role} ${file} has ${entry.path} below ${entry.path.slice(0, slash)}, which is no directory; re-create it with one entry per path (tar -cf of a directory tree)`);
+  }
+  kinds.set(entry.path, directory);
 }
 
 /** A header as tar-stream decodes it, with the PAX records its types leave out. */

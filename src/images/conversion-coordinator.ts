@@ -100,6 +100,7 @@ export class ConversionCoordinator {
     let waited = false;
     for (;;) {
       const image = await records.find(target.key);
+      if (image && image.appGuid !== app.guid) throw dropletOfAnotherApp(droplet);
       if (image?.state === 'ready') return image;
       if (image?.state === 'failed' && (waited || !image.retryable)) {
         // The attempt waited for failed: retrying at once on every waiting instance would hammer a failing source.
@@ -116,6 +117,9 @@ export class ConversionCoordinator {
       try {
         // The slot may have come free because shutdown cancelled the conversion holding it.
         if (this.#stopping) throw shuttingDown();
+        // Checked before claiming: a claim makes the image row this app's, which would lock the owner out.
+        const stored = await records.findDroplet(droplet.guid);
+        if (stored && stored.appGuid !== app.guid) throw dropletOfAnotherApp(droplet);
         const imageId = await records.claim(target.key, { appGuid: app.guid, stack: target.stack, instance, leaseMs });
         // Null: another instance claimed it (or finished it) since we looked.
         if (imageId !== null) return await this.#convert(app, droplet, target, imageId);
@@ -139,7 +143,7 @@ export class ConversionCoordinator {
     const run: ConversionRun = { bytesIn: 0, written: [], stopReading: () => undefined };
     const handBack = this.#handBack.signal;
     try {
-      const stored = await this.#storedDroplet(droplet.guid);
+      const stored = await this.#storedDroplet(app, droplet);
       const dropletLayers = stored ?? (await this.#convertDroplet(app, droplet, imageId, run, log));
       const converted = stored ? undefined : dropletLayers;
       const image = await assembleImage({ app, droplet, stack: target.stack, base: target.base, converted: dropletLayers, blobs, onCommitted: (blob) => run.written.push(blob) });
@@ -162,7 +166,7 @@ export class ConversionCoordinator {
       } else {
         await this.#reportRebase(target, image.manifestDigest, conversionMs, log);
       }
-      return { id: imageId, state: 'ready', manifest: image.manifestBytes, manifestDigest: image.manifestDigest, error: null, retryable: true, leaseHeld: false };
+      return { id: imageId, appGuid: app.guid, state: 'ready', manifest: image.manifestBytes, manifestDigest: image.manifestDigest, error: null, retryable: true, leaseHeld: false };
     } catch (error) {
       if (handBack.aborted) return await this.#giveBack(attempt, { written: run.written, bytesIn: run.bytesIn, heartbeat, log });
       const retryable = !(error instanceof InvalidDropletError);
@@ -207,9 +211,10 @@ export class ConversionCoordinator {
   }
 
   /** The droplet's recorded layers when every one of them is still in the blobstore (else it is converted again). */
-  async #storedDroplet(dropletGuid: string): Promise<StoredDroplet | undefined> {
-    const stored = await this.#options.records.findDroplet(dropletGuid);
+  async #storedDroplet(app: AppRef, droplet: DropletFacts): Promise<StoredDroplet | undefined> {
+    const stored = await this.#options.records.findDroplet(droplet.guid);
     if (!stored) return undefined;
+    if (stored.appGuid !== app.guid) throw dropletOfAnotherApp(droplet);
     for (const layer of stored.layers) if (!(await this.#options.blobs.stat(layer.digest))) return undefined;
     return stored;
   }
@@ -291,6 +296,16 @@ export class ConversionCoordinator {
 export function conversionFailed(droplet: DropletFacts, reason: string | null): RegistryError {
   const message = `droplet ${droplet.guid} cannot be converted: ${reason ?? 'unknown reason'}`;
   return new RegistryError('MANIFEST_UNKNOWN', message, { detail: { droplet: droplet.guid, reason } });
+}
+
+/**
+ * MANIFEST_UNKNOWN for a droplet whose guid this registry knows as another app's droplet (the
+ * directory source reads guids from file names; Cloud Controller's are unique). Its images and
+ * layers are never served to, nor built for, this app; the other app is not named.
+ */
+export function dropletOfAnotherApp(droplet: DropletFacts): RegistryError {
+  const reason = 'its guid is that of another app’s droplet in this registry; droplet guids must be unique (in a droplets folder, rename one of the files)';
+  return new RegistryError('MANIFEST_UNKNOWN', `droplet ${droplet.guid} cannot become an image of this app: ${reason}`, { detail: { droplet: droplet.guid, reason } });
 }
 
 function shuttingDown(): RegistryError {

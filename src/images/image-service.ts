@@ -14,7 +14,7 @@ import type { ConversionMetrics } from '../metrics/conversion-metrics.ts';
 import type { AppRef, DropletFacts, DropletSource } from '../sources/droplet-source.ts';
 import { findRepositoryApp, repositoryName, type RepositoryRef } from '../sources/repository-ref.ts';
 import { baseLayerDigests, type BaseLayers } from './base-layers.ts';
-import { conversionFailed, type ConversionCoordinator } from './conversion-coordinator.ts';
+import { conversionFailed, dropletOfAnotherApp, type ConversionCoordinator } from './conversion-coordinator.ts';
 import { isSha256Digest } from './digest.ts';
 import type { ConversionRequestOutcome, ImageRecords, ImageState } from './image-records.ts';
 import { imageTarget } from './image-target.ts';
@@ -178,6 +178,7 @@ export class ImageService {
     const target = imageTarget(droplet, this.#options.baseLayers);
     const cached = this.#readyImages.image(target.key);
     const known = cached ?? (await this.#options.records.find(target.key));
+    if (known && known.appGuid !== app.guid) throw dropletOfAnotherApp(droplet);
     const trigger = waitMs === undefined ? 'prewarm' : 'pull';
     if (known?.state === 'ready') {
       this.#options.metrics?.lookup(trigger, 'hit');

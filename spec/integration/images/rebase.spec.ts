@@ -143,6 +143,38 @@ describe('rebasing a converted droplet onto a new stack', () => {
     assert.equal(blob.statusCode, 200);
   });
 
+  it("never serves, nor builds from, one app's droplet for another app whose folder has a droplet of the same guid", async (t) => {
+    const dropletsDir = join(work, 'droplets-collision');
+    await mkdir(dropletsDir, { recursive: true });
+    await writeDroplet(dropletsDir, { org: 'org', space: 'space', app: 'app', guid: GUID, bytes: droplet, json: sidecar });
+    const other = await standardDroplet({ startCommand: './other.sh', files: { 'app/secret.txt': 'only the other app' } });
+    await writeDroplet(dropletsDir, { org: 'org', space: 'space2', app: 'other', guid: GUID, bytes: other, json: sidecar });
+    const pullOther = (registry: TestRegistry) => registry.registry.server.inject({ method: 'GET', url: '/v2/org/space2/other/manifests/latest' });
+    const refusal = (res: ServerInjectResponse) => {
+      assert.equal(res.statusCode, 404, res.payload);
+      const [error] = (JSON.parse(res.payload) as { errors: Array<{ code: string; message: string }> }).errors;
+      assert.equal(error?.code, 'MANIFEST_UNKNOWN');
+      assert.match(String(error?.message), /its guid is that of another app’s droplet in this registry; droplet guids must be unique/);
+    };
+
+    const first = await createTestRegistry({ stacks: { cflinuxfs4: stackA }, dropletsDir });
+    const mine = manifestOf(await pull(first));
+    refusal(await pullOther(first));
+    for (const layer of mine.layers) {
+      const blob = await first.registry.server.inject({ method: 'HEAD', url: `/v2/org/space2/other/blobs/${layer.digest}` });
+      assert.equal(blob.statusCode, 404, 'none of its blobs either');
+    }
+    await first.close({ keepData: true });
+    t.after(() => rm(first.dataDir, { recursive: true, force: true }));
+
+    // On a new stack, the other app asks first: still refused, and the stored layers stay the first app's.
+    const second = await createTestRegistry({ stacks: { cflinuxfs4: stackB }, dropletsDir, dataDir: first.dataDir });
+    t.after(() => second.close());
+    refusal(await pullOther(second));
+    const rebased = manifestOf(await pull(second));
+    assert.deepEqual(rebased.layers.slice(1), mine.layers.slice(1), "the first app's own layers, rebased");
+  });
+
   describe('several instances on one Postgres database', { skip: postgresSkip }, () => {
     let database: TestDatabase;
     const registries: TestRegistry[] = [];

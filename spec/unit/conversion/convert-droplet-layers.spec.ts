@@ -317,6 +317,28 @@ describe('convertDropletLayers', () => {
       );
     });
 
+    it('refuses a directory replaced by a file or link: what a lower layer holds under it would show through', async () => {
+      const why = /replaces a directory with a (symlink|file); split droplet layers cannot express it \(give the path one entry, or convert with DROPLET_LAYERS=single\)$/;
+      // deps/ becomes a symlink (taking deps/0/x along in one layer), then a directory again.
+      const resurrecting = await buildDroplet([
+        { name: './app/run.sh', content: 'run' },
+        { name: './deps/0/x', content: 'x' },
+        { name: './deps', type: 'symlink', linkname: 'elsewhere' },
+        { name: './deps/', type: 'directory' },
+        { name: './deps/1/y', content: 'y' },
+      ]);
+      await assertRejected(resurrecting, new RegExp(`^droplet entry "\\./deps" ${why.source}`));
+      // A hard link moved into deps/0's layer, its directory in app/ then replaced by a file.
+      const linkedAway = await buildDroplet([
+        { name: './deps/0/f', content: 'f' },
+        { name: './app/sub/l', type: 'link', linkname: './deps/0/f' },
+        { name: './app/sub', content: 'now a file' },
+        { name: './app/sub/', type: 'directory' },
+      ]);
+      await assertRejected(linkedAway, new RegExp(`^droplet entry "\\./app/sub" ${why.source}`));
+      for (const droplet of [resurrecting, linkedAway]) assert.equal((await convertLayers(droplet, new MemoryBlobStore(), { splitDeps: false })).length, 1, 'the single layer takes it');
+    });
+
     it('still converts those droplets without the split', async () => {
       const droplet = await buildDroplet([
         { name: './app/x', content: 'x' },

@@ -207,6 +207,17 @@ describe('the foundation layer', () => {
       );
     });
 
+    it('a path that is a directory and then a file, or hangs below a file: no tree to compare', async () => {
+      await refused(
+        await customizedTar([...STACK, { name: './etc/group/', type: 'directory', ...ROOT }, { name: './etc/group/x', content: 'x', ...ROOT }, { name: './etc/group', content: 'g', ...ROOT }]),
+        /customized rootfs .* has etc\/group both as a directory and as something else; re-create it with one entry per path/,
+      );
+      await refused(
+        await customizedTar([...STACK, { name: './etc/motd', content: 'm', ...ROOT }, { name: './etc/motd/x', content: 'x', ...ROOT }]),
+        /customized rootfs .* has etc\/motd\/x below etc\/motd, which is no directory/,
+      );
+    });
+
     it('a new file named like a whiteout', async () => {
       await refused(await customizedTar(customized({ './etc/.wh.x': { name: './etc/.wh.x', content: 'x', ...ROOT } })), /etc\/\.wh\.x is named like an OCI whiteout/);
     });

@@ -8,7 +8,7 @@ function key(dropletGuid: string): ImageKey {
 }
 
 function ready(id: number, state: ImageState['state'] = 'ready'): ImageState {
-  return { id, state, manifestDigest: `sha256:${String(id).repeat(64).slice(0, 64)}`, manifest: Buffer.from(`{"id":${id}}`), error: null, retryable: true, leaseHeld: false };
+  return { id, appGuid: 'app', state, manifestDigest: `sha256:${String(id).repeat(64).slice(0, 64)}`, manifest: Buffer.from(`{"id":${id}}`), error: null, retryable: true, leaseHeld: false };
 }
 
 /** A cache on a clock the test moves. */

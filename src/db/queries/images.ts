@@ -22,6 +22,8 @@ function keyColumns(key: ImageKey): Record<string, string> {
 
 export interface ImageState {
   readonly id: number;
+  /** The app whose droplet it is. */
+  readonly appGuid: string;
   readonly state: 'converting' | 'ready' | 'failed';
   readonly manifestDigest: string | null;
   readonly manifest: Buffer | null;
@@ -37,6 +39,7 @@ type Db = Knex | Knex.Transaction;
 function toImageState(row: Record<string, unknown>): ImageState {
   return {
     id: Number(row.id),
+    appGuid: row.app_guid as string,
     state: row.state as ImageState['state'],
     manifestDigest: (row.manifest_digest as string | null) ?? null,
     manifest: row.manifest ? Buffer.from(row.manifest as Uint8Array) : null,
@@ -46,7 +49,7 @@ function toImageState(row: Record<string, unknown>): ImageState {
   };
 }
 
-const IMAGE_COLUMNS = ['id', 'state', 'manifest_digest', 'manifest', 'error', 'retryable'];
+const IMAGE_COLUMNS = ['id', 'app_guid', 'state', 'manifest_digest', 'manifest', 'error', 'retryable'];
 
 /** Compared with the database's clock, never this process's: instances' clocks may differ. */
 function imageColumns(db: Db): Array<string | Knex.Raw> {
