@@ -6,7 +6,6 @@
  */
 import type { Request, Server } from '@hapi/hapi';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { BlobTransferMetrics } from './blob-transfer-metrics.ts';
 import { METRIC_PREFIX } from './metric-prefix.ts';
 
 /** Label of requests that matched no route (404 from the router). */
@@ -24,10 +23,8 @@ const V2_ENDPOINTS: ReadonlyArray<readonly [RegExp, string]> = [
 export class HttpMetrics {
   readonly #requests: Counter<'method' | 'route' | 'status'>;
   readonly #duration: Histogram<'method' | 'route'>;
-  readonly #blobTransfer: BlobTransferMetrics;
 
-  constructor(registry: Registry, blobTransfer: BlobTransferMetrics) {
-    this.#blobTransfer = blobTransfer;
+  constructor(registry: Registry) {
     this.#requests = new Counter({
       name: `${METRIC_PREFIX}http_requests_total`,
       help: 'HTTP requests answered, by method, route template and status code.',
@@ -43,9 +40,8 @@ export class HttpMetrics {
     });
   }
 
-  /** Records every response of `server` once it has been sent (or the client went away), and the blob bytes its routes send. */
+  /** Records every response of `server` once it has been sent (or the client went away). */
   recordRequests(server: Server): void {
-    this.#blobTransfer.attachTo(server);
     server.events.on('response', (request) => {
       const method = METHODS.has(request.method.toUpperCase()) ? request.method.toUpperCase() : 'OTHER';
       const route = routeLabel(request);

@@ -34,7 +34,7 @@ export class RegistryMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.#registry, prefix: METRIC_PREFIX });
     this.blobTransfer = new BlobTransferMetrics(this.#registry);
-    this.http = new HttpMetrics(this.#registry, this.blobTransfer);
+    this.http = new HttpMetrics(this.#registry);
     // Shared: a conversion's failure is counted under the part (source, blobstore) its error came from.
     const origins = new ErrorOrigins();
     this.blobstore = new BlobStoreMetrics(this.#registry, origins);

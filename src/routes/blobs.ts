@@ -9,7 +9,6 @@ import type { ResponseObject, ResponseToolkit } from '@hapi/hapi';
 import { RegistryError } from '../errors/registry-error.ts';
 import { isSha256Digest } from '../images/digest.ts';
 import type { ImageService } from '../images/image-service.ts';
-import { blobTransferMetricsOf, type BlobTransferMetrics } from '../metrics/blob-transfer-metrics.ts';
 import type { RepositoryRef } from '../sources/repository-ref.ts';
 import { parseByteRange } from './byte-range.ts';
 import { CONTENT_DIGEST_HEADER } from './oci-headers.ts';
@@ -23,6 +22,8 @@ export interface BlobRequest {
   readonly range: string | undefined;
   /** Takes one of the client's blob stream slots for this response; throws (429) when it holds them all. */
   readonly holdStreamSlot: () => void;
+  /** Told of each chunk of the body as it goes out. */
+  readonly countServed?: ((bytes: number) => void) | undefined;
 }
 
 export async function serveBlob(images: ImageService, h: ResponseToolkit, request: BlobRequest, repository: RepositoryRef, digest: string): Promise<ResponseObject> {
@@ -36,9 +37,8 @@ export async function serveBlob(images: ImageService, h: ResponseToolkit, reques
   const range = parseByteRange(request.range, size);
   request.holdStreamSlot();
   const stream = await images.openBlob(digest, range);
-  const metrics = blobTransferMetricsOf(h.request.server);
   const response = h
-    .response(metrics ? countedAsServed(stream, metrics) : stream)
+    .response(request.countServed ? countedAsServed(stream, request.countServed) : stream)
     .type('application/octet-stream')
     .header(CONTENT_DIGEST_HEADER, digest)
     .header('Accept-Ranges', 'bytes')
@@ -51,11 +51,11 @@ export async function serveBlob(images: ImageService, h: ResponseToolkit, reques
     .header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
 }
 
-/** `stream`, each chunk counted as served once it is handed on to the response. */
-function countedAsServed(stream: Readable, metrics: BlobTransferMetrics): Readable {
+/** `stream`, each chunk counted once it is handed on to the response (a 'data' listener on `stream` itself would start it flowing before hapi reads it). */
+function countedAsServed(stream: Readable, count: (bytes: number) => void): Readable {
   const counting = new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      metrics.served(chunk.length);
+      count(chunk.length);
       done(null, chunk);
     },
   });

@@ -23,6 +23,8 @@ import { parseV2Path } from './v2-paths.ts';
 export interface ClientLimits {
   readonly trustedProxyHops: number;
   readonly blobStreams: BlobStreamSlots;
+  /** Told of the blob bytes sent to clients (`blob_bytes_served_total`). */
+  readonly countBlobBytesServed?: ((bytes: number) => void) | undefined;
 }
 
 export function v2Routes(images: ImageService, auth: { readonly gate: PullGate; readonly origin: OriginSettings }, clients: ClientLimits): ServerRoute[] {
@@ -48,6 +50,7 @@ export function v2Routes(images: ImageService, auth: { readonly gate: PullGate; 
             method: request.method,
             range: request.headers.range as string | undefined,
             holdStreamSlot: () => clients.blobStreams.hold(clientAddress(request, clients.trustedProxyHops), request.raw.res),
+            countServed: clients.countBlobBytesServed,
           },
           repository,
           parsed.digest,

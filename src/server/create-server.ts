@@ -79,7 +79,16 @@ export async function createServer(options: ServerOptions): Promise<Hapi.Server>
   options.metrics?.http.recordRequests(server);
 
   registerAdminAuth(server, options.auth.admin);
-  server.route(withRequestKinds(v2Routes(options.images, options.auth, { trustedProxyHops: options.trustedProxyHops, blobStreams: new BlobStreamSlots(options.blobStreamsPerClient) })));
+  const blobTransfer = options.metrics?.blobTransfer;
+  server.route(
+    withRequestKinds(
+      v2Routes(options.images, options.auth, {
+        trustedProxyHops: options.trustedProxyHops,
+        blobStreams: new BlobStreamSlots(options.blobStreamsPerClient),
+        countBlobBytesServed: blobTransfer ? (bytes) => blobTransfer.served(bytes) : undefined,
+      }),
+    ),
+  );
   if (options.auth.tokens) server.route(withRequestKinds(tokenRoutes(options.auth.tokens, options.auth.origin, options.trustedProxyHops)));
   server.route(withRequestKinds(adminRoutes({ ...options.admin, images: options.images, origin: options.auth.origin })));
   server.route({ method: 'GET', path: '/healthz', handler: () => ({ status: 'ok' }) });
