@@ -81,7 +81,7 @@ describe('hostile token requests', () => {
       const served = await manifestOf('acme/prod-env/web', token);
       assert.notEqual(served.digest, victimImage.digest, "the victim's image must not be served");
       assert.equal(served.digest, ownImage.digest, 'the app the token was granted for');
-      const victimLayer = victimImage.body.layers[1]?.digest as string;
+      const victimLayer = victimImage.body.layers[2]?.digest as string;
       const blob = await pull(`/v2/acme/prod-env/web/blobs/${victimLayer}`, token);
       assert.equal(blob.statusCode, 404, "the victim's droplet layer");
       assert.equal(ociError(blob).code, 'BLOB_UNKNOWN');

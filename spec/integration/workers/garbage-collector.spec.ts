@@ -91,7 +91,7 @@ for (const variant of eachDatabase()) {
         .update({ last_pulled_at: db.raw(`now() - interval '40 days'`), converted_at: db.raw(`now() - interval '41 days'`) });
       const blobsOf = (app: string) => {
         const manifest = manifests.get(app) as { layers: Array<{ digest: string }>; config: { digest: string } };
-        return [manifest.config.digest, (manifest.layers[1] as { digest: string }).digest];
+        return [manifest.config.digest, (manifest.layers[2] as { digest: string }).digest];
       };
       const doomed = [...blobsOf('gc-deleted'), ...blobsOf('gc-stale')].sort();
 
