@@ -74,7 +74,7 @@ for (const variant of eachDatabase()) {
         manifests.set(app, JSON.parse(res.payload));
       }
       const keptManifest = manifests.get('gc-kept') as { layers: Array<{ digest: string }>; config: { digest: string } };
-      const [rootfs, keptDropletLayer, lifecycle] = keptManifest.layers.map((layer) => layer.digest) as [string, string, string];
+      const [rootfs, lifecycle, keptDropletLayer] = keptManifest.layers.map((layer) => layer.digest) as [string, string, string];
       assert.equal((await pull('gc-kept')).statusCode, 200);
       const blob = await server.inject({ method: 'GET', url: `/v2/acme/development/gc-kept/blobs/${keptDropletLayer}` });
       assert.equal(blob.statusCode, 200);
