@@ -6,7 +6,7 @@
  * 1. Stage costs: the same droplet through growing prefixes of the conversion pipeline, each in a
  *    fresh process (read → gunzip → sha256 → tar rewrite → gzip → sha256 → file), so the
  *    increments say what each stage adds to the wall time and the CPU time.
- * 2. One `convertDroplet` under `--cpu-prof`: the main thread's self time by function and by
+ * 2. One `convertDropletLayers` under `--cpu-prof`: the main thread's self time by function and by
  *    module. zlib's (de)compression runs on the libuv thread pool and does not show there: it is
  *    what the stage costs attribute to gunzip and gzip.
  *
@@ -89,7 +89,7 @@ try {
     if (!standalone) previous = best;
   }
   const full = await convertOnce(droplet, level, scratch);
-  process.stdout.write(`  ${'convertDroplet (bench/convert-child.ts)'.padEnd(58)} ${(full.wallMs / 1000).toFixed(2).padStart(6)} s wall ${(full.cpuMs / 1000).toFixed(2).padStart(6)} s CPU\n`);
+  process.stdout.write(`  ${'convertDropletLayers (bench/convert-child.ts)'.padEnd(58)} ${(full.wallMs / 1000).toFixed(2).padStart(6)} s wall ${(full.cpuMs / 1000).toFixed(2).padStart(6)} s CPU\n`);
 
   const profiles = join(scratch, 'profiles');
   await convertOnce(droplet, level, scratch, ['--cpu-prof', `--cpu-prof-dir=${profiles}`]);

@@ -1,5 +1,5 @@
 /**
- * Cold conversion measurements: `convertDroplet` in a child process (bench/convert-child.ts) and
+ * Cold conversion measurements: `convertDropletLayers` in a child process (bench/convert-child.ts) and
  * the reference pipeline `gzip -dc droplet.tgz | pigz -1 -p <cores> | sha256sum` on the same
  * file, runs interleaved so that drifting background load hits both alike.
  */

@@ -146,7 +146,7 @@ function tables(results: BenchResults): Table[] {
   });
   if (results.conversions.length > 0) {
     out.push({
-      title: `Cold conversion (convertDroplet at level ${options.defaultLevel} into the filesystem store; median of ${options.repeat})`,
+      title: `Cold conversion (convertDropletLayers, split, at level ${options.defaultLevel} into the filesystem store; median of ${options.repeat})`,
       head: ['droplet', 'tar MB', 'entries', 'tgz MB', 'ours s', 'ours MB/s', 'ours CPU s', 'peak RSS MB', 'layer MB', 'reference s', 'ref MB/s', 'ref CPU s', 'ratio', `≤ ${TARGETS.conversionRatio}×`],
       rows: results.conversions.map((c) => {
         const ratio = c.ours.wallMs / c.reference.wallMs;
@@ -206,7 +206,7 @@ function tables(results: BenchResults): Table[] {
   }
   if (results.hostile?.length) {
     out.push({
-      title: `Memory of a conversion of hostile droplets (convertDroplet at level ${options.defaultLevel}, one run each, up to its refusal)`,
+      title: `Memory of a conversion of hostile droplets (convertDropletLayers at level ${options.defaultLevel}, one run each, up to its refusal)`,
       head: ['droplet', 'tar MB', 'entries', 'tgz MB', 'outcome', 's', 'peak RSS MB', 'RSS growth MB'],
       rows: results.hostile.map((h) => [
         h.droplet.label,
