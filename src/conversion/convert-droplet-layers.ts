@@ -59,7 +59,7 @@ export async function convertDropletLayers(options: ConvertDropletLayersOptions)
       const routed = router.route(rewritten, input.state.tree.lastPlaceReplaced);
       // In one layer, a directory replaced by a file or link takes what was under it along; split,
       // what a lower layer holds under it would show through again once the path is a directory.
-      if (options.splitDeps && input.state.tree.lastPlaceDroppedDirectory) {
+      if (router.splitSoFar && input.state.tree.lastPlaceDroppedDirectory) {
         throw new InvalidDropletError(
           `droplet entry ${JSON.stringify(`./${rewritten.name.slice(DROPLET_PREFIX.length)}`)} replaces a directory with a ${rewritten.type}; split droplet layers cannot express it (give the path one entry, or convert with DROPLET_LAYERS=single)`,
         );

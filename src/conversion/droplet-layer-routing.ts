@@ -135,6 +135,11 @@ export class DropletLayerRouter {
     return { layer, header, before, copies };
   }
 
+  /** Whether a deps layer has been started: until then everything is in the app layer, as in one layer. */
+  get splitSoFar(): boolean {
+    return this.#started.size > 0;
+  }
+
   /** The layer holding the entry at `path` now. */
   #holderOf(path: string): string {
     return this.#notes.get(path)?.movedTo ?? this.layerOf(path);
