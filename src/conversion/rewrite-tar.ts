@@ -13,7 +13,27 @@ export type EntryHeader = Parameters<Pack['entry']>[0];
 /** Rewrites one entry header; `null` drops the entry (its body is skipped). Throwing fails the stream. */
 export type TarEntryRule = (header: Header) => EntryHeader | null;
 
-type EntryBody = ExtractEvents['entry'][1];
+export type EntryBody = ExtractEvents['entry'][1];
+
+/**
+ * Copies an entry's body into its sink in a pack: none for links and directories (whatever the
+ * input claimed), a file's data with back-pressure, each chunk shown to `observe`'s observer.
+ */
+export function copyEntryBody(sink: ReturnType<Pack['entry']>, header: EntryHeader, body: EntryBody, observe: ((header: EntryHeader) => EntryBodyObserver | undefined) | undefined): void {
+  if (header.type !== 'file') {
+    sink.end(undefined);
+    body.resume();
+    return;
+  }
+  const observer = observe?.(header);
+  body.on('data', (data) => {
+    const chunk = data as Buffer;
+    observer?.(chunk);
+    if (!sink.write(chunk)) body.pause();
+  });
+  sink.on('drain', () => body.resume());
+  body.on('end', () => sink.end(undefined));
+}
 
 /** Receives the body bytes of one emitted entry, chunk by chunk. */
 export type EntryBodyObserver = (chunk: Buffer) => void;
@@ -124,20 +144,7 @@ export function createTarRewrite(rule: TarEntryRule, options: TarRewriteOptions 
   const copyEntry = (header: EntryHeader, body: EntryBody, next: () => void): void => {
     const sink = pack.entry(header, (error) => (error ? fail(error) : next()));
     sink.on('error', fail);
-    if (header.type !== 'file') {
-      // Links and directories carry no body in the layer, whatever the input claimed.
-      sink.end(undefined);
-      body.resume();
-      return;
-    }
-    const observer = options.observe?.(header);
-    body.on('data', (data) => {
-      const chunk = data as Buffer;
-      observer?.(chunk);
-      if (!sink.write(chunk)) body.pause();
-    });
-    sink.on('drain', () => body.resume());
-    body.on('end', () => sink.end(undefined));
+    copyEntryBody(sink, header, body, options.observe);
   };
 
   extract.on('entry', (header, body, announce) => {

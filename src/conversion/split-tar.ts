@@ -7,10 +7,9 @@
  * memory; outputs whose readers keep up are not held by each other.
  */
 import { Readable, Writable } from 'node:stream';
-import tar, { type ExtractEvents, type Header, type Pack } from 'tar-stream';
-import { TarParseError, type EntryBodyObserver, type EntryHeader } from './rewrite-tar.ts';
+import tar, { type Header, type Pack } from 'tar-stream';
+import { copyEntryBody, TarParseError, type EntryBody, type EntryBodyObserver, type EntryHeader } from './rewrite-tar.ts';
 
-type EntryBody = ExtractEvents['entry'][1];
 type EntrySink = ReturnType<Pack['entry']>;
 
 /** One output archive: a Node `Readable` of tar bytes, fed by the split. */
@@ -138,20 +137,7 @@ export function createTarSplit(route: TarEntryRoute, options: TarSplitOptions = 
     }
     const sink = output.entry(header, (error) => (error ? fail(error) : next()));
     sink.on('error', fail);
-    if (header.type !== 'file') {
-      // Links and directories carry no body in a layer, whatever the input claimed.
-      sink.end(undefined);
-      body.resume();
-      return;
-    }
-    const observer = options.observe?.(header);
-    body.on('data', (data) => {
-      const chunk = data as Buffer;
-      observer?.(chunk);
-      if (!sink.write(chunk)) body.pause();
-    });
-    sink.on('drain', () => body.resume());
-    body.on('end', () => sink.end(undefined));
+    copyEntryBody(sink, header, body, options.observe);
   };
 
   extract.on('entry', (header, body, announce) => {
