@@ -19,6 +19,7 @@ import type { AppRef, DropletFacts, DropletSource } from '../sources/droplet-sou
 import { SingleFlight } from '../util/single-flight.ts';
 import { assembleImage, convertDropletStream, type CommittedBlob } from './assemble-image.ts';
 import type { ConversionSlots } from './conversion-slots.ts';
+import { conversionFailed, dropletOfAnotherApp } from './droplet-refusals.ts';
 import type { ImageLandings } from './image-landings.ts';
 import type { ConversionAttempt, ImageRecords, ImageState, StoredDroplet } from './image-records.ts';
 import type { ImageTarget } from './image-target.ts';
@@ -290,22 +291,6 @@ export class ConversionCoordinator {
       }
     }
   }
-}
-
-/** MANIFEST_UNKNOWN for a droplet that cannot become an image (a retry would fail the same way). */
-export function conversionFailed(droplet: DropletFacts, reason: string | null): RegistryError {
-  const message = `droplet ${droplet.guid} cannot be converted: ${reason ?? 'unknown reason'}`;
-  return new RegistryError('MANIFEST_UNKNOWN', message, { detail: { droplet: droplet.guid, reason } });
-}
-
-/**
- * MANIFEST_UNKNOWN for a droplet whose guid this registry knows as another app's droplet (the
- * directory source reads guids from file names; Cloud Controller's are unique). Its images and
- * layers are never served to, nor built for, this app; the other app is not named.
- */
-export function dropletOfAnotherApp(droplet: DropletFacts): RegistryError {
-  const reason = 'its guid is that of another app’s droplet in this registry; droplet guids must be unique (in a droplets folder, rename one of the files)';
-  return new RegistryError('MANIFEST_UNKNOWN', `droplet ${droplet.guid} cannot become an image of this app: ${reason}`, { detail: { droplet: droplet.guid, reason } });
 }
 
 function shuttingDown(): RegistryError {
